@@ -1,0 +1,25 @@
+"""ASGI entry: Django for HTTP (built first), then the WebSocket router.
+
+Native mobile clients send no Origin header, so no origin validator wraps the WebSocket router;
+sockets authenticate with their first frame instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "halobestie.settings.production")
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from halobestie.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

@@ -1,0 +1,53 @@
+"""Every periodic schedule, by name, declared in code.
+
+`manage.py sync_beat_schedule` upserts these into django-celery-beat's tables by name (never wipes
+other rows), so ops can still pause one in the admin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class PeriodicSchedule:
+    name: str
+    task: str
+    every_seconds: int
+
+
+def schedules() -> list[PeriodicSchedule]:
+    return [
+        PeriodicSchedule(
+            "availability.auto_offline_sweep",
+            "availability.auto_offline_sweep",
+            settings.MITRA_AUTO_OFFLINE_SWEEP_SECONDS,
+        ),
+        PeriodicSchedule(
+            "availability.heartbeat_mirror",
+            "availability.heartbeat_mirror",
+            settings.HEARTBEAT_MIRROR_INTERVAL_SECONDS,
+        ),
+        PeriodicSchedule(
+            "availability.reconcile",
+            "availability.reconcile",
+            settings.VALKEY_ONLINE_MIRROR_SWEEP_SECONDS,
+        ),
+        PeriodicSchedule(
+            "sessions_app.deadline_sweep",
+            "sessions_app.deadline_sweep",
+            settings.SESSION_DEADLINE_SWEEP_SECONDS,
+        ),
+        PeriodicSchedule(
+            "payments.expire_stale_payments",
+            "payments.expire_stale_payments",
+            settings.PAYMENT_SWEEP_SECONDS,
+        ),
+        PeriodicSchedule(
+            "sessions_app.reconcile_confirmed_payments",
+            "sessions_app.reconcile_confirmed_payments",
+            settings.PAYMENT_SWEEP_SECONDS,
+        ),
+    ]

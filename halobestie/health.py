@@ -1,0 +1,71 @@
+"""Liveness and readiness (public)."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from ninja import Router, Schema
+
+from halobestie.api import Envelope, ok
+from halobestie.valkey import VALKEY_ERRORS, get_valkey
+
+
+class HealthOut(Schema):
+    status: str
+
+
+class ReadyOut(Schema):
+    status: str
+    postgres: str
+    valkey: str
+
+
+def postgres_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return False
+
+
+def valkey_ok() -> bool:
+    try:
+        return bool(get_valkey().ping())
+    except VALKEY_ERRORS:
+        return False
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(ok({"status": "ok"}))
+
+
+def ready(request: HttpRequest) -> JsonResponse:
+    pg = postgres_ok()
+    vk = valkey_ok()
+    body = {
+        "status": "ok" if pg and vk else ("degraded" if pg else "unavailable"),
+        "postgres": "ok" if pg else "down",
+        "valkey": "ok" if vk else "degraded",
+    }
+    if not pg:
+        return JsonResponse(
+            {
+                "success": False,
+                "error": {"code": "SERVICE_UNAVAILABLE", "message": "Postgres is unreachable."},
+                "data": body,
+            },
+            status=503,
+        )
+    return JsonResponse(ok(body))
+
+
+shared_router = Router(tags=["health"])
+
+
+@shared_router.get("/health", response={200: Envelope(HealthOut)}, auth=None)
+def api_health(request: HttpRequest) -> dict[str, object]:
+    return ok({"status": "ok"})
+
+
+ROUTERS = [("/shared", shared_router)]

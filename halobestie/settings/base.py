@@ -1,0 +1,212 @@
+"""Settings shared by every environment. Values come from halobestie.env (architecture.md §6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from halobestie.env import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_VALKEY_URL,
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_celery_beat",
+    "opsconfig",
+    "accounts",
+    "mitras",
+    "availability",
+    "payments",
+    "sessions_app",
+]
+
+MIDDLEWARE = [
+    "halobestie.middleware.RequestIdMiddleware",
+    "halobestie.middleware.ApiEnvelopeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "halobestie.middleware.InternalNetworkMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "halobestie.urls"
+ASGI_APPLICATION = "halobestie.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", DEFAULT_DATABASE_URL)
+_db = database_from_url(DATABASE_URL)
+# psycopg 3 connection pool (Django 5.1+). Persistent connections are incompatible with the pool.
+_db["OPTIONS"] = {
+    "pool": {
+        "min_size": env_int("DB_POOL_MIN_SIZE", 1),
+        "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+        "timeout": env_int("DB_POOL_TIMEOUT_SECONDS", 10),
+    },
+    "connect_timeout": env_int("DB_CONNECT_TIMEOUT_SECONDS", 3),
+}
+_db["CONN_MAX_AGE"] = 0
+DATABASES = {"default": _db}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+VALKEY_URL = env_str("VALKEY_URL", DEFAULT_VALKEY_URL)
+# Socket timeouts keep a dead Valkey from hanging a request: readers fall back to Postgres quickly.
+VALKEY_SOCKET_TIMEOUT_SECONDS = float(env_str("VALKEY_SOCKET_TIMEOUT_SECONDS", "1.0"))
+VALKEY_MAX_CONNECTIONS = env_int("VALKEY_MAX_CONNECTIONS", 64)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": VALKEY_URL,
+        "KEY_PREFIX": "cache",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": VALKEY_SOCKET_TIMEOUT_SECONDS,
+            "SOCKET_TIMEOUT": VALKEY_SOCKET_TIMEOUT_SECONDS,
+            "IGNORE_EXCEPTIONS": True,
+        },
+    }
+}
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+# Pub/sub layer: no per-process buffer to overflow, so a large blast is never silently dropped
+# (performance-notes.md, pitfall 3). Missed events are re-fetchable over REST.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [VALKEY_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "hb")},
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".static"
+
+# --- Auth (architecture.md §6) -------------------------------------------------------------
+AUTH_JWT_SECRET = env_str("AUTH_JWT_SECRET", "")
+AUTH_JWT_ALGORITHM = "HS256"
+ACCESS_TOKEN_TTL_SECONDS = env_int("ACCESS_TOKEN_TTL_SECONDS", 3600)
+REFRESH_TOKEN_TTL_SECONDS = env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)
+
+OTP_TTL_SECONDS = env_int("OTP_TTL_SECONDS", 300)
+OTP_MAX_ATTEMPTS = env_int("OTP_MAX_ATTEMPTS", 5)
+OTP_REQUESTS_PER_WINDOW = env_int("OTP_REQUESTS_PER_WINDOW", 3)
+OTP_REQUEST_WINDOW_SECONDS = env_int("OTP_REQUEST_WINDOW_SECONDS", 600)
+# "phone:code" pairs accepted without a sent code (store-review and QA accounts).
+OTP_TEST_BYPASS = env_list("OTP_TEST_BYPASS")
+OTP_TEST_BYPASS_ENABLED = True
+OTP_SENDER = env_str("OTP_SENDER", "accounts.otp_senders.DevLogOtpSender")
+OTP_SENDER_LOG_CODES = False
+
+GOOGLE_SIGNIN_ENABLED = env_bool("GOOGLE_SIGNIN_ENABLED", False)
+GOOGLE_CLIENT_IDS = env_list("GOOGLE_CLIENT_IDS")
+GOOGLE_JWKS_URL = env_str("GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs")
+APPLE_SIGNIN_ENABLED = env_bool("APPLE_SIGNIN_ENABLED", False)
+APPLE_CLIENT_IDS = env_list("APPLE_CLIENT_IDS")
+APPLE_JWKS_URL = env_str("APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys")
+PHONE_SIGNIN_ENABLED = env_bool("PHONE_SIGNIN_ENABLED", True)
+
+PUSH_SENDER = env_str("PUSH_SENDER", "halobestie.push.LogPushSender")
+
+HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", False)
+INTERNAL_ALLOWED_CIDRS = env_list(
+    "INTERNAL_ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+)
+
+# --- Availability & timers (architecture.md §4, §6) ----------------------------------------
+MITRA_HEARTBEAT_CADENCE_SECONDS = env_int("MITRA_HEARTBEAT_CADENCE_SECONDS", 30)
+MITRA_AUTO_OFFLINE_SWEEP_SECONDS = env_int("MITRA_AUTO_OFFLINE_SWEEP_SECONDS", 30)
+HEARTBEAT_MIRROR_INTERVAL_SECONDS = env_int("HEARTBEAT_MIRROR_INTERVAL_SECONDS", 60)
+VALKEY_ONLINE_MIRROR_SWEEP_SECONDS = env_int("VALKEY_ONLINE_MIRROR_SWEEP_SECONDS", 300)
+BEACON_SNAPSHOT_TTL_SECONDS = env_int("BEACON_SNAPSHOT_TTL_SECONDS", 10)
+SESSION_DEADLINE_SWEEP_SECONDS = env_int("SESSION_DEADLINE_SWEEP_SECONDS", 5)
+PAYMENT_SWEEP_SECONDS = env_int("PAYMENT_SWEEP_SECONDS", 30)
+WS_AUTH_TIMEOUT_SECONDS = float(env_str("WS_AUTH_TIMEOUT_SECONDS", "10"))
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", VALKEY_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# ETA tasks longer than the visibility timeout would be redelivered; handlers are idempotent and
+# the sweep is the safety net, so a long visibility timeout only limits duplicate work.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+CELERY_TASK_ALWAYS_EAGER = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "halobestie.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
+}
+
+
+def validate_jwt_secret(secret: str) -> None:
+    """Refuse to start with a weak signing secret (architecture.md §6)."""
+    if len(secret) < 32:
+        raise ImproperlyConfigured(
+            "AUTH_JWT_SECRET must be set to at least 32 characters; refusing to start."
+        )

@@ -1,0 +1,21 @@
+"""Production settings: every secret from the environment, no dev stand-ins."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from halobestie.env import env_bool, env_str
+from halobestie.settings.base import *  # noqa: F403
+from halobestie.settings.base import AUTH_JWT_SECRET, SECRET_KEY, validate_jwt_secret
+
+DEBUG = False
+HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", False)
+validate_jwt_secret(AUTH_JWT_SECRET)
+if len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to at least 32 characters.")
+# The bypass list serves store reviewers; it is ignored in production unless explicitly enabled.
+OTP_TEST_BYPASS_ENABLED = env_bool("OTP_TEST_BYPASS_IN_PRODUCTION", False)
+OTP_SENDER = env_str("OTP_SENDER", "accounts.otp_senders.HttpOtpSender")
+OTP_SENDER_LOG_CODES = False
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True

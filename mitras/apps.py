@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MitrasConfig(AppConfig):
+    name = "mitras"
+    verbose_name = "Mitras"

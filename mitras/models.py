@@ -1,0 +1,73 @@
+"""Mitra accounts and their durable online status (architecture.md §2)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Mitra(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +6281234567890")
+    display_name = models.CharField(max_length=60)
+    is_active = models.BooleanField(default=True, help_text="False = deactivated by ops")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "mitras"
+        ordering = ("display_name",)
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.phone})"
+
+
+class MitraOnlineStatus(models.Model):
+    mitra = models.OneToOneField(
+        Mitra, primary_key=True, on_delete=models.CASCADE, related_name="online_status"
+    )
+    is_online = models.BooleanField(default=False)
+    last_online_at = models.DateTimeField(null=True, blank=True)
+    last_offline_at = models.DateTimeField(null=True, blank=True)
+    # Written in batches by the heartbeat mirror sweep, never per ping.
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "mitra_online_status"
+        verbose_name_plural = "mitra online statuses"
+        indexes = [models.Index(fields=["is_online"], name="mitra_status_online_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.mitra_id}: {'online' if self.is_online else 'offline'}"
+
+
+class OnlineEvent(models.TextChoices):
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"
+
+
+class OnlineReason(models.TextChoices):
+    MANUAL = "manual", "Manual toggle"
+    STALE = "stale", "Stale heartbeat"
+    DEACTIVATED = "deactivated", "Deactivated by ops"
+    OPS = "ops", "Changed by ops"
+    RECONCILE = "reconcile", "Reconcile"
+
+
+class MitraOnlineLog(models.Model):
+    """Append-only history of online/offline changes."""
+
+    id = models.BigAutoField(primary_key=True)
+    mitra = models.ForeignKey(Mitra, on_delete=models.CASCADE, related_name="online_logs")
+    event = models.CharField(max_length=10, choices=OnlineEvent.choices)
+    at = models.DateTimeField()
+    reason = models.CharField(max_length=20, choices=OnlineReason.choices)
+
+    class Meta:
+        db_table = "mitra_online_logs"
+        indexes = [models.Index(fields=["mitra", "-at"], name="mitra_online_log_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.mitra_id} {self.event} at {self.at:%Y-%m-%d %H:%M:%S} ({self.reason})"

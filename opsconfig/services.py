@@ -1,0 +1,115 @@
+"""Reading and changing the operator configuration.
+
+Reads are hot (the beacon and the blast need them), so the row is cached: per process for
+LOCAL_TTL_SECONDS, and shared through Valkey. A change writes Postgres, then replaces the Valkey copy
+after commit, so every instance sees it within LOCAL_TTL_SECONDS. With Valkey down the row is read
+from Postgres (still cached per process).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from halobestie.valkey import VALKEY_ERRORS, get_valkey
+from opsconfig.models import AppConfig
+
+logger = logging.getLogger(__name__)
+
+VALKEY_KEY = "appconfig:current"
+LOCAL_TTL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Config:
+    mitra_stale_after_seconds: int
+    max_customers_per_mitra: int
+    pairing_blast_timeout_seconds: int
+    returning_chat_confirmation_timeout_seconds: int
+    extension_timeout_seconds: int
+    extension_default_action_on_timeout: str
+    closing_grace_seconds: int
+    payment_request_timeout_minutes: int
+    early_end_mitra_enabled: bool
+    early_end_customer_enabled: bool
+
+
+_FIELD_NAMES = [f.name for f in fields(Config)]
+_local: dict[str, Any] = {"value": None, "at": 0.0}
+_local_lock = threading.Lock()
+
+
+def _from_row(row: AppConfig) -> Config:
+    return Config(**{name: getattr(row, name) for name in _FIELD_NAMES})
+
+
+def _load_row() -> AppConfig:
+    row, _ = AppConfig.objects.get_or_create(pk=1)
+    return row
+
+
+def config_get(*, fresh: bool = False) -> Config:
+    """The current configuration. Zero SQL while the Valkey copy exists."""
+    now = time.monotonic()
+    cached = _local["value"]
+    if not fresh and cached is not None and now - _local["at"] < LOCAL_TTL_SECONDS:
+        return cached  # type: ignore[no-any-return]
+    value: Config | None = None
+    if not fresh:
+        try:
+            raw = get_valkey().get(VALKEY_KEY)
+            if raw:
+                value = Config(**{k: v for k, v in json.loads(raw).items() if k in _FIELD_NAMES})
+        except VALKEY_ERRORS:
+            logger.warning("config: Valkey unavailable, reading app_config from Postgres")
+        except (TypeError, ValueError):
+            value = None
+    if value is None:
+        value = _from_row(_load_row())
+        _publish(value)
+    with _local_lock:
+        _local["value"] = value
+        _local["at"] = now
+    return value
+
+
+def _publish(value: Config) -> None:
+    try:
+        get_valkey().set(VALKEY_KEY, json.dumps(asdict(value)))
+    except VALKEY_ERRORS:
+        logger.warning("config: could not publish app_config to Valkey")
+
+
+def config_invalidate_local() -> None:
+    with _local_lock:
+        _local["value"] = None
+        _local["at"] = 0.0
+
+
+@transaction.atomic
+def config_update(**changes: Any) -> Config:
+    """Validate and save changes; other instances see them within LOCAL_TTL_SECONDS."""
+    unknown = set(changes) - set(_FIELD_NAMES)
+    if unknown:
+        raise ValidationError(f"Unknown configuration fields: {', '.join(sorted(unknown))}")
+    row = AppConfig.objects.select_for_update().filter(pk=1).first() or AppConfig(pk=1)
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.full_clean()
+    row.save()
+    value = _from_row(row)
+    transaction.on_commit(lambda: (_publish(value), config_invalidate_local()))
+    return value
+
+
+def config_saved_from_admin(row: AppConfig) -> None:
+    """Publish a row the admin saved (the admin validates with full_clean before saving)."""
+    value = _from_row(row)
+    transaction.on_commit(lambda: (_publish(value), config_invalidate_local()))

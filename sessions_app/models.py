@@ -1,0 +1,272 @@
+"""Chat sessions and everything that hangs off them (architecture.md §2, §3)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Customer
+from mitras.models import Mitra
+from payments.models import PaymentRequest, SessionMode
+
+
+class SessionStatus(models.TextChoices):
+    SEARCHING = "searching", "Searching"
+    # Returning chat: the targeted mitra did not confirm; the payment waits for fallback-to-blast.
+    TARGETED_REJECTED = "targeted_rejected", "Targeted mitra rejected"
+    PENDING_PAYMENT = "pending_payment", "Pending payment"
+    ACTIVE = "active", "Active"
+    EXTENDING = "extending", "Extending"
+    CLOSING = "closing", "Closing"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_MITRA = "no_mitra", "No mitra"
+
+
+# Statuses in which a customer "has a live session" (one at a time).
+LIVE_STATUSES = (
+    SessionStatus.SEARCHING,
+    SessionStatus.TARGETED_REJECTED,
+    SessionStatus.PENDING_PAYMENT,
+    SessionStatus.ACTIVE,
+    SessionStatus.EXTENDING,
+    SessionStatus.CLOSING,
+)
+# Statuses that count against a mitra's capacity (architecture.md §4). Extending and closing
+# sessions still occupy the mitra: the chat is not over yet.
+CAPACITY_STATUSES = (
+    SessionStatus.PENDING_PAYMENT,
+    SessionStatus.ACTIVE,
+    SessionStatus.EXTENDING,
+    SessionStatus.CLOSING,
+)
+ENDED_STATUSES = (SessionStatus.COMPLETED, SessionStatus.CANCELLED, SessionStatus.NO_MITRA)
+
+
+class EndedBy(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    MITRA = "mitra", "Mitra"
+    SYSTEM_EXPIRED = "system_expired", "Time ran out"
+    SYSTEM_AUTO_CLOSE = "system_auto_close", "Grace period ended"
+    EXTENSION_REJECTED = "extension_rejected", "Extension rejected"
+    OPS = "ops", "Ops"
+
+
+class TopicSensitivity(models.TextChoices):
+    NORMAL = "normal", "Normal"
+    SENSITIVE = "sensitive", "Sensitive"
+
+
+class ChatSession(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="chat_sessions")
+    mitra = models.ForeignKey(
+        Mitra, null=True, blank=True, on_delete=models.PROTECT, related_name="chat_sessions"
+    )
+    status = models.CharField(max_length=20, choices=SessionStatus.choices)
+    mode = models.CharField(max_length=10, choices=SessionMode.choices, default=SessionMode.CHAT)
+    duration_minutes = models.PositiveIntegerField()
+    topic_sensitivity = models.CharField(
+        max_length=10, choices=TopicSensitivity.choices, default=TopicSensitivity.NORMAL
+    )
+    # Each payment produces at most one session: the unique key makes "start pairing" exactly-once.
+    payment_request = models.OneToOneField(
+        PaymentRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="chat_session"
+    )
+    targeted_mitra = models.ForeignKey(
+        Mitra, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Deadlines are columns (architecture.md §5).
+    blast_started_at = models.DateTimeField(null=True, blank=True)
+    blast_deadline_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    warning_sent_at = models.DateTimeField(null=True, blank=True)
+    closing_started_at = models.DateTimeField(null=True, blank=True)
+    closing_deadline_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.CharField(max_length=20, choices=EndedBy.choices, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "chat_sessions"
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(fields=["mitra", "status"], name="chat_session_mitra_status_idx"),
+            models.Index(fields=["customer", "status"], name="chat_session_cust_status_idx"),
+            models.Index(fields=["status", "expires_at"], name="chat_session_expiry_idx"),
+            models.Index(fields=["status", "blast_deadline_at"], name="chat_session_blast_idx"),
+            models.Index(fields=["status", "closing_deadline_at"], name="chat_session_closing_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(status__in=[s.value for s in LIVE_STATUSES]),
+                name="one_live_session_per_customer",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Session {self.id} ({self.status})"
+
+
+class NotificationResponse(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    MISSED = "missed", "Missed (taken by another)"
+    IGNORED = "ignored", "Ignored (timed out)"
+    CANCELLED = "cancelled", "Cancelled by customer"
+
+
+class ChatRequestNotification(models.Model):
+    """One row per mitra per blast."""
+
+    id = models.BigAutoField(primary_key=True)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="notifications")
+    mitra = models.ForeignKey(Mitra, on_delete=models.CASCADE, related_name="chat_request_notifications")
+    notified_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    response = models.CharField(
+        max_length=10, choices=NotificationResponse.choices, null=True, blank=True
+    )
+    mitra_load_at_notify = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "chat_request_notifications"
+        ordering = ("-notified_at",)
+        indexes = [models.Index(fields=["mitra", "-notified_at"], name="notification_mitra_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "mitra"], name="one_notification_per_mitra")
+        ]
+
+    def __str__(self) -> str:
+        return f"Offer of {self.session_id} to {self.mitra_id}: {self.response or 'open'}"
+
+
+class MessageSender(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    MITRA = "mitra", "Mitra"
+    SYSTEM = "system", "System"
+
+
+class ChatMessage(models.Model):
+    """The transcript; kept read-only once written."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
+    sender = models.CharField(max_length=10, choices=MessageSender.choices)
+    # Idempotency key chosen by the sending app.
+    client_id = models.CharField(max_length=64)
+    text = models.TextField(max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "chat_messages"
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["session", "created_at"], name="chat_message_session_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "sender", "client_id"], name="chat_message_idempotent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.id} from {self.sender}"
+
+
+class ExtensionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    AUTO_APPROVED = "auto_approved", "Auto-approved"
+    AUTO_REJECTED = "auto_rejected", "Auto-rejected"
+
+
+class SessionExtension(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="extensions")
+    minutes = models.PositiveIntegerField()
+    price = models.PositiveIntegerField(help_text="IDR, charged at approval")
+    status = models.CharField(
+        max_length=20, choices=ExtensionStatus.choices, default=ExtensionStatus.PENDING
+    )
+    requested_at = models.DateTimeField()
+    deadline_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # The status the session had when the extension was asked (active or closing).
+    previous_status = models.CharField(max_length=20, choices=SessionStatus.choices)
+    payment = models.ForeignKey(
+        PaymentRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "session_extensions"
+        ordering = ("-requested_at",)
+        indexes = [models.Index(fields=["status", "deadline_at"], name="extension_deadline_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session"], condition=Q(status="pending"), name="one_pending_extension"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.minutes} min for {self.session_id} ({self.status})"
+
+
+class ClosureSide(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    MITRA = "mitra", "Mitra"
+
+
+class SessionClosure(models.Model):
+    """Goodbye messages from each side."""
+
+    id = models.BigAutoField(primary_key=True)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="closures")
+    side = models.CharField(max_length=10, choices=ClosureSide.choices)
+    message = models.TextField(max_length=1000, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "session_closures"
+        constraints = [
+            models.UniqueConstraint(fields=["session", "side"], name="one_goodbye_per_side")
+        ]
+
+    def __str__(self) -> str:
+        return f"Goodbye from {self.side} in {self.session_id}"
+
+
+class PairingFailureCause(models.TextChoices):
+    NO_MITRA = "no_mitra", "No mitra accepted in time"
+    CANCELLED = "cancelled", "Customer cancelled while searching"
+    NO_AVAILABLE_MITRA = "no_available_mitra", "Nobody available to offer"
+    TARGETED_ABANDONED = "targeted_abandoned", "Returning chat rejected, no fallback"
+
+
+class PairingFailure(models.Model):
+    """A paid request that produced no chat, for refund review."""
+
+    id = models.BigAutoField(primary_key=True)
+    session = models.OneToOneField(
+        ChatSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="pairing_failure"
+    )
+    payment_request = models.ForeignKey(
+        PaymentRequest, on_delete=models.PROTECT, related_name="pairing_failures"
+    )
+    cause = models.CharField(max_length=30, choices=PairingFailureCause.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    refund_reviewed = models.BooleanField(default=False)
+    review_note = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "pairing_failures"
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"Pairing failure ({self.cause}) for payment {self.payment_request_id}"
