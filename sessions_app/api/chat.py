@@ -1,4 +1,4 @@
-"""REST routes of this app (registered by halobestie.api)."""
+"""Routes: chat."""
 
 from ninja import Router
 

@@ -1,0 +1,7 @@
+"""REST routes of sessions_app: one module per concern, collected here for halobestie.api."""
+
+from ninja import Router
+
+from sessions_app.api import chat, clock, pairing
+
+ROUTERS: list[tuple[str, Router]] = [*chat.ROUTERS, *pairing.ROUTERS, *clock.ROUTERS]

@@ -1,0 +1,5 @@
+"""Routes: clock."""
+
+from ninja import Router
+
+ROUTERS: list[tuple[str, Router]] = []

@@ -1,0 +1,5 @@
+"""Routes: pairing."""
+
+from ninja import Router
+
+ROUTERS: list[tuple[str, Router]] = []

@@ -1,0 +1,50 @@
+"""Session events of api.md, built here and sent after commit through halobestie.realtime.
+
+Every function queues its send with transaction.on_commit (or sends at once outside a transaction),
+so a rolled-back state change never announces itself. Mitras with no live socket get a push for a
+new request, a message and an extension request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from halobestie import realtime
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def remaining_seconds(expires_at: dt.datetime | None) -> int:
+    if expires_at is None:
+        return 0
+    return max(0, int((expires_at - timezone.now()).total_seconds()))
+
+
+def _after_commit(fn: Any) -> None:
+    transaction.on_commit(fn)
+
+
+def to_customer(customer_id: uuid.UUID, event: dict[str, Any]) -> None:
+    _after_commit(lambda: realtime.send_to_user("customer", customer_id, event))
+
+
+def to_mitra(mitra_id: uuid.UUID, event: dict[str, Any]) -> None:
+    _after_commit(lambda: realtime.send_to_user("mitra", mitra_id, event))
+
+
+def to_both(customer_id: uuid.UUID, mitra_id: uuid.UUID | None, event: dict[str, Any]) -> None:
+    to_customer(customer_id, event)
+    if mitra_id is not None:
+        to_mitra(mitra_id, event)
+
+
+def session_event(kind: str, session_id: uuid.UUID, **payload: Any) -> dict[str, Any]:
+    """An event frame: {"type": kind, "session_id": "...", ...payload}."""
+    return {"type": kind, "session_id": str(session_id), **payload}

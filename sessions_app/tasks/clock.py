@@ -1,0 +1,3 @@
+"""Celery tasks: clock."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Celery tasks: pairing."""
+
+__all__: list[str] = []
