@@ -1,0 +1,1 @@
+"""Session readers, one module per concern."""
