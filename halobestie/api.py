@@ -57,7 +57,9 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "Invalid input."
 
 
-def _json(request: HttpRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> HttpResponse:
+def _json(
+    request: HttpRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> HttpResponse:
     response = JsonResponse(error_body(code, message), status=status)
     for key, value in (headers or {}).items():
         response[key] = value

@@ -14,7 +14,6 @@ class ApplicationError(Exception):
         super().__init__(self.message)
 
 
-
 class Unauthorized(ApplicationError):
     code, status, default_message = "UNAUTHORIZED", 401, "Missing, invalid or expired access token."
 

@@ -87,6 +87,11 @@ def _publish(value: Config) -> None:
         logger.warning("config: could not publish app_config to Valkey")
 
 
+def _publish_and_forget_local(value: Config) -> None:
+    _publish(value)
+    config_invalidate_local()
+
+
 def config_invalidate_local() -> None:
     with _local_lock:
         _local["value"] = None
@@ -105,11 +110,11 @@ def config_update(**changes: Any) -> Config:
     row.full_clean()
     row.save()
     value = _from_row(row)
-    transaction.on_commit(lambda: (_publish(value), config_invalidate_local()))
+    transaction.on_commit(lambda: _publish_and_forget_local(value))
     return value
 
 
 def config_saved_from_admin(row: AppConfig) -> None:
     """Publish a row the admin saved (the admin validates with full_clean before saving)."""
     value = _from_row(row)
-    transaction.on_commit(lambda: (_publish(value), config_invalidate_local()))
+    transaction.on_commit(lambda: _publish_and_forget_local(value))

@@ -77,9 +77,7 @@ class PaymentRequest(models.Model):
     minutes = models.PositiveIntegerField()
     mode = models.CharField(max_length=10, choices=SessionMode.choices)
     method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(
-        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
-    )
+    status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     expires_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
     provider_invoice_id = models.CharField(max_length=120, blank=True, default="")

@@ -150,18 +150,41 @@ def main() -> int:
 
     procs = [
         subprocess.Popen(
-            [PY, "-m", "uvicorn", "halobestie.asgi:application", "--host", "127.0.0.1",
-             "--port", str(HTTP_PORT), "--lifespan", "auto"],
-            cwd=ROOT, env=env,
+            [
+                PY,
+                "-m",
+                "uvicorn",
+                "halobestie.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(HTTP_PORT),
+                "--lifespan",
+                "auto",
+            ],
+            cwd=ROOT,
+            env=env,
         ),
         subprocess.Popen(
             [PY, "-m", "celery", "-A", "halobestie", "worker", "-l", "info", "--concurrency", "2"],
-            cwd=ROOT, env=env,
+            cwd=ROOT,
+            env=env,
         ),
         subprocess.Popen(
-            [PY, "-m", "celery", "-A", "halobestie", "beat", "-l", "info",
-             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
-            cwd=ROOT, env=env,
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "halobestie",
+                "beat",
+                "-l",
+                "info",
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+            ],
+            cwd=ROOT,
+            env=env,
         ),
     ]
     base = f"http://127.0.0.1:{HTTP_PORT}"

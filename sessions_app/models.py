@@ -129,9 +129,7 @@ class ChatRequestNotification(models.Model):
     mitra = models.ForeignKey(Mitra, on_delete=models.CASCADE, related_name="chat_request_notifications")
     notified_at = models.DateTimeField()
     responded_at = models.DateTimeField(null=True, blank=True)
-    response = models.CharField(
-        max_length=10, choices=NotificationResponse.choices, null=True, blank=True
-    )
+    response = models.CharField(max_length=10, choices=NotificationResponse.choices, null=True, blank=True)
     mitra_load_at_notify = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -170,9 +168,7 @@ class ChatMessage(models.Model):
         ordering = ("created_at", "id")
         indexes = [models.Index(fields=["session", "created_at"], name="chat_message_session_idx")]
         constraints = [
-            models.UniqueConstraint(
-                fields=["session", "sender", "client_id"], name="chat_message_idempotent"
-            )
+            models.UniqueConstraint(fields=["session", "sender", "client_id"], name="chat_message_idempotent")
         ]
 
     def __str__(self) -> str:
@@ -192,9 +188,7 @@ class SessionExtension(models.Model):
     session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="extensions")
     minutes = models.PositiveIntegerField()
     price = models.PositiveIntegerField(help_text="IDR, charged at approval")
-    status = models.CharField(
-        max_length=20, choices=ExtensionStatus.choices, default=ExtensionStatus.PENDING
-    )
+    status = models.CharField(max_length=20, choices=ExtensionStatus.choices, default=ExtensionStatus.PENDING)
     requested_at = models.DateTimeField()
     deadline_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -234,9 +228,7 @@ class SessionClosure(models.Model):
 
     class Meta:
         db_table = "session_closures"
-        constraints = [
-            models.UniqueConstraint(fields=["session", "side"], name="one_goodbye_per_side")
-        ]
+        constraints = [models.UniqueConstraint(fields=["session", "side"], name="one_goodbye_per_side")]
 
     def __str__(self) -> str:
         return f"Goodbye from {self.side} in {self.session_id}"

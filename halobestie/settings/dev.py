@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 
 from halobestie.env import env_bool, env_str
-from halobestie.settings.base import *  # noqa: F403
+from halobestie.settings.base import *
 from halobestie.settings.base import BASE_DIR, validate_jwt_secret
 
 DEBUG = env_bool("DJANGO_DEBUG", True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from halobestie.env import env_bool, env_str
-from halobestie.settings.base import *  # noqa: F403
+from halobestie.settings.base import *
 from halobestie.settings.base import AUTH_JWT_SECRET, SECRET_KEY, validate_jwt_secret
 
 DEBUG = False

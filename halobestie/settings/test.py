@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 
 from halobestie.env import env_str
-from halobestie.settings.base import *  # noqa: F403
-from halobestie.settings.base import DATABASES
+from halobestie.settings.base import *
+from typing import Any
+
+from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING
 from halobestie.testing.valkey_server import test_valkey_url
 
 DEBUG = False
@@ -20,13 +22,15 @@ AUTH_JWT_SECRET = "test-jwt-secret-not-for-production-0123456789abcdef"
 
 # Parallel runs on one machine (CI, several developers) each get their own test database.
 _suffix = env_str("TEST_DB_SUFFIX", "") or os.environ.get("PYTEST_XDIST_WORKER", "")
-DATABASES["default"]["TEST"] = {"NAME": f"test_halobestie{('_' + _suffix) if _suffix else ''}"}
+_db: Any = DATABASES["default"]
+_db["TEST"] = {"NAME": f"test_halobestie{('_' + _suffix) if _suffix else ''}"}
 # Tests open connections from threads (race tests); keep the pool small but sufficient.
-DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 0, "max_size": 20, "timeout": 10}  # type: ignore[index]
+_db["OPTIONS"]["pool"] = {"min_size": 0, "max_size": 20, "timeout": 10}
 
 VALKEY_URL = test_valkey_url()
-CACHES["default"]["LOCATION"] = VALKEY_URL  # type: ignore[name-defined]  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [VALKEY_URL]  # type: ignore[name-defined]  # noqa: F405
+CACHES["default"]["LOCATION"] = VALKEY_URL
+_layer: Any = CHANNEL_LAYERS["default"]
+_layer["CONFIG"]["hosts"] = [VALKEY_URL]
 CELERY_BROKER_URL = VALKEY_URL
 VALKEY_SOCKET_TIMEOUT_SECONDS = 0.5
 
@@ -35,4 +39,5 @@ PUSH_SENDER = "halobestie.push.RecordingPushSender"
 OTP_TEST_BYPASS = ["+6281100000001:000000"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WS_AUTH_TIMEOUT_SECONDS = 1.0
-LOGGING["root"]["level"] = "WARNING"  # type: ignore[name-defined]  # noqa: F405
+_logging: Any = LOGGING
+_logging["root"]["level"] = "WARNING"

@@ -43,4 +43,6 @@ class Command(BaseCommand):
         self.stdout.write(f"  ops admin: username 'ops', password '{password}' (kept in .dev/ops_password)")
         for phone, name in DEMO_MITRAS:
             self.stdout.write(f"  mitra {name}: phone {phone}, OTP code 000000 (dev bypass)")
-        self.stdout.write("  customers sign up anonymously: POST /api/shared/auth/anonymous {\"call_name\": \"...\"}")
+        self.stdout.write(
+            '  customers sign up anonymously: POST /api/shared/auth/anonymous {"call_name": "..."}'
+        )
