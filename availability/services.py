@@ -1,16 +1,404 @@
 """Availability writes: Postgres first, then best-effort Valkey after commit (architecture.md §4).
 
-INTERIM: capacity_recompute is the shared entry point every session transition calls; the
-availability work fills in the Valkey write and the rest of the services.
+A Valkey write that fails is logged and skipped: Postgres already holds the truth, the store
+remembers the failure, and the next successful use in this process (or the reconcile sweep)
+rebuilds the mirror from Postgres.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import time
 import uuid
+from collections.abc import Callable
 
-from availability.selectors import mitra_load_orm
+from django.apps import apps
+from django.db import connection, transaction
+from django.utils import timezone
+
+from availability import selectors, store
+from halobestie import realtime
+from halobestie.exceptions import AccountInactive, NotFound
+from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineEvent, OnlineReason
+from opsconfig.services import config_get
+
+logger = logging.getLogger(__name__)
+
+# A rebuild takes ~1 s at 100k online; the lock outlives it with room to spare.
+RESEED_LOCK_SECONDS = 60
+
+
+def _mirror(action: str, fn: Callable[[], object]) -> None:
+    """Run a Valkey write after commit; never fail the (already committed) change."""
+
+    def run() -> None:
+        try:
+            fn()
+        except store.StoreUnavailable:
+            logger.warning("availability: Valkey unavailable, skipped %s (reconcile heals it)", action)
+
+    transaction.on_commit(run)
+
+
+# --- capacity ----------------------------------------------------------------------------------
 
 
 def capacity_recompute(*, mitra_id: uuid.UUID) -> int:
-    """Recompute the mitra's load from Postgres and mirror it to Valkey (after commit)."""
-    return mitra_load_orm(mitra_id=mitra_id)
+    """Recompute the mitra's load from Postgres and mirror it to Valkey (after commit).
+
+    Derived from the truth every time (never INCR/DECR), so a missed call heals on the next one.
+    """
+    load = selectors.mitra_load_orm(mitra_id=mitra_id)
+    _mirror("capacity write", lambda: store.capacity_write(mitra_id=mitra_id, capacity=load))
+    return load
+
+
+# --- online / offline --------------------------------------------------------------------------
+
+
+def _status_for_update(mitra_id: uuid.UUID) -> MitraOnlineStatus:
+    # The status row normally exists from the mitra's creation; create it if an old row is missing.
+    status = MitraOnlineStatus.objects.select_for_update().filter(mitra_id=mitra_id).first()
+    if status is None:
+        if not Mitra.objects.filter(pk=mitra_id).exists():
+            raise NotFound("Unknown mitra.")
+        MitraOnlineStatus.objects.get_or_create(mitra_id=mitra_id)
+        status = MitraOnlineStatus.objects.select_for_update().get(mitra_id=mitra_id)
+    return status
+
+
+@transaction.atomic
+def mitra_set_online(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL) -> bool:
+    """Mark the mitra online (a fresh heartbeat included). Returns False if it already was."""
+    mitra = Mitra.objects.select_for_update().filter(pk=mitra_id).first()
+    if mitra is None:
+        raise NotFound("Unknown mitra.")
+    if not mitra.is_active:
+        raise AccountInactive()
+    status = _status_for_update(mitra_id)
+    now = timezone.now()
+    changed = not status.is_online
+    status.is_online = True
+    status.last_heartbeat_at = now
+    if changed:
+        status.last_online_at = now
+        MitraOnlineLog.objects.create(mitra_id=mitra_id, event=OnlineEvent.ONLINE, at=now, reason=reason)
+    status.save(update_fields=["is_online", "last_online_at", "last_heartbeat_at", "updated_at"])
+    load = selectors.mitra_load_orm(mitra_id=mitra_id)
+    stamp = now.timestamp()
+    _mirror("online write", lambda: store.online_write(mitra_id=mitra_id, now=stamp, capacity=load))
+    return changed
+
+
+@transaction.atomic
+def mitra_set_offline(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL) -> bool:
+    """Mark the mitra offline. Returns False if it already was (no log row then)."""
+    status = _status_for_update(mitra_id)
+    now = timezone.now()
+    changed = status.is_online
+    if changed:
+        status.is_online = False
+        status.last_offline_at = now
+        status.save(update_fields=["is_online", "last_offline_at", "updated_at"])
+        MitraOnlineLog.objects.create(mitra_id=mitra_id, event=OnlineEvent.OFFLINE, at=now, reason=reason)
+    # Mirror even when Postgres had nothing to change: it heals a mirror that still says online.
+    _mirror("offline write", lambda: store.offline_write(mitra_id=mitra_id))
+    return changed
+
+
+@transaction.atomic
+def mitra_deactivate(*, mitra_id: uuid.UUID) -> None:
+    """Ops switch a mitra off: offline, every login revoked, sockets told and closed.
+
+    Postgres first (is_active, status + log, auth sessions deleted); after commit the mirror
+    (deactivated set, out of online) and the sockets. Idempotent.
+    """
+    mitra = Mitra.objects.select_for_update().filter(pk=mitra_id).first()
+    if mitra is None:
+        raise NotFound("Unknown mitra.")
+    if mitra.is_active:
+        mitra.is_active = False
+        mitra.save(update_fields=["is_active", "updated_at"])
+    status = _status_for_update(mitra_id)
+    if status.is_online:
+        now = timezone.now()
+        status.is_online = False
+        status.last_offline_at = now
+        status.save(update_fields=["is_online", "last_offline_at", "updated_at"])
+        MitraOnlineLog.objects.create(
+            mitra_id=mitra_id, event=OnlineEvent.OFFLINE, at=now, reason=OnlineReason.DEACTIVATED
+        )
+    apps.get_model("accounts", "AuthSession").objects.filter(mitra_id=mitra_id).delete()
+    _mirror("deactivate write", lambda: store.offline_write(mitra_id=mitra_id, deactivate=True))
+    transaction.on_commit(
+        lambda: realtime.close_user_sockets(
+            "mitra", mitra_id, code=4003, event={"type": "account_deactivated"}
+        )
+    )
+
+
+@transaction.atomic
+def mitra_reactivate(*, mitra_id: uuid.UUID) -> None:
+    """Ops switch a mitra back on. The mitra logs in again and goes online by itself."""
+    mitra = Mitra.objects.select_for_update().filter(pk=mitra_id).first()
+    if mitra is None:
+        raise NotFound("Unknown mitra.")
+    if not mitra.is_active:
+        mitra.is_active = True
+        mitra.save(update_fields=["is_active", "updated_at"])
+    _mirror("reactivate write", lambda: store.reactivate_write(mitra_id=mitra_id))
+
+
+# --- heartbeat ---------------------------------------------------------------------------------
+
+
+def availability_heartbeat(*, mitra_id: uuid.UUID) -> None:
+    """A mitra's liveness ping (HTTP or WebSocket `heartbeat` frame).
+
+    With Valkey up: one script (deactivated guard + write), zero SQL. Otherwise the guard reads
+    Postgres (a deactivated mitra is never accepted) and the ping goes straight into
+    `last_heartbeat_at`, so the mitra does not drop offline during the outage.
+    """
+    for _attempt in range(2):
+        if store.reconnect_pending() is not None and not availability_heal():
+            break
+        try:
+            result = store.heartbeat_write(mitra_id=mitra_id, now=time.time())
+        except store.StoreNotSeeded:
+            if availability_heal():
+                continue
+            break
+        except store.StoreUnavailable:
+            logger.warning("availability: Valkey unavailable, heartbeat written to Postgres")
+            break
+        if result == store.DEACTIVATED_RESULT:
+            raise AccountInactive()
+        return
+    _heartbeat_orm(mitra_id=mitra_id)
+
+
+def _heartbeat_orm(*, mitra_id: uuid.UUID) -> None:
+    if selectors.mitra_is_deactivated_orm(mitra_id=mitra_id):
+        raise AccountInactive()
+    # Only an online mitra's ping matters; one UPDATE, no lock needed (last writer wins, and a
+    # later ping is always newer).
+    MitraOnlineStatus.objects.filter(mitra_id=mitra_id, is_online=True).update(
+        last_heartbeat_at=timezone.now()
+    )
+
+
+# --- seeding -----------------------------------------------------------------------------------
+
+
+def availability_reseed(*, reason: str, progress: Callable[[str], None] | None = None) -> store.RebuildResult:
+    """Rebuild the whole mirror from Postgres (atomic swap) and log one `seed:` line.
+
+    Raises StoreUnavailable when Valkey is down. Writes that land while the rebuild runs are
+    replayed from Postgres right after the swap, so none is lost to the swap.
+    """
+    say = progress or (lambda _msg: None)
+    started = timezone.now()
+    cfg = config_get()
+    say("reading Postgres")
+    source = selectors.seed_source()
+    floor = time.time() - cfg.mitra_stale_after_seconds + _cadence()
+    result = store.rebuild(
+        online=source.online,
+        deactivated=source.deactivated,
+        capacities=source.capacities,
+        max_per_mitra=cfg.max_customers_per_mitra,
+        now=started.timestamp(),
+        missing_heartbeat_floor=floor,
+        progress=say,
+    )
+    replayed = _replay_since(started)
+    store.clear_reconnect(healed_at=started.timestamp())
+    logger.info(
+        "seed: %d online, %d deactivated, %d with active sessions",
+        result.online,
+        result.deactivated,
+        len(source.capacities),
+    )
+    if result.added or result.removed or replayed:
+        logger.warning(
+            "availability: %s healed drift (%d missing online, %d bogus online, %d replayed)",
+            reason,
+            result.added,
+            result.removed,
+            replayed,
+        )
+    return result
+
+
+def _cadence() -> int:
+    from django.conf import settings
+
+    return int(settings.MITRA_HEARTBEAT_CADENCE_SECONDS)
+
+
+def _replay_since(started: dt.datetime) -> int:
+    """Re-apply mitras and capacities that changed in Postgres while the rebuild read it."""
+    changed = 0
+    statuses = MitraOnlineStatus.objects.filter(updated_at__gte=started).select_related("mitra")
+    for status in statuses:
+        changed += 1
+        if status.is_online and status.mitra.is_active:
+            hb = (status.last_heartbeat_at or timezone.now()).timestamp()
+            store.online_write(
+                mitra_id=status.mitra_id, now=hb, capacity=selectors.mitra_load_orm(mitra_id=status.mitra_id)
+            )
+        else:
+            store.offline_write(mitra_id=status.mitra_id, deactivate=not status.mitra.is_active)
+    for mitra_id in Mitra.objects.filter(updated_at__gte=started).values_list("id", flat=True):
+        changed += 1
+        if not Mitra.objects.filter(pk=mitra_id, is_active=True).exists():
+            store.offline_write(mitra_id=mitra_id, deactivate=True)
+        else:
+            store.reactivate_write(mitra_id=mitra_id)
+    chat_session = apps.get_model("sessions_app", "ChatSession")
+    touched = (
+        chat_session.objects.filter(updated_at__gte=started, mitra__isnull=False)
+        .values_list("mitra_id", flat=True)
+        .distinct()
+    )
+    for mitra_id in touched:
+        changed += 1
+        store.capacity_write(mitra_id=mitra_id, capacity=selectors.mitra_load_orm(mitra_id=mitra_id))
+    return changed
+
+
+def availability_heal() -> bool:
+    """Reseed if the mirror cannot be trusted and nobody else is on it. True = mirror trusted now.
+
+    Called by readers and the heartbeat when Valkey answers again after an outage or after a
+    restart wiped it (architecture.md §4: reseed on every reconnect, before trusting it).
+    """
+    if connection.in_atomic_block:
+        # A rebuild inside a caller's transaction would read uncommitted state; let the caller
+        # use Postgres this time and heal on the next call.
+        return False
+    try:
+        pending = store.reconnect_pending()
+        seeded_at = store.is_seeded()
+        if seeded_at is not None and (pending is None or seeded_at >= pending) and store_max_ok():
+            # Someone rebuilt the mirror after our last failure: it holds our writes too.
+            store.clear_reconnect(healed_at=seeded_at)
+            return True
+        token = store.reseed_lock_acquire(ttl_seconds=RESEED_LOCK_SECONDS)
+        if token is None:
+            return False
+        try:
+            availability_reseed(reason="reconnect")
+        finally:
+            store.reseed_lock_release(token)
+        return True
+    except store.StoreUnavailable:
+        return False
+
+
+def store_max_ok() -> bool:
+    """The mirror's ready set was built with the current max_customers_per_mitra."""
+    try:
+        store.counts(cutoff=0, max_per_mitra=config_get().max_customers_per_mitra)
+        return True
+    except store.StoreNotSeeded:
+        return False
+
+
+# --- sweeps ------------------------------------------------------------------------------------
+
+
+def availability_auto_offline_sweep(*, batch: int = store.CHUNK) -> int:
+    """Set offline every online mitra whose last ping is older than mitra_stale_after_seconds.
+
+    Works only from Valkey's sorted set (O(stale)). On any Valkey error it does nothing at all:
+    Postgres heartbeats lag by a mirror cycle, so a Postgres scan during a hiccup would take
+    healthy mitras offline en masse.
+    """
+    if store.reconnect_pending() is not None and not availability_heal():
+        logger.warning("availability: auto-offline sweep skipped (Valkey not trusted yet)")
+        return 0
+    cutoff = time.time() - config_get().mitra_stale_after_seconds
+    total = 0
+    while True:
+        try:
+            ids = store.pop_stale(cutoff=cutoff, batch=batch)
+        except store.StoreNotSeeded:
+            availability_heal()
+            logger.warning("availability: auto-offline sweep skipped (mirror was rebuilt)")
+            return total
+        except store.StoreUnavailable:
+            logger.warning("availability: auto-offline sweep aborted (Valkey unavailable)")
+            return total
+        if not ids:
+            return total
+        total += _offline_in_postgres(ids)
+        if len(ids) < batch:
+            return total
+
+
+@transaction.atomic
+def _offline_in_postgres(mitra_ids: list[uuid.UUID]) -> int:
+    """Offline + log rows for exactly the ids the sweep removed (one UPDATE, one INSERT)."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE mitra_online_status SET is_online = false, last_offline_at = %s, updated_at = %s "
+            "WHERE mitra_id = ANY(%s::uuid[]) AND is_online RETURNING mitra_id",
+            [now, now, [str(m) for m in mitra_ids]],
+        )
+        went_offline = [row[0] for row in cursor.fetchall()]
+    MitraOnlineLog.objects.bulk_create(
+        [
+            MitraOnlineLog(mitra_id=m, event=OnlineEvent.OFFLINE, at=now, reason=OnlineReason.STALE)
+            for m in went_offline
+        ],
+        batch_size=5000,
+    )
+    return len(went_offline)
+
+
+def availability_heartbeat_mirror() -> int:
+    """Copy every online mitra's last ping into last_heartbeat_at: one UPDATE from UNNEST.
+
+    The WHERE keeps it idempotent across instances and never moves a time backwards, so two
+    workers running it at once, or a late run, do no harm. Returns the rows written.
+    """
+    try:
+        times = store.heartbeat_times()
+    except store.StoreUnavailable:
+        logger.warning("availability: heartbeat mirror skipped (Valkey unavailable)")
+        return 0
+    if not times:
+        return 0
+    ids = [m for m, _ in times]
+    stamps = [t for _, t in times]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE mitra_online_status AS s SET last_heartbeat_at = v.at "
+            "FROM (SELECT u.mitra_id, to_timestamp(u.epoch) AS at "
+            "      FROM UNNEST(%s::uuid[], %s::float8[]) AS u(mitra_id, epoch)) AS v "
+            "WHERE s.mitra_id = v.mitra_id AND (s.last_heartbeat_at IS NULL OR s.last_heartbeat_at < v.at)",
+            [ids, stamps],
+        )
+        return int(cursor.rowcount)
+
+
+def availability_reconcile() -> store.RebuildResult | None:
+    """Heal drift both ways by a full rebuild (lock-guarded so instances do not pile up)."""
+    try:
+        token = store.reseed_lock_acquire(ttl_seconds=RESEED_LOCK_SECONDS)
+    except store.StoreUnavailable:
+        logger.warning("availability: reconcile skipped (Valkey unavailable)")
+        return None
+    if token is None:
+        logger.info("availability: reconcile skipped (another rebuild is running)")
+        return None
+    try:
+        return availability_reseed(reason="reconcile")
+    except store.StoreUnavailable:
+        logger.warning("availability: reconcile aborted (Valkey unavailable)")
+        return None
+    finally:
+        store.reseed_lock_release(token)

@@ -1,0 +1,551 @@
+"""The only module that knows the availability keys in Valkey (architecture.md §4).
+
+Keys
+- `mitras:online` (set): mitra ids with is_online.
+- `mitras:deactivated` (set): mitra ids with is_active = false.
+- `mitra:capacity:<id>` (string int): the mitra's count of capacity-holding sessions.
+- `mitra:heartbeat:<id>` (string): epoch seconds of the last ping.
+- `mitras:heartbeats` (sorted set, score = last ping): every online mitra. Lets the auto-offline
+  sweep read only the stale ones (O(stale), performance-notes pitfall 6) and the heartbeat mirror
+  read every time in one call.
+- `mitras:ready` (sorted set, score = last ping): online ∧ not deactivated ∧ capacity < max. Kept
+  true by every write below, so "available now" is one ZCOUNT/ZRANGEBYSCORE over fresh scores
+  instead of reading 100k strings (the beacon at 100k online: ~0.1 ms instead of ~1 s).
+- `availability:max_per_mitra` (string int): the max_customers_per_mitra `mitras:ready` was built
+  with; a reader that sees another value in the config rebuilds the mirror before trusting it.
+- `availability:seeded` (string): written by every rebuild. Missing means the server was restarted
+  or wiped, so nothing here is trusted until a reseed (every script checks it first).
+- `availability:snapshot` (JSON, EX settings.BEACON_SNAPSHOT_TTL_SECONDS): the beacon result.
+
+Every script is O(1) or O(batch) (pitfall 5). Times are passed in from Python (never Valkey's
+TIME) so instances agree with the Postgres clock and tests can move time.
+
+Client errors become one `StoreUnavailable`; a missing seed becomes `StoreNotSeeded` (a subclass:
+callers that only care about "can I trust Valkey" catch the base class).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+from halobestie.valkey import VALKEY_ERRORS, get_valkey
+
+logger = logging.getLogger(__name__)
+
+ONLINE = "mitras:online"
+DEACTIVATED = "mitras:deactivated"
+HEARTBEATS = "mitras:heartbeats"
+READY = "mitras:ready"
+MAX_PER_MITRA = "availability:max_per_mitra"
+SEEDED = "availability:seeded"
+SNAPSHOT = "availability:snapshot"
+RESEED_LOCK = "availability:reseed:lock"
+CAPACITY_PREFIX = "mitra:capacity:"
+HEARTBEAT_PREFIX = "mitra:heartbeat:"
+
+# Script results.
+NOT_SEEDED = -2
+DEACTIVATED_RESULT = -1
+
+CHUNK = 1000
+
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """Valkey could not be used; the caller falls back to Postgres."""
+
+
+class StoreNotSeeded(StoreUnavailable):
+    """Valkey answers but holds no (or an outdated) mirror: reseed before trusting it."""
+
+
+def capacity_key(mitra_id: uuid.UUID | str) -> str:
+    return f"{CAPACITY_PREFIX}{mitra_id}"
+
+
+def heartbeat_key(mitra_id: uuid.UUID | str) -> str:
+    return f"{HEARTBEAT_PREFIX}{mitra_id}"
+
+
+# --- reconnect tracking -----------------------------------------------------------------------
+# A write skipped during an outage leaves the mirror behind Postgres. The process remembers when it
+# last failed; the next successful use reseeds (unless a reseed already ran after that failure).
+_state_lock = threading.Lock()
+_failed_at: float | None = None
+
+
+def _mark_failed() -> None:
+    global _failed_at
+    with _state_lock:
+        _failed_at = time.time()
+
+
+def reconnect_pending() -> float | None:
+    """Epoch of the last Valkey failure this process saw and has not healed yet, else None."""
+    return _failed_at
+
+
+def clear_reconnect(*, healed_at: float) -> None:
+    global _failed_at
+    with _state_lock:
+        if _failed_at is not None and _failed_at <= healed_at:
+            _failed_at = None
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except StoreUnavailable:
+        raise
+    except VALKEY_ERRORS as exc:
+        _mark_failed()
+        raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def mark_failed_from_async() -> None:
+    """The async hot path saw a Valkey error (it shares this process's reconnect tracking)."""
+    _mark_failed()
+
+
+# --- scripts ----------------------------------------------------------------------------------
+# KEYS for the per-mitra scripts, in this order: SEEDED, DEACTIVATED, ONLINE, HEARTBEATS, READY,
+# MAX_PER_MITRA, heartbeat:<id>, capacity:<id>.
+
+HEARTBEAT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[7], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+local cap = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
+local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
+if cap < max then
+  redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+else
+  redis.call('ZREM', KEYS[5], ARGV[1])
+end
+return 1
+"""
+
+# ARGV: id, now, capacity
+ONLINE_LUA = """
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[7], ARGV[2])
+redis.call('SET', KEYS[8], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[3]) < max then
+  redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+else
+  redis.call('ZREM', KEYS[5], ARGV[1])
+end
+return 1
+"""
+
+# ARGV: id, deactivate (1 = also SADD deactivated)
+OFFLINE_LUA = """
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('DEL', KEYS[7])
+if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+# ARGV: id, capacity. Membership in READY follows the new capacity (only for a live member).
+CAPACITY_LUA = """
+redis.call('SET', KEYS[8], ARGV[2])
+local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
+local score = redis.call('ZSCORE', KEYS[4], ARGV[1])
+if score and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[2]) < max then
+  redis.call('ZADD', KEYS[5], score, ARGV[1])
+else
+  redis.call('ZREM', KEYS[5], ARGV[1])
+end
+return 1
+"""
+
+# KEYS: SEEDED, DEACTIVATED. ARGV: id. -2 not seeded, -1 deactivated, 0 fine.
+GUARD_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
+return 0
+"""
+
+# KEYS: SEEDED, SNAPSHOT, MAX_PER_MITRA, READY. ARGV: cutoff, max, ttl.
+# Atomic, so a TTL expiry triggers exactly one recompute (the script is its own lock), and the
+# recompute is one ZCOUNT: O(log n).
+BEACON_LUA = """
+local cached = redis.call('GET', KEYS[2])
+if cached then return cached end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return -2 end
+local n = redis.call('ZCOUNT', KEYS[4], ARGV[1], '+inf')
+local body = '{"available":' .. (n > 0 and 'true' or 'false') .. ',"count":' .. n .. '}'
+redis.call('SET', KEYS[2], body, 'EX', ARGV[3])
+return body
+"""
+
+# KEYS: SEEDED, HEARTBEATS, READY, ONLINE. ARGV: cutoff, batch, heartbeat key prefix.
+# Read-and-remove in one script (pitfall 7): a ping landing after this finds the mitra no longer
+# online and does not resurrect it, and every id returned was really removed. O(batch).
+POP_STALE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('SREM', KEYS[4], id)
+  redis.call('DEL', ARGV[3] .. id)
+end
+return ids
+"""
+
+
+class _Scripts:
+    """Scripts registered on the current sync client (re-registered if the client changes)."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        client = get_valkey()
+        if client is not self._client:
+            self._scripts = {key: client.register_script(src) for key, src in SCRIPT_SOURCES.items()}
+            self._client = client
+        return self._scripts[name]
+
+
+SCRIPT_SOURCES = {
+    "heartbeat": HEARTBEAT_LUA,
+    "online": ONLINE_LUA,
+    "offline": OFFLINE_LUA,
+    "capacity": CAPACITY_LUA,
+    "guard": GUARD_LUA,
+    "beacon": BEACON_LUA,
+    "pop_stale": POP_STALE_LUA,
+}
+_scripts = _Scripts()
+
+
+def mitra_keys(mitra_id: uuid.UUID | str) -> list[str]:
+    return [
+        SEEDED,
+        DEACTIVATED,
+        ONLINE,
+        HEARTBEATS,
+        READY,
+        MAX_PER_MITRA,
+        heartbeat_key(mitra_id),
+        capacity_key(mitra_id),
+    ]
+
+
+def guard_keys() -> list[str]:
+    return [SEEDED, DEACTIVATED]
+
+
+def beacon_keys() -> list[str]:
+    return [SEEDED, SNAPSHOT, MAX_PER_MITRA, READY]
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def heartbeat_write(*, mitra_id: uuid.UUID, now: float) -> int:
+    """1 written, 0 mitra not online (nothing to refresh); raises on deactivated/not seeded."""
+    result = _guard(
+        lambda: int(_scripts.get("heartbeat")(keys=mitra_keys(mitra_id), args=[str(mitra_id), now]))
+    )
+    if result == NOT_SEEDED:
+        raise StoreNotSeeded()
+    return result
+
+
+def online_write(*, mitra_id: uuid.UUID, now: float, capacity: int) -> None:
+    _guard(lambda: _scripts.get("online")(keys=mitra_keys(mitra_id), args=[str(mitra_id), now, capacity]))
+
+
+def offline_write(*, mitra_id: uuid.UUID, deactivate: bool = False) -> None:
+    _guard(
+        lambda: _scripts.get("offline")(
+            keys=mitra_keys(mitra_id), args=[str(mitra_id), "1" if deactivate else "0"]
+        )
+    )
+
+
+def reactivate_write(*, mitra_id: uuid.UUID) -> None:
+    _guard(lambda: get_valkey().srem(DEACTIVATED, str(mitra_id)))
+
+
+def capacity_write(*, mitra_id: uuid.UUID, capacity: int) -> None:
+    _guard(lambda: _scripts.get("capacity")(keys=mitra_keys(mitra_id), args=[str(mitra_id), capacity]))
+
+
+def pop_stale(*, cutoff: float, batch: int = CHUNK) -> list[uuid.UUID]:
+    """Atomically remove up to `batch` online mitras whose last ping is older than cutoff."""
+    result = _guard(
+        lambda: _scripts.get("pop_stale")(
+            keys=[SEEDED, HEARTBEATS, READY, ONLINE], args=[cutoff, batch, HEARTBEAT_PREFIX]
+        )
+    )
+    if result == NOT_SEEDED:
+        raise StoreNotSeeded()
+    return [uuid.UUID(str(x)) for x in result]
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def guard_check(*, mitra_id: uuid.UUID) -> bool:
+    """True when the mitra is deactivated (raises StoreNotSeeded if the mirror cannot say)."""
+    result = _guard(lambda: int(_scripts.get("guard")(keys=guard_keys(), args=[str(mitra_id)])))
+    if result == NOT_SEEDED:
+        raise StoreNotSeeded()
+    return result == DEACTIVATED_RESULT
+
+
+def beacon_read(*, cutoff: float, max_per_mitra: int, ttl: int) -> dict[str, Any]:
+    """The cached snapshot, or a fresh count stored for `ttl` seconds."""
+    raw = _guard(lambda: _scripts.get("beacon")(keys=beacon_keys(), args=[cutoff, max_per_mitra, ttl]))
+    if raw == NOT_SEEDED or isinstance(raw, int):
+        raise StoreNotSeeded()
+    return dict(json.loads(raw))
+
+
+def _check_trusted(pipe_results: list[Any], max_per_mitra: int) -> None:
+    seeded, stored_max = pipe_results[0], pipe_results[1]
+    if not seeded or stored_max != str(max_per_mitra):
+        raise StoreNotSeeded()
+
+
+def ready_ids(*, cutoff: float, max_per_mitra: int) -> list[str]:
+    """Ids in `mitras:ready` with a ping at or after cutoff."""
+
+    def run() -> list[Any]:
+        pipe = get_valkey().pipeline(transaction=False)
+        pipe.exists(SEEDED)
+        pipe.get(MAX_PER_MITRA)
+        pipe.zrangebyscore(READY, cutoff, "+inf")
+        return list(pipe.execute())
+
+    results = _guard(run)
+    _check_trusted(results, max_per_mitra)
+    return [str(x) for x in results[2]]
+
+
+def reachable(*, mitra_id: uuid.UUID, cutoff: float) -> bool:
+    def run() -> list[Any]:
+        pipe = get_valkey().pipeline(transaction=False)
+        pipe.exists(SEEDED)
+        pipe.sismember(ONLINE, str(mitra_id))
+        pipe.sismember(DEACTIVATED, str(mitra_id))
+        pipe.zscore(HEARTBEATS, str(mitra_id))
+        return list(pipe.execute())
+
+    seeded, online, deactivated, score = _guard(run)
+    if not seeded:
+        raise StoreNotSeeded()
+    return bool(online) and not bool(deactivated) and score is not None and float(score) >= cutoff
+
+
+@dataclass(frozen=True)
+class Counts:
+    online: int
+    available: int
+    deactivated: int
+
+
+def counts(*, cutoff: float, max_per_mitra: int) -> Counts:
+    def run() -> list[Any]:
+        pipe = get_valkey().pipeline(transaction=False)
+        pipe.exists(SEEDED)
+        pipe.get(MAX_PER_MITRA)
+        pipe.scard(ONLINE)
+        pipe.zcount(READY, cutoff, "+inf")
+        pipe.scard(DEACTIVATED)
+        return list(pipe.execute())
+
+    results = _guard(run)
+    _check_trusted(results, max_per_mitra)
+    return Counts(online=int(results[2]), available=int(results[3]), deactivated=int(results[4]))
+
+
+def heartbeat_times() -> list[tuple[str, float]]:
+    """(id, last ping) of every online mitra: one ZRANGE (the heartbeat mirror's input)."""
+
+    def run() -> list[tuple[str, float]]:
+        pipe = get_valkey().pipeline(transaction=False)
+        pipe.exists(SEEDED)
+        pipe.zrange(HEARTBEATS, 0, -1, withscores=True)
+        seeded, rows = pipe.execute()
+        if not seeded:
+            raise StoreNotSeeded()
+        return [(str(member), float(score)) for member, score in rows]
+
+    return _guard(run)
+
+
+def is_seeded() -> float | None:
+    """Epoch of the last completed rebuild, or None when the mirror must be rebuilt."""
+    raw = _guard(lambda: get_valkey().get(SEEDED))
+    return float(raw) if raw else None
+
+
+def ping() -> None:
+    _guard(lambda: get_valkey().ping())
+
+
+# --- rebuild ----------------------------------------------------------------------------------
+
+
+def reseed_lock_acquire(*, ttl_seconds: int = 60) -> str | None:
+    token = secrets.token_hex(8)
+    acquired = _guard(lambda: get_valkey().set(RESEED_LOCK, token, nx=True, ex=ttl_seconds))
+    return token if acquired else None
+
+
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def reseed_lock_release(token: str) -> None:
+    try:
+        get_valkey().eval(_RELEASE_LUA, 1, RESEED_LOCK, token)
+    except VALKEY_ERRORS:
+        logger.warning("availability: could not release the reseed lock (expires by itself)")
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    online: int
+    deactivated: int
+    ready: int
+    added: int  # ids Postgres has online that the old mirror lacked
+    removed: int  # ids the old mirror had online that Postgres does not
+
+
+def rebuild(
+    *,
+    online: Mapping[str, float],
+    deactivated: Iterable[str],
+    capacities: Mapping[str, int],
+    max_per_mitra: int,
+    now: float,
+    missing_heartbeat_floor: float,
+    progress: Callable[[str], None] | None = None,
+) -> RebuildResult:
+    """Replace the whole mirror with the given Postgres state, atomically for readers.
+
+    Sets are built under temporary names and swapped in with RENAME inside MULTI, so no reader
+    ever sees a half-built set and no stale member survives. For an online mitra the newer of the
+    Postgres time and the ping already in Valkey wins (pings reach Postgres only every mirror
+    cycle); with no ping in Valkey (server restarted) the time is at least
+    `missing_heartbeat_floor`, so a wipe does not make every mitra look stale at once.
+    """
+    say = progress or (lambda _msg: None)
+
+    def run() -> RebuildResult:
+        client = get_valkey()
+        deactivated_ids = sorted(set(deactivated))
+        deactivated_set = set(deactivated_ids)
+        # Pings already in Valkey (survive a reconcile; absent after a wipe).
+        rows: Any = client.zrange(HEARTBEATS, 0, -1, withscores=True)
+        existing: dict[str, float] = {str(m): float(s) for m, s in rows}
+        old_online = set(client.smembers(ONLINE)) if client.exists(SEEDED) else set()
+        times: dict[str, float] = {}
+        for mitra_id, pg_time in online.items():
+            if mitra_id in deactivated_set:
+                continue  # a deactivated mitra is never online in the mirror
+            known = existing.get(mitra_id)
+            times[mitra_id] = (
+                max(pg_time, known) if known is not None else max(pg_time, missing_heartbeat_floor)
+            )
+        ready = {m: t for m, t in times.items() if int(capacities.get(m, 0)) < max_per_mitra}
+        tag = secrets.token_hex(6)
+        tmp = {name: f"availability:tmp:{tag}:{name}" for name in (ONLINE, DEACTIVATED, HEARTBEATS, READY)}
+        say(f"building mirror: {len(times)} online, {len(deactivated_ids)} deactivated")
+
+        def chunks(items: list[Any]) -> Iterable[list[Any]]:
+            for i in range(0, len(items), CHUNK):
+                yield items[i : i + CHUNK]
+
+        pipe = client.pipeline(transaction=False)
+        online_ids = list(times)
+        for part in chunks(online_ids):
+            pipe.sadd(tmp[ONLINE], *part)
+            pipe.zadd(tmp[HEARTBEATS], {m: times[m] for m in part})
+            for m in part:
+                pipe.set(heartbeat_key(m), times[m])
+            pipe.execute()
+        for part in chunks(list(ready)):
+            pipe.zadd(tmp[READY], {m: ready[m] for m in part})
+            pipe.execute()
+        for part in chunks(deactivated_ids):
+            pipe.sadd(tmp[DEACTIVATED], *part)
+            pipe.execute()
+        # Capacity for every online mitra (0 when idle) and every mitra holding sessions, so a
+        # drifted value is overwritten; other mitras get theirs when they go online.
+        capacity_ids = sorted(set(online_ids) | set(capacities))
+        for part in chunks(capacity_ids):
+            for m in part:
+                pipe.set(capacity_key(m), int(capacities.get(m, 0)))
+            pipe.execute()
+        for key in tmp.values():
+            pipe.expire(key, 300)  # a crashed rebuild leaves no garbage behind for long
+        pipe.execute()
+        say("swapping in the new mirror")
+
+        swap = client.pipeline(transaction=True)
+        for final, temp in tmp.items():
+            sizes = {
+                ONLINE: len(online_ids),
+                DEACTIVATED: len(deactivated_ids),
+                HEARTBEATS: len(online_ids),
+                READY: len(ready),
+            }
+            if sizes[final]:
+                swap.rename(temp, final)
+                swap.persist(final)
+            else:
+                swap.delete(final)
+        swap.set(MAX_PER_MITRA, max_per_mitra)
+        swap.delete(SNAPSHOT)
+        swap.set(SEEDED, repr(now))
+        swap.execute()
+        new_online = set(online_ids)
+        return RebuildResult(
+            online=len(online_ids),
+            deactivated=len(deactivated_ids),
+            ready=len(ready),
+            added=len(new_online - old_online) if old_online else 0,
+            removed=len(old_online - new_online),
+        )
+
+    return _guard(run)
+
+
+def snapshot_delete() -> None:
+    _guard(lambda: get_valkey().delete(SNAPSHOT))
+
+
+def snapshot_ttl() -> int:
+    return int(_guard(lambda: get_valkey().ttl(SNAPSHOT)))
+
+
+def beacon_ttl_seconds() -> int:
+    return int(settings.BEACON_SNAPSHOT_TTL_SECONDS)
