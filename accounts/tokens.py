@@ -1,12 +1,16 @@
 """Access tokens (JWT HS256) and opaque refresh tokens.
 
 Access claims: sub (user id), user_type (customer|mitra), session_id (the auth_sessions row), iat, exp.
-Refresh tokens are random strings; only their sha256 is stored.
+Refresh tokens are opaque to clients: `<login id hex>.<random>.<mac>`. Only their sha256 is stored.
+The MAC (HMAC-SHA256 keyed with AUTH_JWT_SECRET) lets the server recognise a token it really issued
+for a login even after it was rotated away, which is how reuse of an old refresh token is detected
+(see accounts.services.tokens.auth_session_refresh and docs/auth.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -37,7 +41,9 @@ class Principal:
         return self.user_type == "mitra"
 
 
-def access_token_encode(*, user_type: str, user_id: uuid.UUID, auth_session_id: uuid.UUID, now: float | None = None) -> str:
+def access_token_encode(
+    *, user_type: str, user_id: uuid.UUID, auth_session_id: uuid.UUID, now: float | None = None
+) -> str:
     issued = int(now if now is not None else time.time())
     claims = {
         "sub": str(user_id),
@@ -73,8 +79,28 @@ def access_token_decode(token: str) -> Principal:
         raise Unauthorized() from exc
 
 
-def refresh_token_new() -> str:
-    return secrets.token_urlsafe(48)
+def _refresh_mac(body: str) -> str:
+    key = f"refresh-token:{settings.AUTH_JWT_SECRET}".encode()
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
+
+
+def refresh_token_new(*, auth_session_id: uuid.UUID) -> str:
+    body = f"{auth_session_id.hex}.{secrets.token_urlsafe(32)}"
+    return f"{body}.{_refresh_mac(body)}"
+
+
+def refresh_token_issuer_session(token: str) -> uuid.UUID | None:
+    """The login a refresh token was genuinely issued for (MAC checked), or None for a forgery."""
+    if not isinstance(token, str) or len(token) > 200:
+        return None
+    body, sep, mac = token.rpartition(".")
+    if not sep or not hmac.compare_digest(mac, _refresh_mac(body)):
+        return None
+    session_hex = body.split(".", 1)[0]
+    try:
+        return uuid.UUID(hex=session_hex)
+    except ValueError:
+        return None
 
 
 def refresh_token_hash(token: str) -> str:

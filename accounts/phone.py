@@ -1,0 +1,47 @@
+"""Indonesian phone numbers: normalise what people type to E.164, and mask numbers for logs.
+
+OTP codes go out by WhatsApp or SMS, so only mobile numbers make sense: in Indonesia these start
+with 8 after the country code (+62 8xx), followed by 8 to 11 more digits. Accepted spellings:
+`08xx…`, `628xx…`, `+628xx…`, with optional spaces, dashes, dots or parentheses between digits.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[\s\-.()]")
+_E164_ID_MOBILE = re.compile(r"\+628\d{8,11}")
+
+# Longest accepted input before separators are removed: generous for "+62 812-3456-7890".
+MAX_PHONE_INPUT_LENGTH = 32
+
+
+class InvalidPhone(ValueError):
+    """The input is not an Indonesian mobile number."""
+
+
+def phone_normalize(raw: str) -> str:
+    """Return the E.164 form (`+628…`) or raise InvalidPhone."""
+    if not isinstance(raw, str) or len(raw) > MAX_PHONE_INPUT_LENGTH:
+        raise InvalidPhone("not a valid Indonesian mobile number")
+    compact = _SEPARATORS.sub("", raw.strip())
+    if compact.startswith("+62"):
+        candidate = compact
+    elif compact.startswith("62"):
+        candidate = "+" + compact
+    elif compact.startswith("0"):
+        candidate = "+62" + compact[1:]
+    else:
+        raise InvalidPhone("not a valid Indonesian mobile number (use 08…, 628… or +628…)")
+    if not _E164_ID_MOBILE.fullmatch(candidate):
+        raise InvalidPhone("not a valid Indonesian mobile number (use 08…, 628… or +628…)")
+    return candidate
+
+
+def phone_mask(phone: str | None) -> str:
+    """`+6281234567890` → `+62812*****890`: enough for ops to correlate, not enough to call."""
+    if not phone:
+        return "-"
+    if len(phone) <= 8:
+        return "*" * len(phone)
+    return phone[:6] + "*" * (len(phone) - 9) + phone[-3:]
