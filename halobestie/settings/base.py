@@ -210,3 +210,13 @@ def validate_jwt_secret(secret: str) -> None:
         raise ImproperlyConfigured(
             "AUTH_JWT_SECRET must be set to at least 32 characters; refusing to start."
         )
+
+# --- Accounts / auth (accounts/, docs/auth.md) ------------------------------------------------
+# The real OTP provider (accounts.otp_senders.HttpOtpSender): POST {phone, channel, code} with a bearer.
+OTP_PROVIDER_URL = env_str("OTP_PROVIDER_URL", "")
+OTP_PROVIDER_TOKEN = env_str("OTP_PROVIDER_TOKEN", "")
+OTP_PROVIDER_TIMEOUT_SECONDS = env_int("OTP_PROVIDER_TIMEOUT_SECONDS", 5)
+# Google/Apple key sets: fetcher class, in-process key cache and fetch timeout.
+SOCIAL_JWKS_FETCHER = env_str("SOCIAL_JWKS_FETCHER", "accounts.social.PyJwkClientFetcher")
+SOCIAL_JWKS_CACHE_SECONDS = env_int("SOCIAL_JWKS_CACHE_SECONDS", 3600)
+SOCIAL_JWKS_TIMEOUT_SECONDS = env_int("SOCIAL_JWKS_TIMEOUT_SECONDS", 5)
