@@ -1,13 +1,217 @@
-"""The session clock (architecture.md §3, §5).
+"""The session clock (architecture.md §3, §5): arming the timers, the warning, the sweep, the restore.
 
-INTERIM: clock_arm is the entry point pairing calls after a session becomes active (and after a
-reroute); the clock work fills it in.
+Every deadline is a column on the row (expires_at, warning_sent_at, closing_deadline_at,
+session_extensions.deadline_at). A Celery ETA task is only the fast path that fires a deadline on
+time; each handler re-reads the row under select_for_update and acts only if the deadline is still
+due, so duplicate, stale (the deadline moved) or redelivered tasks do nothing. The beat sweep
+(`session_deadlines_settle`) settles anything an ETA task missed, and `clock_restore` runs it and
+re-arms every live session when a worker starts.
+
+While a session is `extending` its clock is frozen (docs/clock.md): no warning and no expiry fire;
+the extension's own deadline is armed instead, and the outcome re-arms the rest.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from halobestie.exceptions import InvalidState, NotFound
+from sessions_app import realtime as events
+from sessions_app.models import ChatSession, ExtensionStatus, SessionExtension, SessionStatus
+from sessions_app.selectors.clock import (
+    WARNING_LEAD,
+    extensions_overdue_ids,
+    sessions_closing_overdue_ids,
+    sessions_expiry_overdue_ids,
+    sessions_live_for_restore,
+    sessions_warning_overdue_ids,
+)
+
+logger = logging.getLogger(__name__)
+
+TASK_WARNING = "sessions_app.fire_warning"
+TASK_EXPIRY = "sessions_app.fire_expiry"
+TASK_CLOSING_DEADLINE = "sessions_app.fire_closing_deadline"
+TASK_EXTENSION_DEADLINE = "sessions_app.fire_extension_deadline"
+
+
+def timer_enqueue_on_commit(*, task_name: str, object_id: uuid.UUID, eta: dt.datetime) -> None:
+    """Send an ETA task after commit. A broker error is logged, not raised: the sweep is the net."""
+
+    def send() -> None:
+        from halobestie.celery import app
+
+        try:
+            # retry=False: a broker outage must not hold the request for seconds; the sweep
+            # settles the deadline within SESSION_DEADLINE_SWEEP_SECONDS instead.
+            app.send_task(task_name, args=[str(object_id)], eta=eta, retry=False)
+        except Exception:
+            logger.warning("clock: could not enqueue %s; the deadline sweep will settle it", task_name)
+
+    transaction.on_commit(send)
+
+
+def warning_due_at(session: ChatSession) -> dt.datetime | None:
+    if session.expires_at is None:
+        return None
+    return session.expires_at - WARNING_LEAD
+
+
+def clock_arm_session(
+    session: ChatSession, *, pending: SessionExtension | None = None, now: dt.datetime | None = None
+) -> None:
+    """clock_arm for a row the caller already holds (and, if extending, its pending extension)."""
+    now = now or timezone.now()
+    if session.status == SessionStatus.ACTIVE and session.expires_at is not None:
+        warn_at = warning_due_at(session)
+        if session.warning_sent_at is None and warn_at is not None and now < session.expires_at:
+            # A session shorter than the lead warns at once.
+            timer_enqueue_on_commit(task_name=TASK_WARNING, object_id=session.id, eta=max(now, warn_at))
+        timer_enqueue_on_commit(task_name=TASK_EXPIRY, object_id=session.id, eta=session.expires_at)
+    elif session.status == SessionStatus.EXTENDING and pending is not None:
+        timer_enqueue_on_commit(
+            task_name=TASK_EXTENSION_DEADLINE, object_id=pending.id, eta=pending.deadline_at
+        )
+    elif session.status == SessionStatus.CLOSING and session.closing_deadline_at is not None:
+        timer_enqueue_on_commit(
+            task_name=TASK_CLOSING_DEADLINE, object_id=session.id, eta=session.closing_deadline_at
+        )
 
 
 def clock_arm(*, session_id: uuid.UUID) -> None:
-    """Schedule the session's warning and expiry (ETA tasks); safe to call more than once."""
+    """Schedule the timers the session's current status needs (ETA tasks, sent after commit).
+
+    Safe to call more than once and from inside the caller's transaction: it reads the row as the
+    caller sees it, and a surplus task is a no-op when it fires.
+    """
+    session = ChatSession.objects.filter(pk=session_id).first()
+    if session is None:
+        return
+    pending = None
+    if session.status == SessionStatus.EXTENDING:
+        pending = SessionExtension.objects.filter(
+            session_id=session_id, status=ExtensionStatus.PENDING
+        ).first()
+    clock_arm_session(session, pending=pending)
+
+
+def session_warning_event(session: ChatSession) -> dict[str, Any]:
+    # session_event's first parameter is also named `kind`, so the payload's `kind` is added after.
+    return {
+        **events.session_event("session_warning", session.id),
+        "kind": "three_minutes_left",
+        "expires_at": events.iso(session.expires_at),
+        "remaining_seconds": events.remaining_seconds(session.expires_at),
+    }
+
+
+@transaction.atomic
+def session_warning_fire(*, session_id: uuid.UUID) -> bool:
+    """Send the three-minutes-left warning if it is due and was never sent. True if sent.
+
+    warning_sent_at is written under the row lock, so the warning goes out once per session no
+    matter how many tasks, sweeps, reroutes or extensions come along. A warning that comes due only
+    after expires_at (a worker outage spanning both) is skipped: the expiry says more.
+    """
+    session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None or session.status != SessionStatus.ACTIVE or session.warning_sent_at is not None:
+        return False
+    warn_at = warning_due_at(session)
+    now = timezone.now()
+    if warn_at is None or session.expires_at is None or now < warn_at or now >= session.expires_at:
+        return False
+    session.warning_sent_at = now
+    session.save(update_fields=["warning_sent_at", "updated_at"])
+    events.to_customer(session.customer_id, session_warning_event(session))
+    return True
+
+
+@transaction.atomic
+def session_expires_at_force(*, session_id: uuid.UUID, expires_at: dt.datetime) -> ChatSession:
+    """Dev route: move expires_at and clear the warning flag (the only thing that clears it)."""
+    session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("Unknown session.")
+    if session.status != SessionStatus.ACTIVE:
+        raise InvalidState(f"Only an active session's clock can be moved (status is {session.status}).")
+    session.expires_at = expires_at
+    session.warning_sent_at = None
+    session.save(update_fields=["expires_at", "warning_sent_at", "updated_at"])
+    events.to_both(session.customer_id, session.mitra_id, session_timer_event(session))
+    clock_arm(session_id=session.id)
+    return session
+
+
+def session_timer_event(session: ChatSession, *, remaining: int | None = None) -> dict[str, Any]:
+    """`session_timer` resync; `status` is an extra field so an app can redraw without a fetch."""
+    return events.session_event(
+        "session_timer",
+        session.id,
+        status=session.status,
+        expires_at=events.iso(session.expires_at),
+        remaining_seconds=(
+            remaining if remaining is not None else events.remaining_seconds(session.expires_at)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    warnings: int
+    expiries: int
+    completions: int
+    extensions: int
+
+    @property
+    def total(self) -> int:
+        return self.warnings + self.expiries + self.completions + self.extensions
+
+
+def session_deadlines_settle() -> SettleResult:
+    """Settle every overdue clock deadline (the beat sweep and the startup restore).
+
+    Each handler runs in its own transaction and re-checks under lock, so sweeps on several workers
+    and ETA tasks firing at the same moment act once between them. Warnings run before expiries so
+    that a session whose warning and expiry are both overdue gets only what still makes sense.
+    """
+    # Imported here because lifecycle and extensions build on this module (they arm timers).
+    from sessions_app.services.extensions import extension_deadline_fire
+    from sessions_app.services.lifecycle import session_closing_deadline_fire, session_expire
+
+    now = timezone.now()
+    warnings = sum(session_warning_fire(session_id=sid) for sid in sessions_warning_overdue_ids(now=now))
+    extensions = sum(extension_deadline_fire(extension_id=eid) for eid in extensions_overdue_ids(now=now))
+    expiries = sum(session_expire(session_id=sid) for sid in sessions_expiry_overdue_ids(now=now))
+    completions = sum(
+        session_closing_deadline_fire(session_id=sid) for sid in sessions_closing_overdue_ids(now=now)
+    )
+    result = SettleResult(warnings, expiries, completions, extensions)
+    if result.total:
+        # A non-zero count means an ETA task was lost or late (restart, broker flush): worth a line.
+        logger.info(
+            "clock sweep settled: %d warnings, %d expiries, %d completions, %d extensions",
+            warnings,
+            expiries,
+            completions,
+            extensions,
+        )
+    return result
+
+
+def clock_restore() -> int:
+    """Worker start: settle what is overdue, then re-arm every live session. Returns sessions armed."""
+    session_deadlines_settle()
+    sessions, pending_by_session = sessions_live_for_restore()
+    now = timezone.now()
+    with transaction.atomic():
+        for session in sessions:
+            clock_arm_session(session, pending=pending_by_session.get(session.id), now=now)
+    logger.info("clock restore: re-armed %d live sessions", len(sessions))
+    return len(sessions)

@@ -1,0 +1,297 @@
+"""Session lifecycle after the start: expiry, early end, goodbyes, completion, topic (architecture.md §3).
+
+Every transition locks the session row first (the one lock order used by the clock, extensions and
+lifecycle: chat_sessions row, then its extension row), recomputes the mitra's capacity from Postgres,
+and tells both sides after commit.
+
+`ended_by` is written when the session enters `closing` (why it is ending: system_expired, customer,
+mitra, extension_rejected) and is final at completion: the customer's goodbye keeps it, a grace
+timeout replaces it with system_auto_close (docs/clock.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from availability.services import capacity_recompute
+from halobestie.exceptions import Forbidden, InvalidState, NotFound
+from opsconfig.services import config_get
+from sessions_app import realtime as events
+from sessions_app.models import (
+    ChatMessage,
+    ChatSession,
+    ClosureSide,
+    EndedBy,
+    MessageSender,
+    SessionClosure,
+    SessionStatus,
+)
+from sessions_app.services.clock import clock_arm_session
+
+# Statuses in which a topic flag still matters.
+_TOPIC_STATUSES = (SessionStatus.ACTIVE, SessionStatus.EXTENDING, SessionStatus.CLOSING)
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What a lifecycle route answers: enough for an app to redraw without a second request."""
+
+    session_id: uuid.UUID
+    status: str
+    expires_at: dt.datetime | None
+    closing_deadline_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    ended_by: str | None
+
+    @classmethod
+    def of(cls, session: ChatSession) -> SessionState:
+        return cls(
+            session_id=session.id,
+            status=session.status,
+            expires_at=session.expires_at,
+            closing_deadline_at=session.closing_deadline_at,
+            ended_at=session.ended_at,
+            ended_by=session.ended_by or None,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "status": self.status,
+            "expires_at": self.expires_at,
+            "closing_deadline_at": self.closing_deadline_at,
+            "ended_at": self.ended_at,
+            "ended_by": self.ended_by,
+        }
+
+
+def session_lock(*, session_id: uuid.UUID) -> ChatSession:
+    session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("Unknown session.")
+    return session
+
+
+def ensure_customer_participant(session: ChatSession, customer_id: uuid.UUID) -> None:
+    if session.customer_id != customer_id:
+        raise Forbidden("You are not a participant of this session.")
+
+
+def ensure_mitra_participant(session: ChatSession, mitra_id: uuid.UUID) -> None:
+    if session.mitra_id is None or session.mitra_id != mitra_id:
+        raise Forbidden("You are not a participant of this session.")
+
+
+def capacity_recompute_for(session: ChatSession) -> None:
+    if session.mitra_id is not None:
+        capacity_recompute(mitra_id=session.mitra_id)
+
+
+def session_closing_event(kind: str, session: ChatSession) -> dict[str, Any]:
+    return events.session_event(
+        kind,
+        session.id,
+        status=session.status,
+        ended_by=session.ended_by or None,
+        closing_deadline_at=events.iso(session.closing_deadline_at),
+        grace_seconds=events.remaining_seconds(session.closing_deadline_at),
+    )
+
+
+def session_enter_closing(
+    session: ChatSession,
+    *,
+    ended_by: str,
+    now: dt.datetime,
+    event_kind: str = "session_closing",
+    closing_started_at: dt.datetime | None = None,
+    closing_deadline_at: dt.datetime | None = None,
+) -> None:
+    """Move a locked live session to closing: the goodbye grace starts (config closing_grace_seconds)."""
+    session.status = SessionStatus.CLOSING
+    session.closing_started_at = closing_started_at or now
+    session.closing_deadline_at = closing_deadline_at or (
+        now + dt.timedelta(seconds=config_get().closing_grace_seconds)
+    )
+    session.ended_by = ended_by
+    session.save(
+        update_fields=["status", "closing_started_at", "closing_deadline_at", "ended_by", "updated_at"]
+    )
+    capacity_recompute_for(session)
+    events.to_both(session.customer_id, session.mitra_id, session_closing_event(event_kind, session))
+    clock_arm_session(session, now=now)
+
+
+def session_complete(session: ChatSession, *, ended_by: str, now: dt.datetime) -> None:
+    """Finish a locked closing session; the mitra's seat frees up."""
+    session.status = SessionStatus.COMPLETED
+    session.ended_at = now
+    session.ended_by = ended_by
+    session.save(update_fields=["status", "ended_at", "ended_by", "updated_at"])
+    capacity_recompute_for(session)
+    events.to_both(
+        session.customer_id,
+        session.mitra_id,
+        events.session_event(
+            "session_completed",
+            session.id,
+            status=session.status,
+            ended_by=ended_by,
+            ended_at=events.iso(now),
+        ),
+    )
+
+
+@transaction.atomic
+def session_expire(*, session_id: uuid.UUID) -> bool:
+    """expires_at reached: active → closing with `session_expired` to both. True if it acted.
+
+    Only an active session expires: while extending the clock is frozen and the extension's outcome
+    decides (docs/clock.md).
+    """
+    session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
+    now = timezone.now()
+    if (
+        session is None
+        or session.status != SessionStatus.ACTIVE
+        or session.expires_at is None
+        or now < session.expires_at
+    ):
+        return False
+    session_enter_closing(session, ended_by=EndedBy.SYSTEM_EXPIRED, now=now, event_kind="session_expired")
+    return True
+
+
+@transaction.atomic
+def session_closing_deadline_fire(*, session_id: uuid.UUID) -> bool:
+    """Grace over with no customer goodbye: complete with ended_by system_auto_close. True if it acted."""
+    session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
+    now = timezone.now()
+    if (
+        session is None
+        or session.status != SessionStatus.CLOSING
+        or session.closing_deadline_at is None
+        or now < session.closing_deadline_at
+    ):
+        return False
+    session_complete(session, ended_by=EndedBy.SYSTEM_AUTO_CLOSE, now=now)
+    return True
+
+
+def _goodbye_record(session: ChatSession, *, side: str, message: str) -> SessionClosure:
+    """Store the goodbye and, when it has words, put it in the transcript as that side's last message."""
+    closure = SessionClosure.objects.create(session=session, side=side, message=message)
+    if message:
+        sender = MessageSender.CUSTOMER if side == ClosureSide.CUSTOMER else MessageSender.MITRA
+        chat_message = ChatMessage.objects.create(
+            session=session, sender=sender, client_id=f"goodbye-{side}", text=message
+        )
+        events.to_both(
+            session.customer_id,
+            session.mitra_id,
+            events.session_event(
+                "message",
+                session.id,
+                message_id=str(chat_message.id),
+                client_id=chat_message.client_id,
+                sender=sender,
+                text=message,
+                created_at=events.iso(chat_message.created_at),
+                goodbye=True,
+            ),
+        )
+    return closure
+
+
+@transaction.atomic
+def session_goodbye_customer(*, session_id: uuid.UUID, customer_id: uuid.UUID, message: str) -> SessionState:
+    """The customer's goodbye in closing completes the session (ended_by keeps why it was closing).
+
+    Repeating it after it completed the session answers the same state again (a retry after a lost
+    response); any other status is INVALID_STATE.
+    """
+    session = session_lock(session_id=session_id)
+    ensure_customer_participant(session, customer_id)
+    if (
+        session.status == SessionStatus.COMPLETED
+        and session.closures.filter(side=ClosureSide.CUSTOMER).exists()
+    ):
+        return SessionState.of(session)
+    if session.status != SessionStatus.CLOSING:
+        raise InvalidState(
+            f"A goodbye is only possible while the session is closing (status is {session.status})."
+        )
+    _goodbye_record(session, side=ClosureSide.CUSTOMER, message=message)
+    session_complete(session, ended_by=session.ended_by or EndedBy.CUSTOMER, now=timezone.now())
+    return SessionState.of(session)
+
+
+@transaction.atomic
+def session_goodbye_mitra(*, session_id: uuid.UUID, mitra_id: uuid.UUID, message: str) -> SessionState:
+    """The mitra's goodbye in closing is recorded (and shown to the customer) but does not complete.
+
+    The customer's goodbye or the grace timer completes the session, so a mitra cannot cut the
+    customer's own goodbye short. A repeat is answered with the same state, unchanged.
+    """
+    session = session_lock(session_id=session_id)
+    ensure_mitra_participant(session, mitra_id)
+    if session.closures.filter(side=ClosureSide.MITRA).exists():
+        return SessionState.of(session)
+    if session.status != SessionStatus.CLOSING:
+        raise InvalidState(
+            f"A goodbye is only possible while the session is closing (status is {session.status})."
+        )
+    _goodbye_record(session, side=ClosureSide.MITRA, message=message)
+    return SessionState.of(session)
+
+
+@transaction.atomic
+def session_end_early(*, session_id: uuid.UUID, side: str, user_id: uuid.UUID) -> SessionState:
+    """Early end by the customer or the mitra (if ops enabled it for that side): active → closing.
+
+    Disabled by config → FORBIDDEN. Only an active session can be ended early (an extending one waits
+    for the mitra's answer, a closing one is already ending); repeating the same side's end while
+    closing answers the same state.
+    """
+    session = session_lock(session_id=session_id)
+    cfg = config_get()
+    if side == ClosureSide.CUSTOMER:
+        ensure_customer_participant(session, user_id)
+        enabled, ended_by = cfg.early_end_customer_enabled, EndedBy.CUSTOMER
+    else:
+        ensure_mitra_participant(session, user_id)
+        enabled, ended_by = cfg.early_end_mitra_enabled, EndedBy.MITRA
+    if not enabled:
+        raise Forbidden("Ending a session early is turned off.")
+    if session.status == SessionStatus.CLOSING and session.ended_by == ended_by:
+        return SessionState.of(session)
+    if session.status != SessionStatus.ACTIVE:
+        raise InvalidState(f"Only an active session can be ended early (status is {session.status}).")
+    session_enter_closing(session, ended_by=ended_by, now=timezone.now())
+    return SessionState.of(session)
+
+
+@transaction.atomic
+def session_topic_update(
+    *, session_id: uuid.UUID, mitra_id: uuid.UUID, topic_sensitivity: str
+) -> ChatSession:
+    """The session's mitra flips the topic flag; both sides hear it (only when it changed)."""
+    session = session_lock(session_id=session_id)
+    ensure_mitra_participant(session, mitra_id)
+    if session.status not in _TOPIC_STATUSES:
+        raise InvalidState(f"The topic can only change during a live session (status is {session.status}).")
+    if session.topic_sensitivity != topic_sensitivity:
+        session.topic_sensitivity = topic_sensitivity
+        session.save(update_fields=["topic_sensitivity", "updated_at"])
+        events.to_both(
+            session.customer_id,
+            session.mitra_id,
+            events.session_event("session_topic_updated", session.id, topic_sensitivity=topic_sensitivity),
+        )
+    return session
