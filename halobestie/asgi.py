@@ -1,5 +1,8 @@
 """ASGI entry: Django for HTTP (built first), then the WebSocket router.
 
+The availability hot path (heartbeat, beacon) and the lifespan startup seed sit in front of
+both: see availability.hotpath.
+
 Native mobile clients send no Origin header, so no origin validator wraps the WebSocket router;
 sockets authenticate with their first frame instead.
 """
@@ -15,11 +18,14 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
+from availability.hotpath import AvailabilityHotPath  # noqa: E402
 from halobestie.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
+application = AvailabilityHotPath(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    )
 )

@@ -41,6 +41,11 @@ def schedules() -> list[PeriodicSchedule]:
             settings.SESSION_DEADLINE_SWEEP_SECONDS,
         ),
         PeriodicSchedule(
+            "sessions_app.pairing_deadline_sweep",
+            "sessions_app.pairing_deadline_sweep",
+            settings.PAIRING_DEADLINE_SWEEP_SECONDS,
+        ),
+        PeriodicSchedule(
             "payments.expire_stale_payments",
             "payments.expire_stale_payments",
             settings.PAYMENT_SWEEP_SECONDS,

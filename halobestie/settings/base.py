@@ -211,6 +211,15 @@ def validate_jwt_secret(secret: str) -> None:
             "AUTH_JWT_SECRET must be set to at least 32 characters; refusing to start."
         )
 
+
+# --- Paid pairing (sessions_app/services/pairing.py, docs/pairing.md) ------------------------
+# After a returning-chat rejection the payment waits this long for fallback-to-blast or cancel.
+PAIRING_TARGETED_FALLBACK_SECONDS = env_int("PAIRING_TARGETED_FALLBACK_SECONDS", 600)
+# The reconcile sweep leaves rows younger than this alone (they are still in flight).
+PAIRING_RECONCILE_GRACE_SECONDS = env_int("PAIRING_RECONCILE_GRACE_SECONDS", 30)
+# Seconds between sweeps of overdue blast / returning-chat deadlines (the ETA task is the fast path).
+PAIRING_DEADLINE_SWEEP_SECONDS = env_int("PAIRING_DEADLINE_SWEEP_SECONDS", 5)
+
 # --- Accounts / auth (accounts/, docs/auth.md) ------------------------------------------------
 # The real OTP provider (accounts.otp_senders.HttpOtpSender): POST {phone, channel, code} with a bearer.
 OTP_PROVIDER_URL = env_str("OTP_PROVIDER_URL", "")

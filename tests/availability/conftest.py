@@ -51,3 +51,67 @@ def ready_members() -> set[str]:
 def capacity_of(mitra_id: Any) -> int | None:
     raw = get_valkey().get(store.capacity_key(mitra_id))
     return int(raw) if raw is not None else None
+
+
+class AsgiResponse:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+    @property
+    def via_hot_path(self) -> bool:
+        # Django's SecurityMiddleware/XFrameOptionsMiddleware add these; the raw handler does not.
+        return "x-frame-options" not in self.headers and "x-content-type-options" not in self.headers
+
+
+async def asgi_request(
+    method: str, path: str, *, token: str | None = None, body: bytes = b""
+) -> AsgiResponse:
+    """One HTTP request through the real ASGI application (hot path + Django behind it)."""
+    import asyncio
+
+    from halobestie.asgi import application
+
+    headers = [(b"host", b"localhost"), (b"content-type", b"application/json")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    delivered = False
+    never = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await never.wait()  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await application(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    hdrs = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    return AsgiResponse(start["status"], hdrs, payload)

@@ -1,0 +1,248 @@
+"""A raw ASGI handler in front of Django for the two most-polled routes (and the ASGI lifespan).
+
+`POST /api/mitra/status/heartbeat` and `GET /api/client/mitra-availability` are hit by every app
+every few seconds. Django's ASGI request path costs ~0.5-0.8 ms of CPU per request on this kind
+of machine (performance-notes.md, pitfall 2), ten times the Valkey work itself, so these two paths
+are answered here: JWT check (same secret, algorithm and claims as accounts.tokens), then one Lua
+call on the async Valkey client; zero SQL. The responses are the same envelope, codes and
+messages as the ninja routes in availability.api.
+
+Whenever Valkey cannot answer (error, server restarted/wiped, an outage seen since the last
+rebuild, config not published yet) the request is handed to Django unchanged, where the ninja
+route falls back to Postgres and heals the mirror. Every other request goes straight to Django.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from django.conf import settings
+
+from accounts.tokens import access_token_decode
+from availability import store
+from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized
+from halobestie.middleware import error_body
+from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+HEARTBEAT_PATH = "/api/mitra/status/heartbeat"
+BEACON_PATH = "/api/client/mitra-availability"
+
+# Config is read from the copy opsconfig publishes in Valkey, cached per process like
+# opsconfig.services does (LOCAL_TTL_SECONDS), so the hot path never runs SQL for it.
+CONFIG_TTL_SECONDS = 2.0
+
+
+class _Fallback(Exception):  # control flow: hand the request to Django
+    """Hand the request to Django."""
+
+
+class AvailabilityHotPath:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._scripts: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+        self._config: tuple[float, int, int] | None = None  # (read at, stale_after, max)
+        self._heartbeat_body = json.dumps(
+            {
+                "success": True,
+                "data": {"ok": True, "next_in_seconds": int(settings.MITRA_HEARTBEAT_CADENCE_SECONDS)},
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path == HEARTBEAT_PATH and scope["method"] == "POST":
+                return await self._serve(self._heartbeat, scope, receive, send)
+            if path == BEACON_PATH and scope["method"] == "GET":
+                return await self._serve(self._beacon, scope, receive, send)
+        elif kind == "lifespan":
+            return await self._lifespan(receive, send)
+        await self.app(scope, receive, send)
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        handler: Callable[[Scope], Awaitable[tuple[int, bytes]]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        body = await _read_body(receive)
+        try:
+            status, payload = await handler(scope)
+        except ApplicationError as exc:
+            status = exc.status
+            payload = json.dumps(error_body(exc.code, exc.message)).encode()
+        except _Fallback:
+            return await self.app(scope, _replay(body, receive), send)
+        rid = _request_id(scope)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", rid.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    def _principal(self, scope: Scope, user_type: str) -> uuid.UUID:
+        token = _bearer(scope)
+        if token is None:
+            raise Unauthorized()
+        principal = access_token_decode(token)
+        if principal.user_type != user_type:
+            raise Forbidden(f"This route is for {user_type} accounts.")
+        return principal.user_id
+
+    async def _call(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        if store.reconnect_pending() is not None:
+            raise _Fallback()  # Django's path rebuilds the mirror first
+        try:
+            client = get_async_valkey()
+            scripts = self._scripts.get(client)
+            if scripts is None:
+                scripts = {key: client.register_script(src) for key, src in store.SCRIPT_SOURCES.items()}
+                self._scripts[client] = scripts
+            return await scripts[name](keys=keys, args=args)
+        except VALKEY_ERRORS as exc:
+            store.mark_failed_from_async()
+            logger.warning(
+                "availability hot path: Valkey error (%s), handing over to Django", type(exc).__name__
+            )
+            raise _Fallback() from exc
+
+    async def _config_values(self) -> tuple[int, int]:
+        now = time.monotonic()
+        cached = self._config
+        if cached is not None and now - cached[0] < CONFIG_TTL_SECONDS:
+            return cached[1], cached[2]
+        from opsconfig.services import VALKEY_KEY
+
+        try:
+            raw = await get_async_valkey().get(VALKEY_KEY)
+        except VALKEY_ERRORS as exc:
+            store.mark_failed_from_async()
+            raise _Fallback() from exc
+        if not raw:
+            raise _Fallback()  # Django's config_get reads Postgres and publishes it
+        try:
+            data = json.loads(raw)
+            values = int(data["mitra_stale_after_seconds"]), int(data["max_customers_per_mitra"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _Fallback() from exc
+        self._config = (now, *values)
+        return values
+
+    # --- the two routes -------------------------------------------------------------------------
+
+    async def _heartbeat(self, scope: Scope) -> tuple[int, bytes]:
+        mitra_id = self._principal(scope, "mitra")
+        result = await self._call("heartbeat", store.mitra_keys(mitra_id), [str(mitra_id), time.time()])
+        if result == store.NOT_SEEDED:
+            raise _Fallback()
+        if result == store.DEACTIVATED_RESULT:
+            raise AccountInactive()
+        return 200, self._heartbeat_body
+
+    async def _beacon(self, scope: Scope) -> tuple[int, bytes]:
+        self._principal(scope, "customer")
+        stale_after, max_per_mitra = await self._config_values()
+        raw = await self._call(
+            "beacon",
+            store.beacon_keys(),
+            [time.time() - stale_after, max_per_mitra, int(settings.BEACON_SNAPSHOT_TTL_SECONDS)],
+        )
+        if not isinstance(raw, str):
+            raise _Fallback()  # not seeded / built with another max
+        return 200, b'{"success":true,"data":' + raw.encode() + b"}"
+
+    # --- lifespan -------------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # Seed before serving: a wiped or fresh Valkey is not trusted until rebuilt.
+                await asyncio.to_thread(_seed_in_thread)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _seed_in_thread() -> None:
+    from django.db import connections
+
+    from availability.signals import seed_at_startup
+
+    try:
+        seed_at_startup(source="web")
+    finally:
+        connections.close_all()
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return None
+            return token.strip()
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            if 0 < len(incoming) <= 64 and incoming.isprintable():
+                return incoming
+    return uuid.uuid4().hex
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive() that yields the already-read body once, then the real channel."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

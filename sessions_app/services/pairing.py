@@ -1,0 +1,629 @@
+"""Paid pairing: from a confirmed payment to a mitra chatting with the customer (architecture.md §3).
+
+Flow: payment confirmed → `pairing_open_for_payment` creates the `searching` session (the payment is
+its one-to-one key, so at most once) → after commit `pairing_start` offers it (a blast to every
+available mitra, or only the targeted mitra for a returning chat) → the first `chat_request_accept`
+wins through one conditional UPDATE → or the deadline handler / a cancel ends it, and the payment is
+marked `failed_pairing` with a `pairing_failures` row for refund review.
+
+Locking order, everywhere: mitra row (FOR NO KEY UPDATE, so blasts inserting notifications that
+reference the mitra are not blocked) → chat session row → notification rows. Keeping one order is what
+makes concurrent accept / decline / cancel / timeout / reroute deadlock-free.
+
+Every side effect (socket events, pushes, the ETA task, clock_arm, the Valkey capacity mirror) runs
+after commit, so a rolled-back transition never announces itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from accounts.models import DeviceToken, UserType
+from availability.selectors import find_available_mitras, is_mitra_reachable
+from availability.services import capacity_recompute
+from halobestie import realtime
+from halobestie.celery import app as celery_app
+from halobestie.exceptions import (
+    AtCapacity,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    RequestTaken,
+    ValidationFailed,
+)
+from halobestie.push import PushMessage, push_sender
+from mitras.models import Mitra
+from opsconfig.services import config_get
+from payments.models import PaymentRequest, PaymentStatus
+from sessions_app import realtime as events
+from sessions_app.models import (
+    CAPACITY_STATUSES,
+    ChatRequestNotification,
+    ChatSession,
+    EndedBy,
+    NotificationResponse,
+    PairingFailure,
+    PairingFailureCause,
+    SessionStatus,
+)
+from sessions_app.services.clock import clock_arm
+
+logger = logging.getLogger(__name__)
+
+PAIRING_DEADLINE_TASK = "sessions_app.pairing_deadline"
+# Statuses a customer may cancel from: still looking for a mitra, or deciding after a returning-chat
+# rejection.
+CANCELLABLE_STATUSES = (SessionStatus.SEARCHING, SessionStatus.TARGETED_REJECTED)
+# Statuses ops may move to another mitra. Extending is left out: the pending extension was asked of
+# the old mitra and resolves within seconds; reroute after it.
+REROUTABLE_STATUSES = (SessionStatus.ACTIVE, SessionStatus.CLOSING)
+
+
+# --- small helpers ----------------------------------------------------------------------------------
+
+
+def _lock_session(session_id: uuid.UUID) -> ChatSession | None:
+    return ChatSession.objects.select_for_update().filter(pk=session_id).first()
+
+
+def _lock_mitra(mitra_id: uuid.UUID) -> Mitra | None:
+    # NO KEY UPDATE: serialises accepts/reroutes onto this mitra without blocking FK inserts
+    # (notifications, sessions) that only take KEY SHARE on the row.
+    return Mitra.objects.select_for_update(no_key=True).filter(pk=mitra_id).first()
+
+
+def _mitra_load(mitra_id: uuid.UUID) -> int:
+    return ChatSession.objects.filter(mitra_id=mitra_id, status__in=CAPACITY_STATUSES).count()
+
+
+def _mitra_loads(mitra_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = (
+        ChatSession.objects.filter(mitra_id__in=mitra_ids, status__in=CAPACITY_STATUSES)
+        .values("mitra_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["mitra_id"]: row["n"] for row in rows}
+
+
+def _pairing_status(session: ChatSession, status: str, **extra: Any) -> None:
+    events.to_customer(
+        session.customer_id, events.session_event("pairing_status", session.id, status=status, **extra)
+    )
+
+
+def _close_offers(session_id: uuid.UUID, mitra_ids: Sequence[uuid.UUID], reason: str) -> None:
+    if not mitra_ids:
+        return
+    frame = events.session_event("chat_request_closed", session_id, reason=reason)
+    messages = [("mitra", mitra_id, frame) for mitra_id in mitra_ids]
+    transaction.on_commit(lambda: realtime.send_to_users(messages))
+
+
+def _schedule_deadline(session_id: uuid.UUID, when: dt.datetime) -> None:
+    """The ETA fast path for a deadline row; the sweep catches it if this is lost."""
+
+    def enqueue() -> None:
+        try:
+            celery_app.send_task(
+                PAIRING_DEADLINE_TASK, kwargs={"session_id": str(session_id)}, eta=when, retry=False
+            )
+        except Exception:  # broker down: kombu raises several types; the sweep settles the row
+            logger.warning("pairing: could not enqueue the deadline task; the sweep will settle it")
+
+    transaction.on_commit(enqueue)
+
+
+def _offer_frame(session: ChatSession, deadline: dt.datetime, *, returning: bool) -> dict[str, Any]:
+    # Call name only: a mitra never sees the customer's phone or email.
+    return events.session_event(
+        "chat_request",
+        session.id,
+        mode=session.mode,
+        duration_minutes=session.duration_minutes,
+        topic_sensitivity=session.topic_sensitivity,
+        expires_at=events.iso(deadline),
+        customer_call_name=session.customer.call_name,
+        is_returning=returning,
+    )
+
+
+def _announce_offer(mitra_ids: Sequence[uuid.UUID], frame: dict[str, Any]) -> None:
+    """After commit: the offer to every mitra's sockets, and a push to those with no live socket."""
+    ids = list(mitra_ids)
+    session_id = frame["session_id"]
+
+    def deliver() -> None:
+        realtime.send_to_users([("mitra", mitra_id, frame) for mitra_id in ids])
+        _push_offer(ids, session_id)
+
+    transaction.on_commit(deliver, robust=True)
+
+
+def _push_offer(mitra_ids: list[uuid.UUID], session_id: str) -> None:
+    connected = realtime.users_with_socket("mitra", mitra_ids)
+    offline = [mitra_id for mitra_id in mitra_ids if str(mitra_id) not in connected]
+    if not offline:
+        return
+    tokens = DeviceToken.objects.filter(user_type=UserType.MITRA, mitra_id__in=offline).values_list(
+        "token", flat=True
+    )
+    sender = push_sender()
+    for token in tokens:
+        sender.send(
+            PushMessage(
+                token=token,
+                kind="chat_request",
+                title="Ada yang butuh teman cerita",
+                body="Buka aplikasi untuk menerima permintaan curhat.",
+                data={"type": "chat_request", "session_id": session_id},
+            )
+        )
+
+
+def _open_notification_mitras(session_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        ChatRequestNotification.objects.filter(session_id=session_id, response__isnull=True).values_list(
+            "mitra_id", flat=True
+        )
+    )
+
+
+# --- opening and offering ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def pairing_open_for_payment(*, payment_request_id: uuid.UUID) -> ChatSession | None:
+    """Create the searching session of a confirmed payment (once) and start pairing after commit.
+
+    Returns the payment's session (new or existing), or None if the payment is not confirmed.
+    """
+    payment = PaymentRequest.objects.select_for_update().filter(pk=payment_request_id).first()
+    if payment is None:
+        raise NotFound("Payment request not found.")
+    existing = ChatSession.objects.filter(payment_request_id=payment.id).first()
+    if existing is not None or payment.status != PaymentStatus.CONFIRMED:
+        return existing
+    try:
+        with transaction.atomic():
+            session = ChatSession.objects.create(
+                customer_id=payment.customer_id,
+                status=SessionStatus.SEARCHING,
+                mode=payment.mode,
+                duration_minutes=payment.minutes,
+                payment_request=payment,
+                targeted_mitra_id=payment.targeted_mitra_id,
+            )
+    except IntegrityError as exc:
+        # one_live_session_per_customer: creating a payment refuses this case, so it needs a
+        # concurrent path we do not have; surface it instead of hiding a paid request.
+        logger.error("pairing: payment %s confirmed while its customer has a live session", payment.id)
+        raise InvalidState("The customer already has a live session.") from exc
+    session_id = session.id
+    transaction.on_commit(lambda: pairing_start(session_id=session_id), robust=True)
+    return session
+
+
+@transaction.atomic
+def pairing_start(*, session_id: uuid.UUID) -> None:
+    """Offer a searching session that has not been offered yet. Idempotent."""
+    session = _lock_session(session_id)
+    if session is None or session.status != SessionStatus.SEARCHING or session.blast_started_at is not None:
+        return
+    now = timezone.now()
+    if session.targeted_mitra_id is not None:
+        _offer_targeted(session, now)
+    else:
+        _blast(session, now)
+
+
+def _blast(session: ChatSession, now: dt.datetime) -> None:
+    cfg = config_get()
+    # A fallback blast skips whoever was already offered this session (the targeted mitra).
+    offered_before = set(
+        ChatRequestNotification.objects.filter(session_id=session.id).values_list("mitra_id", flat=True)
+    )
+    mitra_ids = find_available_mitras(exclude=offered_before or None)
+    if not mitra_ids:
+        # Nobody to offer: waiting out the 60 s would only delay the bad news (docs/pairing.md).
+        _end_unpaired(
+            session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.NO_AVAILABLE_MITRA
+        )
+        return
+    deadline = now + dt.timedelta(seconds=cfg.pairing_blast_timeout_seconds)
+    loads = _mitra_loads(mitra_ids)
+    ChatRequestNotification.objects.bulk_create(
+        [
+            ChatRequestNotification(
+                session_id=session.id,
+                mitra_id=mitra_id,
+                notified_at=now,
+                mitra_load_at_notify=min(loads.get(mitra_id, 0), 32767),
+            )
+            for mitra_id in mitra_ids
+        ]
+    )
+    session.blast_started_at = now
+    session.blast_deadline_at = deadline
+    session.save(update_fields=["blast_started_at", "blast_deadline_at", "updated_at"])
+    _announce_offer(mitra_ids, _offer_frame(session, deadline, returning=False))
+    _pairing_status(session, "searching", deadline_at=events.iso(deadline), offered_count=len(mitra_ids))
+    _schedule_deadline(session.id, deadline)
+    logger.info("pairing: session %s offered to %d mitras", session.id, len(mitra_ids))
+
+
+def _mitra_can_take(mitra_id: uuid.UUID) -> bool:
+    return (
+        is_mitra_reachable(mitra_id=mitra_id) and _mitra_load(mitra_id) < config_get().max_customers_per_mitra
+    )
+
+
+def _offer_targeted(session: ChatSession, now: dt.datetime) -> None:
+    mitra_id = session.targeted_mitra_id
+    assert mitra_id is not None
+    if not Mitra.objects.filter(pk=mitra_id, is_active=True).exists() or not _mitra_can_take(mitra_id):
+        # Not reachable or busy: tell the customer at once so they can fall back to a blast.
+        _targeted_reject(session, now)
+        return
+    deadline = now + dt.timedelta(seconds=config_get().returning_chat_confirmation_timeout_seconds)
+    ChatRequestNotification.objects.create(
+        session_id=session.id, mitra_id=mitra_id, notified_at=now, mitra_load_at_notify=_mitra_load(mitra_id)
+    )
+    session.blast_started_at = now
+    session.blast_deadline_at = deadline
+    session.save(update_fields=["blast_started_at", "blast_deadline_at", "updated_at"])
+    _announce_offer([mitra_id], _offer_frame(session, deadline, returning=True))
+    _pairing_status(session, "targeted_waiting", deadline_at=events.iso(deadline))
+    _schedule_deadline(session.id, deadline)
+
+
+def _targeted_reject(session: ChatSession, now: dt.datetime) -> None:
+    """The targeted mitra declined, timed out or is unavailable: the payment waits for the customer's
+    choice (fallback-to-blast or cancel) until the fallback deadline."""
+    open_mitras = _open_notification_mitras(session.id)
+    ChatRequestNotification.objects.filter(session_id=session.id, response__isnull=True).update(
+        response=NotificationResponse.IGNORED
+    )
+    fallback_deadline = now + dt.timedelta(seconds=settings.PAIRING_TARGETED_FALLBACK_SECONDS)
+    session.status = SessionStatus.TARGETED_REJECTED
+    session.blast_deadline_at = fallback_deadline
+    session.save(update_fields=["status", "blast_deadline_at", "updated_at"])
+    _close_offers(session.id, open_mitras, "expired")
+    _pairing_status(session, "targeted_rejected", fallback_deadline_at=events.iso(fallback_deadline))
+    _schedule_deadline(session.id, fallback_deadline)
+
+
+def _end_unpaired(
+    session: ChatSession,
+    now: dt.datetime,
+    *,
+    status: str,
+    cause: str,
+    offer_reason: str = "expired",
+    ended_by: str = "",
+) -> None:
+    """No chat came of this payment: end the session, close open offers, fail the payment, record why."""
+    open_mitras = _open_notification_mitras(session.id)
+    ChatRequestNotification.objects.filter(session_id=session.id, response__isnull=True).update(
+        response=NotificationResponse.CANCELLED
+        if status == SessionStatus.CANCELLED
+        else NotificationResponse.IGNORED
+    )
+    session.status = status
+    session.ended_at = now
+    session.ended_by = ended_by
+    session.save(update_fields=["status", "ended_at", "ended_by", "updated_at"])
+    if session.payment_request_id is not None:
+        PaymentRequest.objects.filter(pk=session.payment_request_id, status=PaymentStatus.CONFIRMED).update(
+            status=PaymentStatus.FAILED_PAIRING, updated_at=now
+        )
+        PairingFailure.objects.get_or_create(
+            session=session, defaults={"payment_request_id": session.payment_request_id, "cause": cause}
+        )
+    _close_offers(session.id, open_mitras, offer_reason)
+    _pairing_status(session, status)
+    logger.info("pairing: session %s ended unpaired (%s)", session.id, cause)
+
+
+# --- mitra answers ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSession:
+    """First accept wins. Repeating the winner's accept returns the same session.
+
+    Errors: NOT_FOUND (this mitra was never offered the session), REQUEST_TAKEN (another mitra won),
+    AT_CAPACITY (the mitra is full), INVALID_STATE (cancelled, expired or rejected meanwhile).
+    """
+    if not ChatRequestNotification.objects.filter(session_id=session_id, mitra_id=mitra_id).exists():
+        raise NotFound("No such chat request for you.")
+    # Everything below runs with this mitra's row locked: a second accept by the same mitra waits
+    # here, and then counts the session the first one committed.
+    if _lock_mitra(mitra_id) is None:
+        raise NotFound("Mitra not found.")
+    current = (
+        ChatSession.objects.filter(pk=session_id).values("status", "mitra_id", "duration_minutes").first()
+    )
+    if current is None:
+        raise NotFound("No such chat request for you.")
+    if current["status"] != SessionStatus.SEARCHING:
+        return _accept_outcome(session_id, mitra_id)
+    if _mitra_load(mitra_id) >= config_get().max_customers_per_mitra:
+        raise AtCapacity()
+
+    now = timezone.now()
+    won = ChatSession.objects.filter(pk=session_id, status=SessionStatus.SEARCHING).update(
+        status=SessionStatus.ACTIVE,
+        mitra_id=mitra_id,
+        started_at=now,
+        expires_at=now + dt.timedelta(minutes=current["duration_minutes"]),
+        updated_at=now,
+    )
+    if not won:
+        return _accept_outcome(session_id, mitra_id)
+
+    session = ChatSession.objects.select_related("customer", "mitra").get(pk=session_id)
+    ChatRequestNotification.objects.filter(session_id=session_id, mitra_id=mitra_id).update(
+        response=NotificationResponse.ACCEPTED, responded_at=now
+    )
+    others = _open_notification_mitras(session_id)
+    ChatRequestNotification.objects.filter(session_id=session_id, response__isnull=True).update(
+        response=NotificationResponse.MISSED
+    )
+    if session.payment_request_id is not None:
+        PaymentRequest.objects.filter(pk=session.payment_request_id, status=PaymentStatus.CONFIRMED).update(
+            status=PaymentStatus.CONSUMED, updated_at=now
+        )
+    capacity_recompute(mitra_id=mitra_id)
+
+    assert session.mitra is not None
+    started = {
+        "started_at": events.iso(session.started_at),
+        "expires_at": events.iso(session.expires_at),
+        "remaining_seconds": events.remaining_seconds(session.expires_at),
+        "mode": session.mode,
+        "duration_minutes": session.duration_minutes,
+    }
+    _pairing_status(session, "matched")
+    events.to_customer(
+        session.customer_id,
+        events.session_event(
+            "session_started", session.id, mitra_display_name=session.mitra.display_name, **started
+        ),
+    )
+    events.to_mitra(
+        mitra_id,
+        events.session_event(
+            "session_started", session.id, customer_call_name=session.customer.call_name, **started
+        ),
+    )
+    _close_offers(session_id, others, "taken")
+    transaction.on_commit(lambda: clock_arm(session_id=session_id), robust=True)
+    logger.info("pairing: session %s accepted", session_id)
+    return session
+
+
+def _accept_outcome(session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSession:
+    """An accept that did not change the row: the winner repeating itself, or a loser's error."""
+    session = ChatSession.objects.select_related("customer", "mitra").get(pk=session_id)
+    if session.mitra_id == mitra_id:
+        return session
+    if session.mitra_id is not None:
+        raise RequestTaken()
+    if session.status == SessionStatus.CANCELLED:
+        raise InvalidState("The customer cancelled this request.")
+    raise InvalidState("This request has expired.")
+
+
+@transaction.atomic
+def chat_request_decline(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> None:
+    """Mark the offer declined. A targeted mitra's decline rejects the returning chat at once; when
+    every blasted mitra has declined, the customer hears `no_mitra` now instead of at the deadline."""
+    session = _lock_session(session_id)
+    notification = (
+        ChatRequestNotification.objects.select_for_update()
+        .filter(session_id=session_id, mitra_id=mitra_id)
+        .first()
+    )
+    if session is None or notification is None:
+        raise NotFound("No such chat request for you.")
+    if notification.response == NotificationResponse.ACCEPTED:
+        raise InvalidState("You already accepted this request.")
+    if notification.response is not None:
+        return  # already closed for this mitra (declined, taken, expired): nothing to change
+    now = timezone.now()
+    notification.response = NotificationResponse.DECLINED
+    notification.responded_at = now
+    notification.save(update_fields=["response", "responded_at"])
+    if session.status != SessionStatus.SEARCHING:
+        return
+    if session.targeted_mitra_id == mitra_id:
+        _targeted_reject(session, now)
+    elif not ChatRequestNotification.objects.filter(session_id=session_id, response__isnull=True).exists():
+        _end_unpaired(session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.NO_MITRA)
+
+
+# --- customer actions -------------------------------------------------------------------------------
+
+
+def _lock_customer_session(session_id: uuid.UUID, customer_id: uuid.UUID) -> ChatSession:
+    session = _lock_session(session_id)
+    if session is None:
+        raise NotFound("Session not found.")
+    if session.customer_id != customer_id:
+        raise Forbidden("This session belongs to another account.")
+    return session
+
+
+@transaction.atomic
+def pairing_cancel(*, session_id: uuid.UUID, customer_id: uuid.UUID) -> ChatSession:
+    """Cancel while searching (or after a returning-chat rejection). INVALID_STATE once matched."""
+    session = _lock_customer_session(session_id, customer_id)
+    if session.status == SessionStatus.CANCELLED:
+        return session
+    if session.status not in CANCELLABLE_STATUSES:
+        raise InvalidState(f"A {session.status} session cannot be cancelled.")
+    _end_unpaired(
+        session,
+        timezone.now(),
+        status=SessionStatus.CANCELLED,
+        cause=PairingFailureCause.CANCELLED,
+        offer_reason="cancelled",
+        ended_by=EndedBy.CUSTOMER,
+    )
+    return session
+
+
+@transaction.atomic
+def pairing_fallback_to_blast(*, session_id: uuid.UUID, customer_id: uuid.UUID) -> ChatSession:
+    """After a returning-chat rejection, blast the same paid session to everyone else available."""
+    session = _lock_customer_session(session_id, customer_id)
+    if session.status != SessionStatus.TARGETED_REJECTED:
+        raise InvalidState("Fallback is only possible after the returning chat was rejected.")
+    # From here it is an ordinary blast; the payment keeps the targeted mitra for the record.
+    session.status = SessionStatus.SEARCHING
+    session.targeted_mitra_id = None
+    session.blast_started_at = None
+    session.blast_deadline_at = None
+    session.save(
+        update_fields=["status", "targeted_mitra", "blast_started_at", "blast_deadline_at", "updated_at"]
+    )
+    _blast(session, timezone.now())
+    return session
+
+
+# --- deadlines and sweeps ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def pairing_deadline_fire(*, session_id: uuid.UUID) -> str | None:
+    """Settle a due pairing deadline; returns the new status, or None if nothing was due."""
+    session = _lock_session(session_id)
+    now = timezone.now()
+    if session is None or session.blast_deadline_at is None or session.blast_deadline_at > now:
+        return None
+    if session.status == SessionStatus.SEARCHING:
+        if session.targeted_mitra_id is not None:
+            _targeted_reject(session, now)
+        else:
+            _end_unpaired(session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.NO_MITRA)
+        return str(session.status)
+    if session.status == SessionStatus.TARGETED_REJECTED:
+        # The customer neither fell back nor cancelled in time.
+        _end_unpaired(
+            session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.TARGETED_ABANDONED
+        )
+        return str(session.status)
+    return None
+
+
+def pairing_settle_overdue(*, limit: int = 500) -> int:
+    """Settle every pairing deadline an ETA task missed (worker restart, broker flush)."""
+    due = list(
+        ChatSession.objects.filter(status__in=CANCELLABLE_STATUSES, blast_deadline_at__lte=timezone.now())
+        .order_by("blast_deadline_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    return sum(1 for session_id in due if pairing_deadline_fire(session_id=session_id) is not None)
+
+
+def pairing_reconcile(*, grace_seconds: int | None = None) -> dict[str, int]:
+    """Heal pairing that stopped half-way: a confirmed payment with no session, a searching session
+    never offered (the process died between commit and blast), and overdue deadlines."""
+    grace = dt.timedelta(
+        seconds=settings.PAIRING_RECONCILE_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    )
+    cutoff = timezone.now() - grace
+    orphan_payments = list(
+        PaymentRequest.objects.filter(
+            status=PaymentStatus.CONFIRMED, chat_session__isnull=True, confirmed_at__lte=cutoff
+        ).values_list("id", flat=True)[:200]
+    )
+    opened = 0
+    for payment_id in orphan_payments:
+        try:
+            if pairing_open_for_payment(payment_request_id=payment_id) is not None:
+                opened += 1
+        except InvalidState:
+            continue
+    unoffered = list(
+        ChatSession.objects.filter(
+            status=SessionStatus.SEARCHING, blast_started_at__isnull=True, created_at__lte=cutoff
+        ).values_list("id", flat=True)[:200]
+    )
+    for session_id in unoffered:
+        pairing_start(session_id=session_id)
+    settled = pairing_settle_overdue()
+    if opened or unoffered or settled:
+        logger.info(
+            "pairing reconcile: %d sessions opened, %d re-offered, %d deadlines settled",
+            opened,
+            len(unoffered),
+            settled,
+        )
+    return {"opened": opened, "restarted": len(unoffered), "settled": settled}
+
+
+# --- ops --------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def session_reroute(*, session_id: uuid.UUID, to_mitra_id: uuid.UUID) -> ChatSession:
+    """Move a live session to another available mitra (ops, from the admin). The clock keeps running."""
+    target = _lock_mitra(to_mitra_id)
+    if target is None:
+        raise NotFound("Mitra not found.")
+    session = _lock_session(session_id)
+    if session is None:
+        raise NotFound("Session not found.")
+    if session.status not in REROUTABLE_STATUSES:
+        raise InvalidState(f"A {session.status} session cannot be rerouted.")
+    if session.mitra_id == to_mitra_id:
+        raise ValidationFailed("to_mitra_id: the session is already with this mitra.")
+    if not target.is_active or not is_mitra_reachable(mitra_id=to_mitra_id):
+        raise InvalidState(f"{target.display_name} is not available (offline, stale or deactivated).")
+    if _mitra_load(to_mitra_id) >= config_get().max_customers_per_mitra:
+        raise AtCapacity(f"{target.display_name} already has the maximum number of sessions.")
+    old_mitra_id = session.mitra_id
+    session.mitra_id = to_mitra_id
+    session.save(update_fields=["mitra", "updated_at"])
+    if old_mitra_id is not None:
+        capacity_recompute(mitra_id=old_mitra_id)
+    capacity_recompute(mitra_id=to_mitra_id)
+
+    session = ChatSession.objects.select_related("customer", "mitra").get(pk=session_id)
+    if old_mitra_id is not None:
+        events.to_mitra(old_mitra_id, events.session_event("session_rerouted", session.id, role="removed"))
+        # The old mitra's chat-screen sockets must stop receiving this session's messages.
+        transaction.on_commit(
+            lambda: realtime.close_session_sockets(session_id, code=4003, only_user_type="mitra"), robust=True
+        )
+    events.to_mitra(
+        to_mitra_id,
+        events.session_event(
+            "session_started",
+            session.id,
+            started_at=events.iso(session.started_at),
+            expires_at=events.iso(session.expires_at),
+            remaining_seconds=events.remaining_seconds(session.expires_at),
+            mode=session.mode,
+            duration_minutes=session.duration_minutes,
+            customer_call_name=session.customer.call_name,
+            rerouted=True,
+        ),
+    )
+    events.to_customer(
+        session.customer_id,
+        events.session_event("session_rerouted", session.id, mitra_display_name=target.display_name),
+    )
+    transaction.on_commit(lambda: clock_arm(session_id=session_id), robust=True)
+    logger.info("pairing: session %s rerouted by ops", session_id)
+    return session

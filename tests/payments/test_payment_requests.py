@@ -1,0 +1,238 @@
+"""Pricing, the method catalog, payment requests and their confirmation (issue 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+import time_machine
+from django.db import connection
+
+from payments.models import PaymentMethod, PaymentRequest, PaymentStatus
+from payments.tasks import expire_stale_payments
+from sessions_app.models import ChatSession, SessionStatus
+from tests.payments.kit import seed
+
+NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
+PAY = "/api/client/payment-requests"
+CONFIRM = "/internal/_test/force-confirm-payment"
+
+
+@pytest.fixture
+def customer_token(make_customer, login):
+    customer = make_customer()
+    return customer, login(customer).access_token
+
+
+def create(api, token, **overrides):
+    body = {"mode": "chat", "duration_minutes": 30, "method": "qris", **overrides}
+    return api.post(PAY, body, token=token)
+
+
+@pytest.mark.django_db
+def test_pricing_lists_seeded_tiers_per_mode(api, customer_token):
+    _, token = customer_token
+    status, body = api.get("/api/client/chat/pricing", token=token)
+    assert status == 200
+    chat = body["data"]["modes"]["chat"]
+    assert [(t["duration_minutes"], t["price"]) for t in chat] == [
+        (15, 30_000),
+        (30, 60_000),
+        (45, 100_000),
+        (60, 150_000),
+    ]
+    assert len(body["data"]["modes"]["call"]) == 4
+    assert body["data"]["currency"] == "IDR"
+
+
+@pytest.mark.django_db
+def test_payment_methods_are_grouped_and_inactive_ones_hidden(api, customer_token):
+    _, token = customer_token
+    PaymentMethod.objects.filter(code="ovo").update(is_active=False)
+    status, body = api.get("/api/client/payment-methods", token=token)
+    assert status == 200
+    groups = {g["group"]: [m["code"] for m in g["methods"]] for g in body["data"]["groups"]}
+    assert groups["qris"] == ["qris"]
+    assert "ovo" not in groups["ewallet"] and "dana" in groups["ewallet"]
+
+
+@pytest.mark.django_db
+def test_client_routes_need_a_customer_token(api, make_mitra, login):
+    status, body = api.get("/api/client/chat/pricing")
+    assert (status, body["error"]["code"]) == (401, "UNAUTHORIZED")
+    mitra_token = login(make_mitra()).access_token
+    status, body = api.post(PAY, {"mode": "chat", "duration_minutes": 30, "method": "qris"}, token=mitra_token)
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+
+
+@pytest.mark.django_db
+def test_create_takes_amount_from_tier_and_expires_after_config_minutes(api, make_customer, login):
+    customer = make_customer()
+    with time_machine.travel(NOW, tick=False):
+        status, body = create(api, login(customer).access_token, duration_minutes=45)
+    assert status == 201
+    data = body["data"]
+    assert data["status"] == "pending"
+    assert data["amount"] == 100_000
+    assert data["expires_at"] == "2026-11-28T10:20:00Z"
+    assert data["session_id"] is None
+    row = PaymentRequest.objects.get(pk=data["id"])
+    assert (row.customer_id, row.amount, row.minutes, row.method_id) == (customer.id, 100_000, 45, "qris")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("overrides", "status", "code", "needle"),
+    [
+        ({"duration_minutes": 20}, 422, "VALIDATION_ERROR", "duration_minutes"),
+        ({"mode": "video"}, 422, "VALIDATION_ERROR", "mode"),
+        ({"duration_minutes": "lots"}, 422, "VALIDATION_ERROR", "duration_minutes"),
+        ({"method": "bitcoin"}, 422, "INVALID_PAYMENT_METHOD", "bitcoin"),
+        ({"targeted_mitra_id": "not-a-uuid"}, 422, "VALIDATION_ERROR", "targeted_mitra_id"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_creates_nothing(api, customer_token, overrides, status, code, needle):
+    _, token = customer_token
+    got_status, body = create(api, token, **overrides)
+    assert (got_status, body["error"]["code"]) == (status, code)
+    assert needle in body["error"]["message"]
+    assert PaymentRequest.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_inactive_method_and_amount_outside_limits(api, customer_token):
+    _, token = customer_token
+    PaymentMethod.objects.filter(code="dana").update(is_active=False)
+    status, body = create(api, token, method="dana")
+    assert (status, body["error"]["code"]) == (422, "INVALID_PAYMENT_METHOD")
+    PaymentMethod.objects.create(code="mini", name="Mini", group="ewallet", min_amount=1, max_amount=50_000)
+    status, body = create(api, token, method="mini", duration_minutes=30)  # Rp60,000 > Rp50,000
+    assert (status, body["error"]["code"]) == (422, "INVALID_PAYMENT_AMOUNT")
+    assert PaymentRequest.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_targeted_mitra_must_be_someone_the_customer_chatted_with(api, customer_token, make_mitra):
+    customer, token = customer_token
+    stranger = make_mitra()
+    status, body = create(api, token, targeted_mitra_id=str(stranger.id))
+    assert (status, body["error"]["code"]) == (422, "VALIDATION_ERROR")
+    assert "targeted_mitra_id" in body["error"]["message"]
+    ChatSession.objects.create(
+        customer=customer, mitra=stranger, status=SessionStatus.COMPLETED, duration_minutes=15, started_at=NOW
+    )
+    status, body = create(api, token, targeted_mitra_id=str(stranger.id))
+    assert status == 201
+    assert body["data"]["targeted_mitra_id"] == str(stranger.id)
+
+
+@pytest.mark.django_db
+def test_one_pending_request_and_no_payment_during_a_live_session(api, customer_token, make_mitra):
+    customer, token = customer_token
+    assert create(api, token)[0] == 201
+    status, body = create(api, token, duration_minutes=15)
+    assert (status, body["error"]["code"]) == (409, "INVALID_STATE")
+    PaymentRequest.objects.update(status=PaymentStatus.CONSUMED)
+    ChatSession.objects.create(
+        customer=customer, mitra=make_mitra(), status=SessionStatus.ACTIVE, duration_minutes=30
+    )
+    status, body = create(api, token)
+    assert (status, body["error"]["code"]) == (409, "INVALID_STATE")
+    assert PaymentRequest.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_get_is_owner_only_and_pending_lists_own_pending(api, customer_token, make_customer, login):
+    _, token = customer_token
+    payment_id = create(api, token)[1]["data"]["id"]
+    status, body = api.get(f"{PAY}/{payment_id}", token=token)
+    assert status == 200 and body["data"]["id"] == payment_id
+    other_token = login(make_customer("Other")).access_token
+    status, body = api.get(f"{PAY}/{payment_id}", token=other_token)
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+    status, body = api.get(f"{PAY}/00000000-0000-0000-0000-000000000000", token=token)
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+    assert [p["id"] for p in api.get(f"{PAY}/pending", token=token)[1]["data"]["items"]] == [payment_id]
+    assert api.get(f"{PAY}/pending", token=other_token)[1]["data"]["items"] == []
+
+
+@pytest.mark.django_db
+def test_force_confirm_creates_the_session_once_and_is_idempotent(
+    api, customer_token, django_capture_on_commit_callbacks
+):
+    _, token = customer_token
+    payment_id = create(api, token)[1]["data"]["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        status, body = api.post(CONFIRM, {"payment_request_id": payment_id})
+    assert status == 200, body
+    session_id = body["data"]["session_id"]
+    assert session_id is not None
+    session = ChatSession.objects.get(pk=session_id)
+    # Nobody is online: pairing ends at once, the payment goes to refund review.
+    assert session.status == SessionStatus.NO_MITRA
+    with django_capture_on_commit_callbacks(execute=True):
+        status, again = api.post(CONFIRM, {"payment_request_id": payment_id})
+    assert status == 200 and again["data"]["session_id"] == session_id
+    assert ChatSession.objects.filter(payment_request_id=payment_id).count() == 1
+    polled = api.get(f"{PAY}/{payment_id}", token=token)[1]["data"]
+    assert polled["session_id"] == session_id and polled["status"] == "failed_pairing"
+
+
+@pytest.mark.django_db
+def test_force_confirm_bad_input(api, customer_token):
+    status, body = api.post(CONFIRM, {"payment_request_id": "nope"})
+    assert (status, body["error"]["code"]) == (422, "VALIDATION_ERROR")
+    status, body = api.post(CONFIRM, raw=b"{not json")
+    assert (status, body["error"]["code"]) == (422, "VALIDATION_ERROR")
+    status, body = api.post(CONFIRM, {"payment_request_id": "00000000-0000-0000-0000-000000000000"})
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+
+
+@pytest.mark.django_db
+def test_sweep_expires_stale_pending_and_expired_cannot_be_confirmed(api, make_customer, login):
+    customer = make_customer()
+    with time_machine.travel(NOW, tick=False):
+        stale_id = create(api, login(customer).access_token)[1]["data"]["id"]
+    with time_machine.travel(NOW + dt.timedelta(minutes=15), tick=False):
+        fresh_id = create(api, login(make_customer("Fresh")).access_token)[1]["data"]["id"]
+    with time_machine.travel(NOW + dt.timedelta(minutes=20, seconds=1), tick=False):
+        assert expire_stale_payments() == 1
+        assert expire_stale_payments() == 0
+    assert PaymentRequest.objects.get(pk=stale_id).status == PaymentStatus.EXPIRED
+    assert PaymentRequest.objects.get(pk=fresh_id).status == PaymentStatus.PENDING
+    status, body = api.post(CONFIRM, {"payment_request_id": stale_id})
+    assert (status, body["error"]["code"]) == (409, "INVALID_STATE")
+    assert not ChatSession.objects.filter(payment_request_id=stale_id).exists()
+    # The customer may pay again once the stale request expired.
+    assert create(api, login(customer).access_token)[0] == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_creates_give_one_pending_request(make_customer, login):
+    from tests.conftest import ApiClient
+
+    seed()
+    customer = make_customer()
+    token = login(customer).access_token
+    barrier = threading.Barrier(4)
+    results: list[tuple[int, str | None]] = []
+
+    def attempt() -> None:
+        try:
+            client = ApiClient()
+            barrier.wait()
+            status, body = client.post(
+                PAY, {"mode": "chat", "duration_minutes": 15, "method": "qris"}, token=token
+            )
+            results.append((status, body.get("error", {}).get("code")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=lambda r: r[0]) == [(201, None)] + [(409, "INVALID_STATE")] * 3
+    assert PaymentRequest.objects.filter(customer=customer, status=PaymentStatus.PENDING).count() == 1
