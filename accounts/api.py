@@ -115,7 +115,8 @@ def auth_refresh(request: HttpRequest, payload: RefreshIn) -> dict[str, Any]:
 
 def _logout_body(request: HttpRequest) -> LogoutIn | None:
     """Logout takes an optional JSON body; apps often send none at all."""
-    if not request.body.strip():
+    # Only a JSON body is read; an empty one, or a form some HTTP clients add by default, is ignored.
+    if request.content_type != "application/json" or not request.body.strip():
         return None
     try:
         data = json.loads(request.body)
