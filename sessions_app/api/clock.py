@@ -9,11 +9,9 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from accounts.auth import AnyUserAuth, CustomerAuth, TokenAuth, principal_of
-from accounts.tokens import Principal
+from accounts.auth import AnyUserAuth, CustomerAuth, principal_of
+from availability.auth import MitraAuth
 from halobestie.api import Envelope, ErrorEnvelope, ok
-from halobestie.exceptions import AccountInactive
-from mitras.models import Mitra
 from opsconfig.services import config_get
 from sessions_app.models import ClosureSide
 from sessions_app.selectors.clock import session_info_get
@@ -25,25 +23,6 @@ from sessions_app.services.lifecycle import (
     session_topic_update,
 )
 
-
-class _InterimMitraAuth(TokenAuth):
-    """Stand-in until availability.auth.MitraAuth exists: mitra tokens only, deactivated → 403."""
-
-    user_types = ("mitra",)
-
-    def check(self, principal: Principal) -> None:
-        if not Mitra.objects.filter(pk=principal.user_id, is_active=True).exists():
-            raise AccountInactive()
-
-
-def _mitra_auth() -> TokenAuth:
-    try:
-        from availability.auth import MitraAuth  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _InterimMitraAuth()
-    return MitraAuth()  # type: ignore[no-any-return,unused-ignore]
-
-
 ERRORS = {
     401: ErrorEnvelope,
     403: ErrorEnvelope,
@@ -54,7 +33,7 @@ ERRORS = {
 
 shared_router = Router(tags=["session clock"])
 client_router = Router(tags=["session clock"], auth=CustomerAuth())
-mitra_router = Router(tags=["session clock"], auth=_mitra_auth())
+mitra_router = Router(tags=["session clock"], auth=MitraAuth())
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -142,7 +121,7 @@ def session_info(request: HttpRequest, session_id: uuid.UUID) -> Any:
 
 
 @shared_router.patch(
-    "/chat/sessions/{session_id}/topic", auth=_mitra_auth(), response={200: Envelope(TopicOut), **ERRORS}
+    "/chat/sessions/{session_id}/topic", auth=MitraAuth(), response={200: Envelope(TopicOut), **ERRORS}
 )
 def session_topic(request: HttpRequest, session_id: uuid.UUID, payload: TopicIn) -> Any:
     """The session's mitra flips the topic flag; both sides get `session_topic_updated`."""

@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 from accounts.tokens import Principal
+from availability.selectors import mitra_is_deactivated
 from halobestie.exceptions import AccountInactive, Forbidden, NotFound
-from mitras.models import Mitra
 from sessions_app import realtime as events
 from sessions_app.models import ChatSession, ExtensionStatus, SessionExtension, SessionStatus
 
@@ -79,8 +79,8 @@ def session_pending_extension(*, session_id: uuid.UUID) -> SessionExtension | No
 
 
 def mitra_ensure_active(*, mitra_id: uuid.UUID) -> None:
-    """The deactivated-mitra guard for routes open to both user types."""
-    if not Mitra.objects.filter(pk=mitra_id, is_active=True).exists():
+    """The deactivated-mitra guard for routes open to both user types (Valkey first)."""
+    if mitra_is_deactivated(mitra_id=mitra_id):
         raise AccountInactive()
 
 

@@ -1,0 +1,319 @@
+"""The session clock: warning, expiry, closing grace, duplicate/stale tasks, the sweep and the restore.
+
+Real Postgres, the real Valkey of this run (broker + channel layer), the Celery tasks called for real,
+time moved with time-machine. Events are read on the users' channel-layer groups.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import close_old_connections
+
+from halobestie.celery import app as celery_app
+from sessions_app.models import ChatSession, EndedBy, SessionStatus
+from sessions_app.services.clock import (
+    TASK_CLOSING_DEADLINE,
+    TASK_EXPIRY,
+    TASK_WARNING,
+    clock_arm,
+    clock_restore,
+)
+from sessions_app.tasks.clock import (
+    deadline_sweep,
+    fire_closing_deadline,
+    fire_expiry,
+    fire_warning,
+)
+from tests.sessions_app.clock_support import *  # noqa: F403
+from tests.sessions_app.clock_support import (
+    EventListener,
+    Published,
+    mirrored_capacity,
+    postgres_capacity,
+    refresh,
+    seconds,
+    seed_mirror,
+    set_config,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(task: Any, object_id: Any) -> bool:
+    """Deliver a task the way a worker would (Celery's apply: the real task with its request)."""
+    return bool(task.apply(args=[str(object_id)]).get())
+
+
+def joined(listener: EventListener, session: ChatSession) -> EventListener:
+    listener.join("customer", session.customer_id)
+    listener.join("mitra", session.mitra_id)
+    return listener
+
+
+def test_arm_schedules_warning_at_t_minus_180_and_expiry_at_expires_at(
+    clock: Any, build_session: Any, published: Published
+) -> None:
+    session = build_session(minutes=30)
+
+    clock_arm(session_id=session.id)
+
+    assert session.expires_at is not None
+    assert published.of(TASK_WARNING, session.id) == [session.expires_at - seconds(180)]
+    assert published.of(TASK_EXPIRY, session.id) == [session.expires_at]
+
+
+def test_warning_fires_once_at_t_minus_180_and_not_before(
+    clock: Any, build_session: Any, listener: EventListener
+) -> None:
+    session = build_session(minutes=30)
+    joined(listener, session)
+    expires_at = session.expires_at
+
+    clock.move_to(expires_at - seconds(181))
+    assert run(fire_warning, session.id) is False
+    assert refresh(session).warning_sent_at is None
+
+    clock.move_to(expires_at - seconds(180))
+    assert run(fire_warning, session.id) is True
+    # A duplicate delivery (broker redelivery, a second worker) and a later sweep do nothing.
+    assert run(fire_warning, session.id) is False
+    clock.shift(seconds(30))
+    assert run(fire_warning, session.id) is False
+    assert deadline_sweep() == 0
+
+    listener.sync()
+    warnings = listener.events("customer", session.customer_id, "session_warning")
+    assert warnings == [
+        {
+            "type": "session_warning",
+            "session_id": str(session.id),
+            "kind": "three_minutes_left",
+            "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
+            "remaining_seconds": 180,
+        }
+    ]
+    # The warning is the customer's alone.
+    assert listener.events("mitra", session.mitra_id, "session_warning") == []
+    assert refresh(session).warning_sent_at == expires_at - seconds(180)
+
+
+def test_session_shorter_than_three_minutes_warns_at_once(
+    clock: Any, build_session: Any, listener: EventListener, published: Published
+) -> None:
+    session = build_session(minutes=2)
+    joined(listener, session)
+
+    clock_arm(session_id=session.id)
+    assert published.of(TASK_WARNING, session.id) == [session.started_at]
+    assert run(fire_warning, session.id) is True
+
+    listener.sync()
+    [warning] = listener.events("customer", session.customer_id, "session_warning")
+    assert warning["remaining_seconds"] == 120
+
+
+def test_expiry_closes_then_grace_completes_with_system_auto_close(
+    clock: Any, build_session: Any, listener: EventListener, published: Published
+) -> None:
+    session = build_session(minutes=30)
+    joined(listener, session)
+    expires_at = session.expires_at
+
+    clock.move_to(expires_at - seconds(1))
+    assert run(fire_expiry, session.id) is False
+    assert refresh(session).status == SessionStatus.ACTIVE
+
+    clock.move_to(expires_at)
+    assert run(fire_expiry, session.id) is True
+    session = refresh(session)
+    assert session.status == SessionStatus.CLOSING
+    assert session.closing_started_at == expires_at
+    assert session.closing_deadline_at == expires_at + seconds(300)
+    assert published.of(TASK_CLOSING_DEADLINE, session.id) == [expires_at + seconds(300)]
+    assert run(fire_expiry, session.id) is False  # duplicate
+
+    listener.sync()
+    for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
+        [expired] = listener.events(user_type, user_id, "session_expired")
+        assert expired["ended_by"] == EndedBy.SYSTEM_EXPIRED
+        assert expired["closing_deadline_at"] == (expires_at + seconds(300)).isoformat().replace(
+            "+00:00", "Z"
+        )
+
+    clock.move_to(expires_at + seconds(299))
+    assert run(fire_closing_deadline, session.id) is False
+    clock.move_to(expires_at + seconds(300))
+    assert run(fire_closing_deadline, session.id) is True
+    assert run(fire_closing_deadline, session.id) is False
+
+    session = refresh(session)
+    assert session.status == SessionStatus.COMPLETED
+    assert session.ended_by == EndedBy.SYSTEM_AUTO_CLOSE
+    assert session.ended_at == expires_at + seconds(300)
+    listener.sync()
+    for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
+        [completed] = listener.events(user_type, user_id, "session_completed")
+        assert completed["ended_by"] == "system_auto_close"
+
+
+def test_closing_grace_follows_config(clock: Any, build_session: Any) -> None:
+    set_config(closing_grace_seconds=60)
+    session = build_session(minutes=15)
+    clock.move_to(session.expires_at)
+
+    assert run(fire_expiry, session.id) is True
+
+    assert refresh(session).closing_deadline_at == session.expires_at + seconds(60)
+
+
+def test_restart_lost_tasks_are_healed_by_the_sweep_with_each_event_once(
+    clock: Any, build_session: Any, listener: EventListener
+) -> None:
+    """No ETA task ever runs (they were lost with a worker); only the beat sweep does."""
+    session = build_session(minutes=30)
+    joined(listener, session)
+    expires_at = session.expires_at
+
+    clock.move_to(expires_at - seconds(200))
+    assert deadline_sweep() == 0
+
+    clock.move_to(expires_at - seconds(170))
+    assert deadline_sweep() == 1
+    assert deadline_sweep() == 0
+    listener.sync()
+    [warning] = listener.events("customer", session.customer_id, "session_warning")
+    assert warning["remaining_seconds"] == 170
+
+    clock.move_to(expires_at + seconds(3))
+    assert deadline_sweep() == 1
+    assert deadline_sweep() == 0
+    assert refresh(session).status == SessionStatus.CLOSING
+
+    clock.move_to(expires_at + seconds(3 + 300))
+    assert deadline_sweep() == 1
+    assert deadline_sweep() == 0
+
+    listener.sync()
+    for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
+        kinds = listener.kinds(user_type, user_id)
+        assert kinds.count("session_expired") == 1
+        assert kinds.count("session_completed") == 1
+    assert listener.kinds("customer", session.customer_id).count("session_warning") == 1
+    assert refresh(session).ended_by == EndedBy.SYSTEM_AUTO_CLOSE
+
+
+def test_sweep_after_a_long_outage_expires_without_a_pointless_warning(
+    clock: Any, build_session: Any, listener: EventListener
+) -> None:
+    session = build_session(minutes=30)
+    joined(listener, session)
+
+    clock.move_to(session.expires_at + seconds(10))
+    assert deadline_sweep() == 1
+
+    listener.sync()
+    kinds = listener.kinds("customer", session.customer_id)
+    assert "session_warning" not in kinds
+    assert kinds.count("session_expired") == 1
+    assert refresh(session).warning_sent_at is None
+
+
+def test_restore_settles_overdue_and_rearms_live_sessions(
+    clock: Any, build_session: Any, published: Published
+) -> None:
+    overdue = build_session(minutes=15)
+    clock.shift(seconds(10 * 60))
+    live = build_session(minutes=30)
+    clock.move_to(overdue.expires_at + seconds(1))
+
+    armed = clock_restore()
+
+    assert refresh(overdue).status == SessionStatus.CLOSING
+    assert armed == 2
+    assert published.of(TASK_EXPIRY, live.id) == [live.expires_at]
+    assert published.of(TASK_WARNING, live.id) == [live.expires_at - seconds(180)]
+    assert overdue.expires_at is not None
+    assert published.of(TASK_CLOSING_DEADLINE, overdue.id)[-1] == overdue.expires_at + seconds(1 + 300)
+
+
+def test_rearming_does_not_refire_a_sent_warning(
+    clock: Any, build_session: Any, published: Published
+) -> None:
+    """A reroute or a restart calls clock_arm again: the warning stays sent."""
+    session = build_session(minutes=30)
+    clock.move_to(session.expires_at - seconds(180))
+    assert run(fire_warning, session.id) is True
+    published.clear()
+
+    clock_arm(session_id=session.id)
+
+    assert published.of(TASK_WARNING, session.id) == []
+    assert published.of(TASK_EXPIRY, session.id) == [session.expires_at]
+    assert run(fire_warning, session.id) is False
+
+
+def test_concurrent_deliveries_send_the_warning_once(
+    clock: Any, build_session: Any, listener: EventListener
+) -> None:
+    session = build_session(minutes=30)
+    joined(listener, session)
+    clock.move_to(session.expires_at - seconds(100))
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def deliver() -> None:
+        try:
+            barrier.wait()
+            results.append(run(fire_warning, session.id))
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [False, False, False, True]
+    listener.sync()
+    assert len(listener.events("customer", session.customer_id, "session_warning")) == 1
+
+
+def test_capacity_mirror_matches_postgres_through_expiry_and_completion(
+    clock: Any, build_session: Any
+) -> None:
+    session = build_session(minutes=15)
+    seed_mirror()
+    assert mirrored_capacity(session.mitra_id) == postgres_capacity(session.mitra_id) == 1
+
+    clock.move_to(session.expires_at)
+    run(fire_expiry, session.id)
+    # Closing still holds the mitra: the chat is not over yet.
+    assert mirrored_capacity(session.mitra_id) == postgres_capacity(session.mitra_id) == 1
+
+    clock.move_to(refresh(session).closing_deadline_at)
+    run(fire_closing_deadline, session.id)
+    assert mirrored_capacity(session.mitra_id) == postgres_capacity(session.mitra_id) == 0
+
+
+def test_tasks_are_registered_under_their_explicit_names() -> None:
+    for name in (
+        "sessions_app.fire_warning",
+        "sessions_app.fire_expiry",
+        "sessions_app.fire_closing_deadline",
+        "sessions_app.fire_extension_deadline",
+        "sessions_app.deadline_sweep",
+    ):
+        assert name in celery_app.tasks
+
+
+def test_unknown_session_tasks_are_no_ops(db: None) -> None:
+    import uuid
+
+    missing = uuid.uuid4()
+    assert run(fire_warning, missing) is False
+    assert run(fire_expiry, missing) is False
+    assert run(fire_closing_deadline, missing) is False
