@@ -1,0 +1,107 @@
+"""Mitra phone sign-in: only ops-created, active mitras get a code and a login."""
+
+import pytest
+
+from accounts.models import AuthSession, OtpRequest
+from accounts.otp_senders import RecordingOtpSender
+from accounts.tokens import access_token_decode
+
+pytestmark = pytest.mark.django_db
+
+REQUEST = "/api/mitra/auth/otp/request"
+VERIFY = "/api/mitra/auth/otp/verify"
+
+
+def test_mitra_signs_in_with_a_code(api, make_mitra, request_code):
+    mitra = make_mitra("Ayu", phone="+6281333344445")
+    status, body, code = request_code(REQUEST, "081333344445")
+    assert status == 200 and body["data"]["phone"] == "+6281333344445"
+    status, body = api.post(VERIFY, {"phone": "6281333344445", "code": code})
+    assert status == 200
+    data = body["data"]
+    assert data["mitra"] == {"id": str(mitra.id), "display_name": "Ayu"}
+    assert set(data) == {"access_token", "refresh_token", "expires_in", "mitra"}
+    principal = access_token_decode(data["access_token"])
+    assert principal.user_type == "mitra" and principal.user_id == mitra.id
+    status, body = api.get("/api/mitra/status", token=data["access_token"])
+    assert status == 200
+
+
+def test_unknown_phone_is_account_not_found_and_writes_nothing(api, counts, make_mitra, request_code):
+    make_mitra(phone="+6281333344445")
+    before = counts()
+    status, body, code = request_code(REQUEST, "081299990000")
+    assert status == 404 and body["error"]["code"] == "ACCOUNT_NOT_FOUND"
+    assert code is None and counts() == before
+    status, body = api.post(VERIFY, {"phone": "081299990000", "code": "123456"})
+    assert status == 404 and body["error"]["code"] == "ACCOUNT_NOT_FOUND"
+    assert counts() == before
+
+
+def test_deactivated_mitra_is_account_inactive(api, counts, make_mitra, request_code):
+    mitra = make_mitra(phone="+6281333344445")
+    _, _, code = request_code(REQUEST, "081333344445")
+    mitra.is_active = False
+    mitra.save()
+    before = counts()
+    status, body, sent = request_code(REQUEST, "081333344445")
+    assert status == 403 and body["error"]["code"] == "ACCOUNT_INACTIVE" and sent is None
+    # A code sent before the deactivation no longer signs in, and is not spent.
+    status, body = api.post(VERIFY, {"phone": "081333344445", "code": code})
+    assert status == 403 and body["error"]["code"] == "ACCOUNT_INACTIVE"
+    assert counts() == before
+    assert OtpRequest.objects.get().consumed_at is None
+    assert not AuthSession.objects.exists()
+
+
+def test_customer_codes_do_not_open_mitra_logins(api, make_mitra, anonymous, request_code):
+    make_mitra(phone="+6281333344445")
+    data = anonymous()
+    _, _, code = request_code("/api/client/auth/otp/request", "081333344445", token=data["access_token"])
+    status, body = api.post(VERIFY, {"phone": "081333344445", "code": code})
+    assert status == 401 and body["error"]["code"] == "OTP_EXPIRED"
+    assert not AuthSession.objects.filter(user_type="mitra").exists()
+
+
+def test_wrong_code_then_right_code(api, make_mitra, request_code):
+    make_mitra(phone="+6281333344445")
+    _, _, code = request_code(REQUEST, "081333344445")
+    wrong = "000000" if code != "000000" else "111111"
+    status, body = api.post(VERIFY, {"phone": "081333344445", "code": wrong})
+    assert status == 401 and body["error"]["code"] == "CODE_MISMATCH"
+    status, _ = api.post(VERIFY, {"phone": "081333344445", "code": code})
+    assert status == 200
+
+
+def test_mitra_token_on_customer_route_and_customer_token_on_mitra_route(api, make_mitra, make_customer, login, counts):
+    mitra_login = login(make_mitra())
+    customer_login = login(make_customer())
+    before = counts()
+    status, body = api.post("/api/client/auth/otp/request", {"phone": "081234567890"}, token=mitra_login.access_token)
+    assert status == 403 and body["error"]["code"] == "FORBIDDEN"
+    status, body = api.get("/api/mitra/status", token=customer_login.access_token)
+    assert status == 403 and body["error"]["code"] == "FORBIDDEN"
+    assert counts() == before and RecordingOtpSender.sent == []
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        (REQUEST, {}),
+        (REQUEST, {"phone": "bukan nomor"}),
+        (REQUEST, {"phone": 6281333344445}),
+        (REQUEST, {"phone": "081333344445", "channel": 3}),
+        (VERIFY, {"phone": "081333344445"}),
+        (VERIFY, {"phone": "081333344445", "code": "abcdef"}),
+        (VERIFY, {"phone": "x", "code": "123456"}),
+    ],
+)
+def test_bad_input_writes_nothing(api, counts, make_mitra, path, payload):
+    make_mitra(phone="+6281333344445")
+    before = counts()
+    status, body = api.post(path, payload)
+    assert status == 422 and body["error"]["code"] == "VALIDATION_ERROR"
+    assert counts() == before
+    status, body = api.post(path, raw=b"\xff\xfe not json")
+    assert status == 422 and body["error"]["code"] == "VALIDATION_ERROR"
+    assert counts() == before
