@@ -36,20 +36,28 @@ def test_verify_upgrades_the_anonymous_customer_of_the_token(api, anonymous, req
     status, body = api.post(VERIFY, {"phone": "+62 812 3456 7890", "code": code}, token=data["access_token"])
     assert status == 200
     verified = body["data"]
-    assert verified["customer"] == {"id": data["customer"]["id"], "call_name": "Melati", "is_anonymous": False}
+    assert verified["customer"] == {
+        "id": data["customer"]["id"],
+        "call_name": "Melati",
+        "is_anonymous": False,
+    }
     customer = Customer.objects.get(pk=data["customer"]["id"])
     assert customer.phone == E164 and not customer.is_anonymous
     assert access_token_decode(verified["access_token"]).user_id == customer.id
     # Both the old login and the new one belong to the same customer and keep working.
     for token in (data["access_token"], verified["access_token"]):
-        status, _ = api.post("/api/shared/devices", {"token": f"t-{token[-6:]}", "platform": "ios"}, token=token)
+        status, _ = api.post(
+            "/api/shared/devices", {"token": f"t-{token[-6:]}", "platform": "ios"}, token=token
+        )
         assert status == 200
     # The code is single-use.
     status, body = api.post(VERIFY, {"phone": PHONE, "code": code}, token=data["access_token"])
     assert status == 401 and body["error"]["code"] == "OTP_EXPIRED"
 
 
-def test_verify_lands_on_the_existing_customer_and_leaves_a_breadcrumb(api, anonymous, request_code, make_customer):
+def test_verify_lands_on_the_existing_customer_and_leaves_a_breadcrumb(
+    api, anonymous, request_code, make_customer
+):
     existing = make_customer("Anggrek", phone=E164, is_anonymous=False)
     data = anonymous("Tamu")
     _, _, code = request_code(REQUEST, PHONE, token=data["access_token"])
@@ -163,7 +171,9 @@ def test_bypass_is_ignored_when_disabled(api, anonymous, request_code, settings)
     status, _, code = request_code(REQUEST, "081100000001", token=data["access_token"])
     assert status == 200 and code is not None  # a real code went out
     if code != "000000":
-        status, body = api.post(VERIFY, {"phone": "081100000001", "code": "000000"}, token=data["access_token"])
+        status, body = api.post(
+            VERIFY, {"phone": "081100000001", "code": "000000"}, token=data["access_token"]
+        )
         assert status == 401 and body["error"]["code"] == "CODE_MISMATCH"
 
 
@@ -171,7 +181,11 @@ def test_logs_hold_neither_code_nor_full_phone(api, anonymous, request_code, cap
     data = anonymous()
     with caplog.at_level(logging.DEBUG):
         _, _, code = request_code(REQUEST, PHONE, token=data["access_token"])
-        api.post(VERIFY, {"phone": PHONE, "code": "999999" if code != "999999" else "888888"}, token=data["access_token"])
+        api.post(
+            VERIFY,
+            {"phone": PHONE, "code": "999999" if code != "999999" else "888888"},
+            token=data["access_token"],
+        )
         status, body = api.post(VERIFY, {"phone": PHONE, "code": code}, token=data["access_token"])
     assert status == 200
     text = caplog.text

@@ -73,11 +73,15 @@ def test_wrong_code_then_right_code(api, make_mitra, request_code):
     assert status == 200
 
 
-def test_mitra_token_on_customer_route_and_customer_token_on_mitra_route(api, make_mitra, make_customer, login, counts):
+def test_mitra_token_on_customer_route_and_customer_token_on_mitra_route(
+    api, make_mitra, make_customer, login, counts
+):
     mitra_login = login(make_mitra())
     customer_login = login(make_customer())
     before = counts()
-    status, body = api.post("/api/client/auth/otp/request", {"phone": "081234567890"}, token=mitra_login.access_token)
+    status, body = api.post(
+        "/api/client/auth/otp/request", {"phone": "081234567890"}, token=mitra_login.access_token
+    )
     assert status == 403 and body["error"]["code"] == "FORBIDDEN"
     status, body = api.get("/api/mitra/status", token=customer_login.access_token)
     assert status == 403 and body["error"]["code"] == "FORBIDDEN"

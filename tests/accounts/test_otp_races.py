@@ -7,7 +7,11 @@ from django.db import connection
 
 from accounts.models import Customer, OtpRequest
 from accounts.otp_senders import RecordingOtpSender
-from accounts.services.customers import customer_otp_request, customer_sign_up_anonymous, customer_verify_phone
+from accounts.services.customers import (
+    customer_otp_request,
+    customer_sign_up_anonymous,
+    customer_verify_phone,
+)
 from halobestie.exceptions import ApplicationError
 
 pytestmark = pytest.mark.django_db(transaction=True)
