@@ -2,14 +2,22 @@
 
 - LogPushSender: dev stand-in; logs that a push was sent (kind and recipient, never the text).
 - RecordingPushSender: tests; keeps what would have been sent in memory.
-- FcmPushSender: the real provider (Firebase Cloud Messaging HTTP v1).
+- FcmPushSender: the real provider (Firebase Cloud Messaging HTTP v1). The HTTP call runs on a small
+  background pool so a slow provider never holds up a socket or a request.
+
+`push_notify_user()` sends one notification to every registered device of a user. Callers run it
+after commit and only when the user has no live socket (halobestie.realtime presence). Bodies are
+generic: a push never carries chat text.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import urllib.error
 import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
@@ -49,9 +57,25 @@ class RecordingPushSender(PushSender):
 
 
 class FcmPushSender(PushSender):
-    """FCM HTTP v1. Needs FCM_PROJECT_ID and an OAuth access token provider (FCM_ACCESS_TOKEN)."""
+    """FCM HTTP v1. Needs FCM_PROJECT_ID and an OAuth access token provider (FCM_ACCESS_TOKEN).
+
+    send() only queues the call; a bounded pool does the HTTP. Pushes are best-effort by design
+    (the durable record is in Postgres and the apps re-fetch over REST), so a push lost to a
+    process restart costs a notification, never data.
+    """
+
+    _pool: ClassVar[ThreadPoolExecutor | None] = None
+
+    @classmethod
+    def _executor(cls) -> ThreadPoolExecutor:
+        if cls._pool is None:
+            cls._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fcm-push")
+        return cls._pool
 
     def send(self, message: PushMessage) -> None:
+        self._executor().submit(self.deliver, message)
+
+    def deliver(self, message: PushMessage) -> None:
         project = getattr(settings, "FCM_PROJECT_ID", "")
         access_token = getattr(settings, "FCM_ACCESS_TOKEN", "")
         if not project or not access_token:
@@ -64,7 +88,7 @@ class FcmPushSender(PushSender):
                 "data": message.data,
             }
         }
-        request = urllib.request.Request(  # noqa: S310 - fixed https endpoint
+        request = urllib.request.Request(
             f"https://fcm.googleapis.com/v1/projects/{project}/messages:send",
             data=json.dumps(payload).encode(),
             headers={"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"},
@@ -73,6 +97,8 @@ class FcmPushSender(PushSender):
         try:
             with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 response.read()
+        except urllib.error.HTTPError as exc:
+            logger.warning("push: FCM refused a %s push (HTTP %s)", message.kind, exc.code)
         except OSError:
             logger.warning("push: FCM send failed for a %s push", message.kind)
 
@@ -84,3 +110,32 @@ def _sender(path: str) -> PushSender:
 
 def push_sender() -> PushSender:
     return _sender(settings.PUSH_SENDER)
+
+
+def push_notify_user(
+    *,
+    user_type: str,
+    user_id: uuid.UUID,
+    kind: str,
+    title: str,
+    body: str,
+    data: dict[str, str] | None = None,
+) -> int:
+    """Send one push to each device token of the user; returns how many were handed to the sender.
+
+    A provider failure on one device never stops the others, nor the caller.
+    """
+    from accounts.models import DeviceToken  # accounts sits above the project package
+
+    owner = {"customer_id": user_id} if user_type == "customer" else {"mitra_id": user_id}
+    tokens = list(DeviceToken.objects.filter(user_type=user_type, **owner).values_list("token", flat=True))
+    payload = {"kind": kind, **(data or {})}
+    sender = push_sender()
+    handed = 0
+    for token in tokens:
+        try:
+            sender.send(PushMessage(token=token, kind=kind, title=title, body=body, data=payload))
+            handed += 1
+        except Exception:  # one bad device must not stop the rest
+            logger.exception("push: sender failed for a %s push", kind)
+    return handed

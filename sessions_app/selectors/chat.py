@@ -1,0 +1,132 @@
+"""Chat readers: who may use a socket or a transcript, and transcript pages.
+
+Used by the WebSocket gateway (sessions_app.consumers) and the transcript route (sessions_app.api.chat).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from accounts.auth import auth_session_is_live
+from accounts.tokens import Principal, access_token_decode
+from halobestie.exceptions import AccountInactive, Forbidden, NotFound, Unauthorized, ValidationFailed
+from mitras.models import Mitra
+from sessions_app.models import ChatMessage, ChatSession
+
+MESSAGE_PAGE_DEFAULT = 50
+MESSAGE_PAGE_MAX = 100
+
+
+def mitra_is_deactivated(*, mitra_id: uuid.UUID) -> bool:
+    """Deactivated (or deleted) mitras are refused everywhere (api.md: ACCOUNT_INACTIVE)."""
+    return not Mitra.objects.filter(pk=mitra_id, is_active=True).exists()
+
+
+def principal_guard(principal: Principal) -> None:
+    """A mitra not deactivated, and the login still live. Raises AccountInactive / Unauthorized.
+
+    Deactivation also deletes the mitra's logins, so the deactivated check comes first: the app
+    must hear ACCOUNT_INACTIVE (stop retrying), not UNAUTHORIZED (refresh and retry).
+    """
+    if principal.is_mitra and mitra_is_deactivated(mitra_id=principal.user_id):
+        raise AccountInactive()
+    if not auth_session_is_live(principal):
+        raise Unauthorized("This login has ended; sign in again.")
+
+
+def chat_session_get_for_participant(*, session_id: uuid.UUID, principal: Principal) -> ChatSession:
+    """The session if the caller is its customer or its (current) mitra.
+
+    NotFound for an unknown id; Forbidden for someone else's session.
+    """
+    chat_session = ChatSession.objects.filter(pk=session_id).first()
+    if chat_session is None:
+        raise NotFound("No such chat session.")
+    if not chat_session_has_participant(chat_session=chat_session, principal=principal):
+        raise Forbidden("You are not a participant of this chat session.")
+    return chat_session
+
+
+def chat_session_has_participant(*, chat_session: ChatSession, principal: Principal) -> bool:
+    if principal.is_customer:
+        return chat_session.customer_id == principal.user_id
+    return chat_session.mitra_id is not None and chat_session.mitra_id == principal.user_id
+
+
+@dataclass(frozen=True)
+class SocketIdentity:
+    principal: Principal
+    session_id: uuid.UUID | None
+
+
+def socket_identity_get(*, token: str, session_id: uuid.UUID | None) -> SocketIdentity:
+    """Authenticate a socket's first frame.
+
+    Unauthorized (bad/forged/expired token, revoked login), AccountInactive (deactivated mitra),
+    Forbidden (session_id given but unknown or not the caller's: both look the same, so a socket
+    cannot probe which session ids exist).
+    """
+    principal = access_token_decode(token)
+    principal_guard(principal)
+    if session_id is not None:
+        chat_session = ChatSession.objects.filter(pk=session_id).only("customer_id", "mitra_id").first()
+        if chat_session is None or not chat_session_has_participant(
+            chat_session=chat_session, principal=principal
+        ):
+            raise Forbidden("You are not a participant of this chat session.")
+    return SocketIdentity(principal=principal, session_id=session_id)
+
+
+# --- Transcript pages ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    items: list[ChatMessage]
+    next_cursor: str | None
+
+
+def _cursor_encode(message: ChatMessage) -> str:
+    raw = json.dumps([message.created_at.isoformat(), str(message.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at_raw, message_id_raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created_at = dt.datetime.fromisoformat(created_at_raw)
+        message_id = uuid.UUID(message_id_raw)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor: not a cursor returned by this endpoint") from exc
+    if created_at.tzinfo is None:
+        raise ValidationFailed("cursor: not a cursor returned by this endpoint")
+    return created_at, message_id
+
+
+def chat_message_list(
+    *, session_id: uuid.UUID, cursor: str | None = None, limit: int = MESSAGE_PAGE_DEFAULT
+) -> MessagePage:
+    """One page of the transcript, oldest → newest, keyset-paginated on (created_at, id).
+
+    The cursor names the last message of the previous page, so messages written while a client
+    pages never shift or repeat a page. next_cursor is None when the transcript has nothing after
+    this page (yet).
+    """
+    if not 1 <= limit <= MESSAGE_PAGE_MAX:
+        raise ValidationFailed(f"limit: must be between 1 and {MESSAGE_PAGE_MAX}")
+    messages = ChatMessage.objects.filter(session_id=session_id)
+    if cursor:
+        created_at, message_id = _cursor_decode(cursor)
+        messages = messages.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=message_id))
+    rows = list(messages.order_by("created_at", "id")[: limit + 1])
+    has_more = len(rows) > limit
+    items = rows[:limit]
+    return MessagePage(items=items, next_cursor=_cursor_encode(items[-1]) if has_more else None)

@@ -1,0 +1,457 @@
+"""The WebSocket gateway through the real ASGI stack (halobestie.asgi.application), the real pub/sub
+channel layer on this run's Valkey, and the real Postgres.
+
+Every communicator is disconnected, also when an assertion fails (the `sockets` fixture).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import AuthSession
+from accounts.tokens import access_token_encode
+from halobestie import realtime
+from halobestie.asgi import application
+from halobestie.valkey import get_valkey
+from mitras.models import Mitra
+from sessions_app.consumers import in_db_thread as sync_to_async
+from sessions_app.models import ChatSession, SessionStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WS_PATH = "/api/shared/ws"
+
+
+class Sockets:
+    """Opens communicators and guarantees they are all disconnected at the end of the test."""
+
+    def __init__(self) -> None:
+        self.open: list[WebsocketCommunicator] = []
+
+    async def connect(self, headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
+        comm = WebsocketCommunicator(application, WS_PATH, headers=headers or [])
+        self.open.append(comm)
+        connected, _ = await comm.connect(timeout=3)
+        assert connected
+        return comm
+
+    async def authed(
+        self, token: str, session_id: Any = None
+    ) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+        comm = await self.connect()
+        frame: dict[str, Any] = {"type": "auth", "token": token}
+        if session_id is not None:
+            frame["session_id"] = str(session_id)
+        await comm.send_json_to(frame)
+        reply = await comm.receive_json_from(timeout=3)
+        assert reply["type"] == "auth_ok", reply
+        return comm, reply
+
+    async def close_all(self) -> None:
+        for comm in self.open:
+            # An already-closed socket is fine here.
+            with contextlib.suppress(Exception):
+                await comm.disconnect()
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[Sockets]:
+    holder = Sockets()
+    try:
+        yield holder
+    finally:
+        await holder.close_all()
+
+
+@pytest.fixture
+def chat(make_customer, make_mitra, login) -> Any:
+    """An active chat session with a logged-in customer and mitra."""
+    customer = make_customer("Bunga", phone="+6281200000001", email="bunga@example.com")
+    mitra = make_mitra("Mawar")
+    now = timezone.now()
+    session = ChatSession.objects.create(
+        customer=customer,
+        mitra=mitra,
+        status=SessionStatus.ACTIVE,
+        duration_minutes=30,
+        started_at=now,
+        expires_at=now + dt.timedelta(minutes=30),
+    )
+
+    class Chat:
+        pass
+
+    c = Chat()
+    c.customer, c.mitra, c.session = customer, mitra, session  # type: ignore[attr-defined]
+    c.customer_token = login(customer).access_token  # type: ignore[attr-defined]
+    c.mitra_token = login(mitra).access_token  # type: ignore[attr-defined]
+    return c
+
+
+async def expect_closed(comm: WebsocketCommunicator, code: int, timeout: float = 3) -> None:
+    output = await comm.receive_output(timeout=timeout)
+    assert output == {"type": "websocket.close", "code": code}
+
+
+async def assert_still_open(comm: WebsocketCommunicator) -> None:
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from(timeout=3) == {"type": "pong"}
+
+
+def run_in_other_instance(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Run sync code in a bare thread: its async_to_sync gets a new event loop and so its own channel
+    layer connection, like another server process publishing through Valkey."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn(*args, **kwargs)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(10)
+    assert not errors, errors
+
+
+async def in_other_instance(fn: Any, *args: Any, **kwargs: Any) -> None:
+    await sync_to_async(run_in_other_instance)(fn, *args, **kwargs)
+
+
+# --- handshake ---------------------------------------------------------------------------------
+
+
+async def test_customer_auth_ok_without_origin_header(sockets, chat):
+    comm = await sockets.connect(headers=[])  # native apps send no Origin
+    await comm.send_json_to({"type": "auth", "token": chat.customer_token})
+    reply = await comm.receive_json_from(timeout=3)
+    assert reply == {
+        "type": "auth_ok",
+        "user_type": "customer",
+        "user_id": str(chat.customer.id),
+        "session_id": None,
+    }
+    await assert_still_open(comm)
+
+
+async def test_foreign_origin_header_is_not_rejected_either(sockets, chat):
+    comm = await sockets.connect(headers=[(b"origin", b"https://elsewhere.example")])
+    await comm.send_json_to({"type": "auth", "token": chat.customer_token})
+    assert (await comm.receive_json_from(timeout=3))["type"] == "auth_ok"
+
+
+async def test_session_mode_auth_for_both_participants(sockets, chat):
+    _, customer_reply = await sockets.authed(chat.customer_token, chat.session.id)
+    _, mitra_reply = await sockets.authed(chat.mitra_token, chat.session.id)
+    assert customer_reply["session_id"] == str(chat.session.id)
+    assert mitra_reply["user_type"] == "mitra"
+    assert mitra_reply["session_id"] == str(chat.session.id)
+
+
+def _alg_none_token(claims: dict[str, Any]) -> str:
+    def b64(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+
+
+def _bad_tokens(chat: Any) -> dict[str, str]:
+    customer_id = chat.customer.id
+    auth_session_id = AuthSession.objects.filter(customer=chat.customer).values_list("id", flat=True).get()
+    now = int(time.time())
+    claims = {
+        "sub": str(customer_id),
+        "user_type": "customer",
+        "session_id": str(auth_session_id),
+        "iat": now,
+        "exp": now + 600,
+    }
+    return {
+        "garbage": "not-a-jwt",
+        "empty": "",
+        "forged": jwt.encode(claims, "another-secret-that-is-long-enough-0123456789", algorithm="HS256"),
+        "expired": access_token_encode(
+            user_type="customer", user_id=customer_id, auth_session_id=auth_session_id, now=now - 7200
+        ),
+        "alg_none": _alg_none_token(claims),
+        "bad_user_type": jwt.encode(
+            {**claims, "user_type": "admin"}, settings.AUTH_JWT_SECRET, algorithm=settings.AUTH_JWT_ALGORITHM
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["garbage", "empty", "forged", "expired", "alg_none", "bad_user_type"])
+async def test_bad_tokens_get_unauthorized_and_4001(sockets, chat, kind):
+    token = (await sync_to_async(_bad_tokens)(chat))[kind]
+    comm = await sockets.connect()
+    await comm.send_json_to({"type": "auth", "token": token})
+    reply = await comm.receive_json_from(timeout=3)
+    assert reply["type"] == "error"
+    assert reply["code"] == "UNAUTHORIZED"
+    await expect_closed(comm, 4001)
+
+
+async def test_revoked_login_gets_4001(sockets, chat):
+    await sync_to_async(AuthSession.objects.filter(customer=chat.customer).delete)()
+    comm = await sockets.connect()
+    await comm.send_json_to({"type": "auth", "token": chat.customer_token})
+    assert (await comm.receive_json_from(timeout=3))["code"] == "UNAUTHORIZED"
+    await expect_closed(comm, 4001)
+
+
+async def test_deactivated_mitra_gets_account_inactive_and_4003(sockets, chat):
+    await sync_to_async(Mitra.objects.filter(pk=chat.mitra.id).update)(is_active=False)
+    comm = await sockets.connect()
+    await comm.send_json_to({"type": "auth", "token": chat.mitra_token})
+    assert (await comm.receive_json_from(timeout=3))["code"] == "ACCOUNT_INACTIVE"
+    await expect_closed(comm, 4003)
+
+
+async def test_no_auth_frame_in_time_closes_4008(sockets, chat):
+    assert settings.WS_AUTH_TIMEOUT_SECONDS == 1.0
+    comm = await sockets.connect()
+    await expect_closed(comm, 4008, timeout=4)
+
+
+async def test_malformed_auth_frames_do_not_stop_the_auth_deadline(sockets, chat):
+    comm = await sockets.connect()
+    await comm.send_json_to({"type": "auth"})  # no token
+    assert (await comm.receive_json_from(timeout=3))["code"] == "VALIDATION_ERROR"
+    await expect_closed(comm, 4008, timeout=4)
+
+
+async def test_not_a_participant_gets_4003(sockets, chat, make_customer, login):
+    stranger = await sync_to_async(make_customer)("Stranger")
+    token = (await sync_to_async(login)(stranger)).access_token
+    comm = await sockets.connect()
+    await comm.send_json_to({"type": "auth", "token": token, "session_id": str(chat.session.id)})
+    assert (await comm.receive_json_from(timeout=3))["code"] == "FORBIDDEN"
+    await expect_closed(comm, 4003)
+
+
+async def test_other_mitra_and_unknown_session_get_4003(sockets, chat, make_mitra, login):
+    other = await sync_to_async(make_mitra)("Melati")
+    token = (await sync_to_async(login)(other)).access_token
+    for session_id in (chat.session.id, uuid.uuid4()):
+        comm = await sockets.connect()
+        await comm.send_json_to({"type": "auth", "token": token, "session_id": str(session_id)})
+        assert (await comm.receive_json_from(timeout=3))["code"] == "FORBIDDEN"
+        await expect_closed(comm, 4003)
+
+
+async def test_malformed_session_id_is_a_validation_error_and_socket_stays(sockets, chat):
+    comm = await sockets.connect()
+    await comm.send_json_to({"type": "auth", "token": chat.customer_token, "session_id": "nope"})
+    assert (await comm.receive_json_from(timeout=3))["code"] == "VALIDATION_ERROR"
+    await comm.send_json_to(
+        {"type": "auth", "token": chat.customer_token, "session_id": str(chat.session.id)}
+    )
+    assert (await comm.receive_json_from(timeout=3))["type"] == "auth_ok"
+
+
+# --- malformed frames ----------------------------------------------------------------------------
+
+
+async def test_frames_before_auth_are_rejected_but_socket_stays(sockets, chat):
+    comm = await sockets.connect()
+    await comm.send_json_to({"type": "ping"})
+    reply = await comm.receive_json_from(timeout=3)
+    assert reply["type"] == "error"
+    assert reply["code"] == "VALIDATION_ERROR"
+    await comm.send_json_to({"type": "auth", "token": chat.customer_token})
+    assert (await comm.receive_json_from(timeout=3))["type"] == "auth_ok"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[1, 2]",
+        '"just a string"',
+        "{}",
+        '{"type": 5}',
+        '{"type": "teleport"}',
+        '{"type": "auth", "token": "x"}',  # auth again
+        '{"type": "message", "text": "hi"}',  # no session on this socket
+    ],
+)
+async def test_malformed_frames_after_auth_get_validation_error_and_socket_stays(sockets, chat, raw):
+    comm, _ = await sockets.authed(chat.customer_token)
+    await comm.send_to(text_data=raw)
+    reply = await comm.receive_json_from(timeout=3)
+    assert reply["type"] == "error"
+    assert reply["code"] == "VALIDATION_ERROR"
+    assert reply["message"]
+    await assert_still_open(comm)
+
+
+async def test_binary_frame_is_rejected_and_socket_stays(sockets, chat):
+    comm, _ = await sockets.authed(chat.customer_token)
+    await comm.send_to(bytes_data=b"\x00\x01")
+    assert (await comm.receive_json_from(timeout=3))["code"] == "VALIDATION_ERROR"
+    await assert_still_open(comm)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "message", "text": "hi"},  # missing client_id
+        {"type": "message", "client_id": 7, "text": "hi"},
+        {"type": "message", "client_id": "c1"},
+        {"type": "message", "client_id": "c1", "text": ["hi"]},
+        {"type": "message", "client_id": "c1", "text": "   "},
+        {"type": "message", "client_id": "c1", "text": "x" * 4001},
+        {"type": "message", "client_id": "c" * 65, "text": "hi"},
+        {"type": "delivered"},
+        {"type": "read", "message_id": "not-a-uuid"},
+        {"type": "typing", "is_typing": "yes"},
+    ],
+)
+async def test_malformed_chat_frames_in_session_mode(sockets, chat, frame):
+    comm, _ = await sockets.authed(chat.customer_token, chat.session.id)
+    await comm.send_json_to(frame)
+    reply = await comm.receive_json_from(timeout=3)
+    assert reply["type"] == "error"
+    assert reply["code"] == "VALIDATION_ERROR"
+    await assert_still_open(comm)
+    assert await sync_to_async(chat.session.messages.count)() == 0
+
+
+# --- groups, events from other instances, server-side close ----------------------------------
+
+
+async def test_event_sent_to_user_from_another_instance_arrives(sockets, chat):
+    customer_socket, _ = await sockets.authed(chat.customer_token)
+    mitra_socket, _ = await sockets.authed(chat.mitra_token)
+    event = {"type": "pairing_status", "session_id": str(chat.session.id), "status": "matched"}
+    await in_other_instance(realtime.send_to_user, "customer", chat.customer.id, event)
+    assert await customer_socket.receive_json_from(timeout=3) == event
+    assert await mitra_socket.receive_nothing(timeout=0.3)
+
+
+async def test_event_sent_to_session_reaches_only_session_sockets(sockets, chat):
+    lobby, _ = await sockets.authed(chat.customer_token)
+    in_chat, _ = await sockets.authed(chat.customer_token, chat.session.id)
+    mitra_in_chat, _ = await sockets.authed(chat.mitra_token, chat.session.id)
+    event = {"type": "session_timer", "session_id": str(chat.session.id), "remaining_seconds": 60}
+    await in_other_instance(realtime.send_to_session, chat.session.id, event)
+    assert await in_chat.receive_json_from(timeout=3) == event
+    assert await mitra_in_chat.receive_json_from(timeout=3) == event
+    assert await lobby.receive_nothing(timeout=0.3)
+
+
+async def test_session_event_for_one_side_only(sockets, chat):
+    customer, _ = await sockets.authed(chat.customer_token, chat.session.id)
+    mitra, _ = await sockets.authed(chat.mitra_token, chat.session.id)
+    event = {"type": "note", "session_id": str(chat.session.id)}
+    await in_other_instance(realtime.send_to_session, chat.session.id, event, only_user_type="mitra")
+    assert await mitra.receive_json_from(timeout=3) == event
+    assert await customer.receive_nothing(timeout=0.3)
+
+
+async def test_hb_close_sends_event_then_closes_with_code(sockets, chat):
+    comm, _ = await sockets.authed(chat.mitra_token)
+    customer, _ = await sockets.authed(chat.customer_token)
+    await in_other_instance(
+        realtime.close_user_sockets, "mitra", chat.mitra.id, code=4003, event={"type": "account_deactivated"}
+    )
+    assert await comm.receive_json_from(timeout=3) == {"type": "account_deactivated"}
+    await expect_closed(comm, 4003)
+    await assert_still_open(customer)
+
+
+async def test_close_session_sockets_of_one_side(sockets, chat):
+    customer, _ = await sockets.authed(chat.customer_token, chat.session.id)
+    mitra, _ = await sockets.authed(chat.mitra_token, chat.session.id)
+    await in_other_instance(
+        realtime.close_session_sockets, chat.session.id, code=4003, only_user_type="mitra"
+    )
+    await expect_closed(mitra, 4003)
+    await assert_still_open(customer)
+
+
+# --- presence --------------------------------------------------------------------------------
+
+
+def _presence(user_type: str, user_id: Any, session_id: Any = None) -> tuple[bool, bool]:
+    in_session = realtime.session_has_socket(session_id, user_type) if session_id else False
+    return realtime.user_has_socket(user_type, user_id), in_session
+
+
+async def test_presence_is_set_on_auth_and_cleared_on_disconnect(sockets, chat):
+    assert await sync_to_async(_presence)("customer", chat.customer.id, chat.session.id) == (False, False)
+    comm, _ = await sockets.authed(chat.customer_token, chat.session.id)
+    assert await sync_to_async(_presence)("customer", chat.customer.id, chat.session.id) == (True, True)
+    assert await sync_to_async(_presence)("mitra", chat.mitra.id, chat.session.id) == (False, False)
+    await comm.disconnect()
+    assert await sync_to_async(_presence)("customer", chat.customer.id, chat.session.id) == (False, False)
+
+
+async def test_presence_lobby_socket_is_not_session_presence(sockets, chat):
+    await sockets.authed(chat.mitra_token)
+    assert await sync_to_async(_presence)("mitra", chat.mitra.id, chat.session.id) == (True, False)
+
+
+async def test_leftover_of_a_crashed_instance_stops_counting_and_is_trimmed(sockets, chat):
+    key = realtime.presence_key("customer", chat.customer.id)
+    stale = time.time() - realtime.PRESENCE_TTL_SECONDS - 5
+    await sync_to_async(get_valkey().zadd)(key, {"hb.dead-instance-socket": stale})
+    assert await sync_to_async(realtime.user_has_socket)("customer", chat.customer.id) is False
+    comm, _ = await sockets.authed(chat.customer_token)
+    members = await sync_to_async(get_valkey().zrange)(key, 0, -1)
+    assert "hb.dead-instance-socket" not in members
+    assert len(members) == 1
+    assert 0 < await sync_to_async(get_valkey().ttl)(key) <= realtime.PRESENCE_TTL_SECONDS * 2
+    await comm.disconnect()
+    assert await sync_to_async(get_valkey().exists)(key) == 0
+
+
+async def test_two_sockets_presence_survives_one_disconnect(sockets, chat):
+    first, _ = await sockets.authed(chat.customer_token)
+    await sockets.authed(chat.customer_token)
+    await first.disconnect()
+    assert await sync_to_async(realtime.user_has_socket)("customer", chat.customer.id) is True
+
+
+# --- heartbeat -------------------------------------------------------------------------------
+
+
+async def test_customer_heartbeat_is_forbidden(sockets, chat):
+    comm, _ = await sockets.authed(chat.customer_token)
+    await comm.send_json_to({"type": "heartbeat"})
+    reply = await comm.receive_json_from(timeout=3)
+    assert reply["type"] == "error"
+    assert reply["code"] == "FORBIDDEN"
+    await assert_still_open(comm)
+
+
+async def test_mitra_heartbeat_is_answered_with_cadence(sockets, chat):
+    comm, _ = await sockets.authed(chat.mitra_token)
+    await comm.send_json_to({"type": "heartbeat"})
+    assert await comm.receive_json_from(timeout=3) == {
+        "type": "heartbeat_ok",
+        "next_in_seconds": settings.MITRA_HEARTBEAT_CADENCE_SECONDS,
+    }
+
+
+async def test_heartbeat_of_mitra_deactivated_mid_socket_closes_4003(sockets, chat):
+    comm, _ = await sockets.authed(chat.mitra_token)
+    await sync_to_async(Mitra.objects.filter(pk=chat.mitra.id).update)(is_active=False)
+    await comm.send_json_to({"type": "heartbeat"})
+    assert (await comm.receive_json_from(timeout=3))["code"] == "ACCOUNT_INACTIVE"
+    await expect_closed(comm, 4003)
