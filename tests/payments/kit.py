@@ -37,7 +37,9 @@ def go_online(*mitras: Mitra) -> None:
         availability_heartbeat(mitra_id=mitra.id)
 
 
-def paid_session(customer: Any, *, minutes: int = 30, targeted_mitra_id: uuid.UUID | None = None) -> ChatSession:
+def paid_session(
+    customer: Any, *, minutes: int = 30, targeted_mitra_id: uuid.UUID | None = None
+) -> ChatSession:
     """Create and confirm a payment; returns the searching session (pairing runs after commit)."""
     payment = payment_request_create(
         customer_id=customer.id,
@@ -74,7 +76,11 @@ class Listener:
         return message["event"]  # type: ignore[no-any-return]
 
     async def until(
-        self, user_type: str, user_id: uuid.UUID, match: Callable[[dict[str, Any]], bool], timeout: float = 3.0
+        self,
+        user_type: str,
+        user_id: uuid.UUID,
+        match: Callable[[dict[str, Any]], bool],
+        timeout: float = 3.0,
     ) -> dict[str, Any]:
         """The first event that matches, skipping others (events arrive in order per publisher)."""
         deadline = asyncio.get_running_loop().time() + timeout

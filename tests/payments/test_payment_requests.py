@@ -62,7 +62,9 @@ def test_client_routes_need_a_customer_token(api, make_mitra, login):
     status, body = api.get("/api/client/chat/pricing")
     assert (status, body["error"]["code"]) == (401, "UNAUTHORIZED")
     mitra_token = login(make_mitra()).access_token
-    status, body = api.post(PAY, {"mode": "chat", "duration_minutes": 30, "method": "qris"}, token=mitra_token)
+    status, body = api.post(
+        PAY, {"mode": "chat", "duration_minutes": 30, "method": "qris"}, token=mitra_token
+    )
     assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
 
 

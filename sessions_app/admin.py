@@ -1,0 +1,216 @@
+"""Ops views of sessions: search, filters, the read-only transcript, and the reroute action.
+
+The transcript and the offer history are evidence, so they are read-only here. Customers appear by
+call name only (no phone or email on these pages). Reroute goes through the pairing service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from halobestie.exceptions import ApplicationError
+from sessions_app.models import (
+    ChatMessage,
+    ChatRequestNotification,
+    ChatSession,
+    PairingFailure,
+    SessionClosure,
+    SessionExtension,
+)
+from sessions_app.services.pairing import session_reroute
+
+
+class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MessageInline(ReadOnlyInline):
+    model = ChatMessage
+    fields = ("created_at", "sender", "text", "delivered_at", "read_at")
+    readonly_fields = fields
+    ordering = ("created_at",)
+    verbose_name_plural = "transcript (read-only)"
+
+
+class OfferInline(ReadOnlyInline):
+    model = ChatRequestNotification
+    fields = ("mitra", "notified_at", "mitra_load_at_notify", "response", "responded_at")
+    readonly_fields = fields
+
+
+class ExtensionInline(ReadOnlyInline):
+    model = SessionExtension
+    fields = ("requested_at", "minutes", "price", "status", "resolved_at")
+    readonly_fields = fields
+
+
+class ClosureInline(ReadOnlyInline):
+    model = SessionClosure
+    fields = ("side", "message", "created_at")
+    readonly_fields = fields
+
+
+class RerouteActionForm(ActionForm):
+    to_mitra = forms.UUIDField(required=False, label="Reroute to mitra id")
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "id",
+        "status",
+        "mode",
+        "duration_minutes",
+        "customer_call_name",
+        "mitra",
+        "started_at",
+        "expires_at",
+        "created_at",
+    )
+    list_filter = ("status", "mode", "topic_sensitivity", "ended_by", "created_at")
+    search_fields = ("=id", "customer__call_name", "mitra__display_name", "=payment_request__id")
+    list_select_related = ("customer", "mitra")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    inlines = (OfferInline, MessageInline, ExtensionInline, ClosureInline)
+    action_form = RerouteActionForm
+    actions = ("reroute_sessions",)
+    fields = (
+        "id",
+        "status",
+        "mode",
+        "duration_minutes",
+        "topic_sensitivity",
+        "customer_call_name",
+        "mitra",
+        "targeted_mitra",
+        "payment_request",
+        "blast_started_at",
+        "blast_deadline_at",
+        "started_at",
+        "expires_at",
+        "warning_sent_at",
+        "closing_started_at",
+        "closing_deadline_at",
+        "ended_at",
+        "ended_by",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="customer (call name)", ordering="customer__call_name")
+    def customer_call_name(self, obj: ChatSession) -> str:
+        return obj.customer.call_name
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # sessions come from payments, never by hand
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record and transcript are kept
+
+    @admin.action(description="Reroute selected live sessions to the mitra id below")
+    def reroute_sessions(self, request: HttpRequest, queryset: QuerySet[ChatSession]) -> None:
+        try:
+            to_mitra_id = uuid.UUID(request.POST.get("to_mitra", "").strip())
+        except ValueError:
+            self.message_user(request, "Enter the id of the mitra to reroute to.", messages.ERROR)
+            return
+        for session_id in queryset.values_list("id", flat=True):
+            try:
+                session_reroute(session_id=session_id, to_mitra_id=to_mitra_id)
+            except ApplicationError as exc:
+                self.message_user(request, f"Session {session_id}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Session {session_id} rerouted.", messages.SUCCESS)
+
+
+@admin.register(ChatRequestNotification)
+class ChatRequestNotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("session", "mitra", "notified_at", "mitra_load_at_notify", "response", "responded_at")
+    list_filter = ("response", "notified_at")
+    search_fields = ("=session__id", "mitra__display_name")
+    list_select_related = ("session", "mitra")
+    readonly_fields = ("session", "mitra", "notified_at", "mitra_load_at_notify", "response", "responded_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("session", "sender", "created_at", "delivered_at", "read_at")
+    list_filter = ("sender", "created_at")
+    search_fields = ("=session__id",)
+    readonly_fields = ("session", "sender", "client_id", "text", "created_at", "delivered_at", "read_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the transcript is read-only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SessionExtension)
+class SessionExtensionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("session", "minutes", "price", "status", "requested_at", "resolved_at")
+    list_filter = ("status",)
+    search_fields = ("=session__id",)
+    readonly_fields = (
+        "session",
+        "minutes",
+        "price",
+        "status",
+        "requested_at",
+        "deadline_at",
+        "resolved_at",
+        "previous_status",
+        "payment",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(SessionClosure)
+class SessionClosureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("session", "side", "created_at")
+    list_filter = ("side",)
+    search_fields = ("=session__id",)
+    readonly_fields = ("session", "side", "message", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(PairingFailure)
+class PairingFailureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Paid requests that produced no chat: ops review each for a refund."""
+
+    list_display = ("payment_request", "cause", "session", "created_at", "refund_reviewed")
+    list_filter = ("cause", "refund_reviewed", "created_at")
+    search_fields = ("=payment_request__id", "=session__id")
+    readonly_fields = ("session", "payment_request", "cause", "created_at")
+    fields = ("session", "payment_request", "cause", "created_at", "refund_reviewed", "review_note")
+    list_editable = ("refund_reviewed",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
