@@ -1,0 +1,132 @@
+"""Beat sweeps: auto-offline (O(stale), atomic, aborts on Valkey trouble), heartbeat mirror,
+reconcile. Tasks are called for real (.apply())."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+import time_machine
+
+from availability import services, store, tasks
+from halobestie.valkey import get_valkey
+from mitras.models import MitraOnlineLog, MitraOnlineStatus
+from tests.availability.conftest import capacity_of, online_members, ready_members
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+
+
+def test_auto_offline_takes_only_stale_mitras_offline(make_mitra: Any, seeded: Any) -> None:
+    stale, fresh = make_mitra(), make_mitra()
+    with time_machine.travel(T0, tick=False) as traveller:
+        services.mitra_set_online(mitra_id=stale.id)
+        services.mitra_set_online(mitra_id=fresh.id)
+        traveller.shift(30)
+        services.availability_heartbeat(mitra_id=fresh.id)
+        traveller.shift(20)  # stale: 50 s since its last ping; fresh: 20 s
+        assert tasks.auto_offline_sweep.apply().get() == 1
+        assert not MitraOnlineStatus.objects.get(mitra=stale).is_online
+        assert MitraOnlineStatus.objects.get(mitra=fresh).is_online
+        log = MitraOnlineLog.objects.filter(mitra=stale).order_by("-id").first()
+        assert (log.event, log.reason, log.at) == ("offline", "stale", T0 + dt.timedelta(seconds=50))
+        assert online_members() == {str(fresh.id)}
+        assert ready_members() == {str(fresh.id)}
+        assert get_valkey().get(store.heartbeat_key(stale.id)) is None
+        # A late ping of the swept mitra does not bring it back (it must go online again).
+        services.availability_heartbeat(mitra_id=stale.id)
+        assert online_members() == {str(fresh.id)}
+        assert tasks.auto_offline_sweep.apply().get() == 0
+
+
+def test_auto_offline_in_batches(make_mitra: Any, seeded: Any) -> None:
+    mitras = [make_mitra() for _ in range(5)]
+    with time_machine.travel(T0, tick=False) as traveller:
+        for m in mitras:
+            services.mitra_set_online(mitra_id=m.id)
+        traveller.shift(60)
+        assert services.availability_auto_offline_sweep(batch=2) == 5
+    assert MitraOnlineStatus.objects.filter(is_online=True).count() == 0
+    assert online_members() == set()
+
+
+def test_auto_offline_aborts_when_valkey_is_down(make_mitra: Any, seeded: Any, valkey_server: Any) -> None:
+    mitras = [make_mitra() for _ in range(3)]
+    with time_machine.travel(T0, tick=False) as traveller:
+        for m in mitras:
+            services.mitra_set_online(mitra_id=m.id)
+        traveller.shift(600)  # every Postgres heartbeat is ancient
+        valkey_server.stop()
+        assert tasks.auto_offline_sweep.apply().get() == 0
+    assert MitraOnlineStatus.objects.filter(is_online=True).count() == 3
+    assert not MitraOnlineLog.objects.filter(reason="stale").exists()
+
+
+def test_auto_offline_after_wipe_does_not_mass_offline(make_mitra: Any, seeded: Any) -> None:
+    mitras = [make_mitra() for _ in range(3)]
+    for m in mitras:
+        services.mitra_set_online(mitra_id=m.id)
+    get_valkey().flushdb()
+    assert services.availability_auto_offline_sweep() == 0
+    assert MitraOnlineStatus.objects.filter(is_online=True).count() == 3
+    assert online_members() == {str(m.id) for m in mitras}  # rebuilt on the way
+
+
+def test_pop_stale_is_read_and_remove(make_mitra: Any, seeded: Any) -> None:
+    mitra = make_mitra()
+    with time_machine.travel(T0, tick=False):
+        services.mitra_set_online(mitra_id=mitra.id)
+    removed = store.pop_stale(cutoff=T0.timestamp() + 1)
+    assert removed == [mitra.id]
+    assert store.pop_stale(cutoff=T0.timestamp() + 1) == []  # removed exactly once
+
+
+def test_heartbeat_mirror_writes_valkey_times_idempotently(make_mitra: Any, seeded: Any) -> None:
+    a, b = make_mitra(), make_mitra()
+    with time_machine.travel(T0, tick=False) as traveller:
+        services.mitra_set_online(mitra_id=a.id)
+        services.mitra_set_online(mitra_id=b.id)
+        traveller.shift(25)
+        services.availability_heartbeat(mitra_id=a.id)
+        assert tasks.heartbeat_mirror.apply().get() == 1  # b's time is already in Postgres
+        assert MitraOnlineStatus.objects.get(mitra=a).last_heartbeat_at == T0 + dt.timedelta(seconds=25)
+        assert MitraOnlineStatus.objects.get(mitra=b).last_heartbeat_at == T0
+        # A second run (or another instance) changes nothing; Postgres never moves backwards.
+        assert services.availability_heartbeat_mirror() == 0
+        later = T0 + dt.timedelta(seconds=99)
+        MitraOnlineStatus.objects.filter(mitra=a).update(last_heartbeat_at=later)
+        assert services.availability_heartbeat_mirror() == 0
+        assert MitraOnlineStatus.objects.get(mitra=a).last_heartbeat_at == later
+
+
+def test_heartbeat_mirror_skips_when_valkey_down(make_mitra: Any, seeded: Any, valkey_server: Any) -> None:
+    mitra = make_mitra()
+    services.mitra_set_online(mitra_id=mitra.id)
+    valkey_server.stop()
+    assert services.availability_heartbeat_mirror() == 0
+
+
+def test_reconcile_heals_drift_both_ways(make_mitra: Any, make_session: Any, seeded: Any) -> None:
+    a, b = make_mitra(), make_mitra()
+    services.mitra_set_online(mitra_id=a.id)
+    services.mitra_set_online(mitra_id=b.id)
+    bogus = str(uuid.uuid4())
+    client = get_valkey()
+    client.sadd(store.ONLINE, bogus)  # a member Postgres does not have
+    client.zadd(store.READY, {bogus: 9e9})
+    client.srem(store.ONLINE, str(b.id))  # a member the mirror lost
+    make_session(a)  # a busy mitra whose capacity write was missed
+    assert capacity_of(a.id) == 0
+    result = tasks.reconcile.apply().get()
+    assert result == 2
+    assert online_members() == {str(a.id), str(b.id)}
+    assert capacity_of(a.id) == 1
+    assert ready_members() == {str(b.id)}
+
+
+def test_reconcile_skips_when_valkey_down(seeded: Any, valkey_server: Any) -> None:
+    valkey_server.stop()
+    assert tasks.reconcile.apply().get() == -1
