@@ -7,7 +7,7 @@ import uuid
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from accounts.auth import AnyUserAuth, CustomerAuth, principal_of
 from availability.auth import MitraAuth
@@ -146,15 +146,18 @@ def extension_create(request: HttpRequest, session_id: uuid.UUID, payload: Exten
         customer_id=principal_of(request).user_id,
         duration_minutes=payload.duration_minutes,
     )
-    return 201, ok(
-        {
-            "extension_id": extension.id,
-            "status": "pending",
-            "timeout_seconds": config_get().extension_timeout_seconds,
-            "deadline_at": extension.deadline_at,
-            "duration_minutes": extension.minutes,
-            "price": extension.price,
-        }
+    return Status(
+        201,
+        ok(
+            {
+                "extension_id": extension.id,
+                "status": "pending",
+                "timeout_seconds": config_get().extension_timeout_seconds,
+                "deadline_at": extension.deadline_at,
+                "duration_minutes": extension.minutes,
+                "price": extension.price,
+            }
+        ),
     )
 
 

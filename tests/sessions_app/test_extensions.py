@@ -1,0 +1,544 @@
+"""Extensions over the real routes: request, accept, reject, auto-approve, auto-reject, the offline
+safeguard, late answers, the frozen clock, and how extensions interact with the warning and expiry."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from django.db import close_old_connections
+from django.utils import timezone
+
+from accounts.models import DeviceToken
+from availability.services import mitra_deactivate
+from halobestie.push import RecordingPushSender
+from payments.models import PaymentRequest, PaymentStatus
+from sessions_app.models import ChatSession, EndedBy, ExtensionStatus, SessionExtension, SessionStatus
+from sessions_app.services.clock import TASK_EXTENSION_DEADLINE, TASK_WARNING
+from sessions_app.tasks.clock import deadline_sweep, fire_expiry, fire_extension_deadline, fire_warning
+from tests.sessions_app.clock_support import *  # noqa: F403
+from tests.sessions_app.clock_support import (
+    TIER_PRICES,
+    EventListener,
+    Published,
+    go_online,
+    mirrored_capacity,
+    postgres_capacity,
+    refresh,
+    seconds,
+    seed_mirror,
+    set_config,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(task: Any, object_id: Any) -> bool:
+    return bool(task.apply(args=[str(object_id)]).get())
+
+
+class Chat:
+    """An active session with both sides logged in."""
+
+    def __init__(self, session: ChatSession, api: Any, login: Any) -> None:
+        self.session = session
+        self.api = api
+        self.customer_token = login(session.customer).access_token
+        self.mitra_token = login(session.mitra).access_token
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.session.id
+
+    def ask(self, minutes: Any = 15) -> tuple[int, dict[str, Any]]:
+        return self.api.post(
+            f"/api/client/chat/sessions/{self.id}/extensions",
+            {"duration_minutes": minutes},
+            token=self.customer_token,
+        )
+
+    def answer(self, extension_id: Any, accept: Any, token: str | None = None) -> tuple[int, dict[str, Any]]:
+        return self.api.post(
+            f"/api/mitra/chat/sessions/{self.id}/extensions/{extension_id}/respond",
+            {"accept": accept},
+            token=token or self.mitra_token,
+        )
+
+    def info(self, token: str | None = None) -> dict[str, Any]:
+        status, body = self.api.get(f"/api/shared/chat/{self.id}/info", token=token or self.customer_token)
+        assert status == 200, body
+        return body["data"]  # type: ignore[no-any-return]
+
+    def reload(self) -> ChatSession:
+        return refresh(self.session)
+
+
+@pytest.fixture
+def chat(clock: Any, build_session: Any, api: Any, login: Any) -> Chat:
+    return Chat(build_session(minutes=30), api, login)
+
+
+def joined(listener: EventListener, chat: Chat) -> EventListener:
+    listener.join("customer", chat.session.customer_id)
+    listener.join("mitra", chat.session.mitra_id)
+    return listener
+
+
+def test_request_pauses_the_chat_and_asks_the_mitra(
+    chat: Chat, clock: Any, listener: EventListener, published: Published
+) -> None:
+    joined(listener, chat)
+    DeviceToken.objects.create(
+        token="mitra-device-token-1", platform="android", user_type="mitra", mitra=chat.session.mitra
+    )
+    clock.move_to(chat.session.expires_at - seconds(600))
+
+    status, body = chat.ask(15)
+
+    assert status == 201, body
+    data = body["data"]
+    assert data["status"] == "pending"
+    assert data["timeout_seconds"] == 10
+    assert data["price"] == TIER_PRICES[15]
+    extension = SessionExtension.objects.get(pk=data["extension_id"])
+    assert extension.previous_status == SessionStatus.ACTIVE
+    assert extension.deadline_at == timezone.now() + seconds(10)
+    assert chat.reload().status == SessionStatus.EXTENDING
+    assert published.of(TASK_EXTENSION_DEADLINE, extension.id) == [extension.deadline_at]
+
+    listener.sync()
+    [request] = listener.events("mitra", chat.session.mitra_id, "extension_request")
+    assert request == {
+        "type": "extension_request",
+        "session_id": str(chat.id),
+        "extension_id": str(extension.id),
+        "duration_minutes": 15,
+        "timeout_seconds": 10,
+        "deadline_at": extension.deadline_at.isoformat().replace("+00:00", "Z"),
+    }
+    # Both sides see the paused clock; the remaining time is frozen at the moment of asking.
+    for user_type, user_id in (("customer", chat.session.customer_id), ("mitra", chat.session.mitra_id)):
+        [timer] = listener.events(user_type, user_id, "session_timer")
+        assert timer["status"] == "extending"
+        assert timer["remaining_seconds"] == 600
+    # The mitra has no live socket (presence), so the request also went out as a push.
+    [push] = RecordingPushSender.sent
+    assert push.kind == "extension_request"
+    assert push.token == "mitra-device-token-1"
+    assert push.data["extension_id"] == str(extension.id)
+
+    clock.shift(seconds(5))
+    info = chat.info()
+    assert info["status"] == "extending"
+    assert info["remaining_seconds"] == 600
+    assert info["pending_extension"]["extension_id"] == str(extension.id)
+    assert info["pending_extension"]["duration_minutes"] == 15
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"duration_minutes": 20}, "duration_minutes"),  # no such tier
+        ({"duration_minutes": 0}, "duration_minutes"),
+        ({"duration_minutes": "15"}, "duration_minutes"),
+        ({"duration_minutes": True}, "duration_minutes"),
+        ({}, "duration_minutes"),
+    ],
+)
+def test_bad_extension_requests_are_validation_errors_and_change_nothing(
+    chat: Chat, payload: dict[str, Any], field: str
+) -> None:
+    status, body = chat.api.post(
+        f"/api/client/chat/sessions/{chat.id}/extensions", payload, token=chat.customer_token
+    )
+
+    assert status == 422, body
+    assert body["error"]["code"] == "VALIDATION_ERROR"
+    assert field in body["error"]["message"]
+    assert chat.reload().status == SessionStatus.ACTIVE
+    assert not SessionExtension.objects.exists()
+
+
+def test_extension_needs_an_active_or_closing_session_and_one_at_a_time(chat: Chat) -> None:
+    assert chat.ask(15)[0] == 201
+
+    status, body = chat.ask(15)
+
+    assert status == 409
+    assert body["error"]["code"] == "INVALID_STATE"
+    assert SessionExtension.objects.count() == 1
+
+
+def test_only_the_sessions_own_customer_may_ask(chat: Chat, make_customer: Any, login: Any) -> None:
+    stranger = login(make_customer(call_name="Lain")).access_token
+
+    status, body = chat.api.post(
+        f"/api/client/chat/sessions/{chat.id}/extensions", {"duration_minutes": 15}, token=stranger
+    )
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+    status, body = chat.api.post(
+        f"/api/client/chat/sessions/{uuid.uuid4()}/extensions", {"duration_minutes": 15}, token=stranger
+    )
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+    status, body = chat.api.post(
+        f"/api/client/chat/sessions/{chat.id}/extensions", {"duration_minutes": 15}, token=chat.mitra_token
+    )
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+
+
+def test_accept_charges_and_adds_the_minutes_to_the_time_left_when_asked(
+    chat: Chat, clock: Any, listener: EventListener
+) -> None:
+    joined(listener, chat)
+    old_expiry = chat.session.expires_at
+    clock.move_to(old_expiry - seconds(600))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(4))
+
+    status, body = chat.answer(extension_id, True)
+
+    assert status == 200, body
+    assert body["data"]["status"] == "accepted"
+    session = chat.reload()
+    assert session.status == SessionStatus.ACTIVE
+    # Frozen clock: the 4 s pause is not charged to the customer.
+    assert session.expires_at == timezone.now() + seconds(600) + seconds(15 * 60)
+    assert session.expires_at == old_expiry + seconds(4 + 15 * 60)
+    extension = SessionExtension.objects.get(pk=extension_id)
+    assert extension.status == ExtensionStatus.ACCEPTED
+    assert extension.resolved_at == timezone.now()
+    charge = PaymentRequest.objects.get(pk=extension.payment_id)
+    assert (charge.amount, charge.minutes, charge.status) == (TIER_PRICES[15], 15, PaymentStatus.CONSUMED)
+    assert charge.customer_id == session.customer_id
+
+    listener.sync()
+    [response] = listener.events("customer", session.customer_id, "extension_response")
+    assert response["result"] == "accepted"
+    for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
+        [resumed] = listener.events(user_type, user_id, "session_resumed")
+        assert resumed["expires_at"] == session.expires_at.isoformat().replace("+00:00", "Z")
+        timers = listener.events(user_type, user_id, "session_timer")
+        assert timers[-1]["status"] == "active"
+        assert timers[-1]["remaining_seconds"] == 600 + 15 * 60
+    assert chat.info()["pending_extension"] is None
+
+
+def test_accept_from_closing_gives_the_minutes_from_now(chat: Chat, clock: Any) -> None:
+    clock.move_to(chat.session.expires_at)
+    run(fire_expiry, chat.id)
+    clock.shift(seconds(40))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    assert SessionExtension.objects.get(pk=extension_id).previous_status == SessionStatus.CLOSING
+    clock.shift(seconds(3))
+
+    assert chat.answer(extension_id, True)[0] == 200
+
+    session = chat.reload()
+    assert session.status == SessionStatus.ACTIVE
+    assert session.expires_at == timezone.now() + seconds(15 * 60)
+    assert (session.closing_started_at, session.closing_deadline_at, session.ended_by) == (None, None, "")
+
+
+def test_reject_from_closing_returns_to_closing_with_the_grace_that_was_left(
+    chat: Chat, clock: Any, listener: EventListener
+) -> None:
+    joined(listener, chat)
+    clock.move_to(chat.session.expires_at)
+    run(fire_expiry, chat.id)
+    grace_end = chat.reload().closing_deadline_at
+    clock.shift(seconds(100))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(5))
+
+    status, body = chat.answer(extension_id, False)
+
+    assert status == 200, body
+    assert body["data"]["status"] == "rejected"
+    assert body["data"]["session_status"] == "closing"
+    session = chat.reload()
+    assert session.status == SessionStatus.CLOSING
+    assert session.closing_deadline_at == grace_end + seconds(5)
+    assert session.ended_by == EndedBy.SYSTEM_EXPIRED
+    assert SessionExtension.objects.get(pk=extension_id).payment_id is None
+    assert PaymentRequest.objects.count() == 1  # only the original payment: no charge
+
+    listener.sync()
+    [response] = listener.events("customer", session.customer_id, "extension_response")
+    assert response["result"] == "rejected"
+    for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
+        [closing] = listener.events(user_type, user_id, "session_closing")
+        assert closing["status"] == "closing"
+
+
+def test_reject_while_paid_time_is_left_never_cuts_the_session(chat: Chat, clock: Any) -> None:
+    clock.move_to(chat.session.expires_at - seconds(900))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(6))
+
+    assert chat.answer(extension_id, False)[1]["data"]["session_status"] == "active"
+
+    session = chat.reload()
+    assert session.status == SessionStatus.ACTIVE
+    assert session.expires_at == timezone.now() + seconds(900)
+
+
+def test_silence_with_auto_approve_approves_at_the_deadline_when_the_mitra_is_reachable(
+    chat: Chat, clock: Any, listener: EventListener
+) -> None:
+    joined(listener, chat)
+    clock.move_to(chat.session.expires_at - seconds(60))
+    go_online(chat.session.mitra)
+    extension_id = chat.ask(30)[1]["data"]["extension_id"]
+    extension = SessionExtension.objects.get(pk=extension_id)
+
+    clock.move_to(extension.deadline_at - seconds(1))
+    assert run(fire_extension_deadline, extension_id) is False
+    clock.move_to(extension.deadline_at)
+    assert run(fire_extension_deadline, extension_id) is True
+    assert run(fire_extension_deadline, extension_id) is False  # duplicate
+
+    extension.refresh_from_db()
+    assert extension.status == ExtensionStatus.AUTO_APPROVED
+    assert extension.payment is not None
+    assert extension.payment.amount == TIER_PRICES[30]
+    session = chat.reload()
+    assert session.status == SessionStatus.ACTIVE
+    assert session.expires_at == extension.deadline_at + seconds(60 + 30 * 60)
+    listener.sync()
+    [response] = listener.events("customer", session.customer_id, "extension_response")
+    assert response["result"] == "auto_approved"
+
+
+def test_silence_with_auto_reject_rejects(chat: Chat, clock: Any, listener: EventListener) -> None:
+    set_config(extension_default_action_on_timeout="auto_reject")
+    joined(listener, chat)
+    clock.move_to(chat.session.expires_at)
+    go_online(chat.session.mitra)
+    run(fire_expiry, chat.id)
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(10))
+
+    assert run(fire_extension_deadline, extension_id) is True
+
+    assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.AUTO_REJECTED
+    assert chat.reload().status == SessionStatus.CLOSING
+    listener.sync()
+    assert (
+        listener.events("customer", chat.session.customer_id, "extension_response")[0]["result"]
+        == "auto_rejected"
+    )
+
+
+def test_offline_safeguard_rejects_silence_from_an_unreachable_mitra(chat: Chat, clock: Any) -> None:
+    """auto_approve is configured, but the mitra's heartbeat is stale: never charge on their behalf."""
+    clock.move_to(chat.session.expires_at)
+    go_online(chat.session.mitra)
+    run(fire_expiry, chat.id)
+    clock.shift(seconds(60))  # past mitra_stale_after_seconds (45) since the last heartbeat
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(10))
+
+    assert run(fire_extension_deadline, extension_id) is True
+
+    extension = SessionExtension.objects.get(pk=extension_id)
+    assert extension.status == ExtensionStatus.AUTO_REJECTED
+    assert extension.payment_id is None
+    assert chat.reload().status == SessionStatus.CLOSING
+
+
+def test_late_answer_after_the_timer_gets_extension_resolved(chat: Chat, clock: Any) -> None:
+    clock.move_to(chat.session.expires_at - seconds(60))
+    go_online(chat.session.mitra)
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(10))
+    run(fire_extension_deadline, extension_id)
+    expires_after_timer = chat.reload().expires_at
+
+    status, body = chat.answer(extension_id, False)
+
+    assert status == 409
+    assert body["error"]["code"] == "EXTENSION_RESOLVED"
+    assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.AUTO_APPROVED
+    assert chat.reload().expires_at == expires_after_timer
+
+
+def test_late_answer_before_the_timer_settles_by_the_timeout_rule(chat: Chat, clock: Any) -> None:
+    clock.move_to(chat.session.expires_at - seconds(60))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(10))  # exactly the deadline: too late, the timer task has not run yet
+    go_online(chat.session.mitra)  # the mitra is still there: auto_approve applies
+
+    status, body = chat.answer(extension_id, False)
+
+    assert (status, body["error"]["code"]) == (409, "EXTENSION_RESOLVED")
+    assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.AUTO_APPROVED
+    assert chat.reload().status == SessionStatus.ACTIVE
+    # The timer task that arrives afterwards finds nothing to do.
+    assert run(fire_extension_deadline, extension_id) is False
+
+
+def test_respond_needs_the_sessions_mitra(chat: Chat, make_mitra: Any, login: Any) -> None:
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    other = login(make_mitra()).access_token
+
+    assert chat.answer(extension_id, True, token=other)[1]["error"]["code"] == "FORBIDDEN"
+    assert chat.answer(extension_id, True, token=chat.customer_token)[1]["error"]["code"] == "FORBIDDEN"
+    assert chat.answer(uuid.uuid4(), True)[1]["error"]["code"] == "NOT_FOUND"
+    assert chat.answer(extension_id, "yes")[1]["error"]["code"] == "VALIDATION_ERROR"
+    assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.PENDING
+
+
+def test_deactivated_mitra_cannot_answer(chat: Chat) -> None:
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    seed_mirror()
+    mitra_deactivate(mitra_id=chat.session.mitra_id)
+
+    status, body = chat.answer(extension_id, True)
+
+    assert (status, body["error"]["code"]) == (403, "ACCOUNT_INACTIVE")
+    assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.PENDING
+
+
+def test_extension_after_the_warning_does_not_refire_it(
+    chat: Chat, clock: Any, listener: EventListener, published: Published
+) -> None:
+    joined(listener, chat)
+    clock.move_to(chat.session.expires_at - seconds(180))
+    assert run(fire_warning, chat.id) is True
+    clock.shift(seconds(20))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    published.clear()
+
+    chat.answer(extension_id, True)
+
+    assert published.of(TASK_WARNING, chat.id) == []
+    clock.move_to(chat.reload().expires_at - seconds(180))
+    assert run(fire_warning, chat.id) is False
+    assert deadline_sweep() == 0
+    listener.sync()
+    assert len(listener.events("customer", chat.session.customer_id, "session_warning")) == 1
+
+
+def test_extension_before_the_warning_moves_it(
+    chat: Chat, clock: Any, listener: EventListener, published: Published
+) -> None:
+    joined(listener, chat)
+    old_expiry = chat.session.expires_at
+    clock.move_to(old_expiry - seconds(600))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(2))
+    chat.answer(extension_id, True)
+    new_expiry = chat.reload().expires_at
+
+    assert published.of(TASK_WARNING, chat.id) == [new_expiry - seconds(180)]
+    # The task armed for the old time is now stale and does nothing.
+    clock.move_to(old_expiry - seconds(180))
+    assert run(fire_warning, chat.id) is False
+    assert run(fire_expiry, chat.id) is False
+    clock.move_to(new_expiry - seconds(180))
+    assert run(fire_warning, chat.id) is True
+    listener.sync()
+    [warning] = listener.events("customer", chat.session.customer_id, "session_warning")
+    assert warning["expires_at"] == new_expiry.isoformat().replace("+00:00", "Z")
+
+
+def test_stale_expiry_after_an_extension_does_nothing(chat: Chat, clock: Any) -> None:
+    old_expiry = chat.session.expires_at
+    clock.move_to(old_expiry - seconds(30))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    chat.answer(extension_id, True)
+
+    clock.move_to(old_expiry)
+    assert run(fire_expiry, chat.id) is False
+    assert deadline_sweep() == 0
+    assert chat.reload().status == SessionStatus.ACTIVE
+
+
+def test_expiry_waits_for_the_extension_outcome(chat: Chat, clock: Any) -> None:
+    """expires_at passes while the mitra decides: nothing expires; the outcome decides."""
+    old_expiry = chat.session.expires_at
+    clock.move_to(old_expiry - seconds(3))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+
+    clock.move_to(old_expiry + seconds(5))
+    assert run(fire_expiry, chat.id) is False
+    assert deadline_sweep() == 0
+    assert chat.reload().status == SessionStatus.EXTENDING
+
+    assert chat.answer(extension_id, False)[0] == 200
+    session = chat.reload()
+    # The three seconds left when asked are given back, then the session expires normally.
+    assert session.status == SessionStatus.ACTIVE
+    assert session.expires_at == old_expiry + seconds(8)
+    clock.move_to(session.expires_at)
+    assert run(fire_expiry, chat.id) is True
+
+
+def test_lost_extension_timer_is_settled_by_the_sweep(
+    chat: Chat, clock: Any, listener: EventListener
+) -> None:
+    joined(listener, chat)
+    clock.move_to(chat.session.expires_at - seconds(60))
+    go_online(chat.session.mitra)
+    chat.ask(15)
+    clock.shift(seconds(12))
+
+    assert deadline_sweep() == 1
+    assert deadline_sweep() == 0
+
+    listener.sync()
+    assert [
+        e["result"] for e in listener.events("customer", chat.session.customer_id, "extension_response")
+    ] == ["auto_approved"]
+
+
+def test_answer_racing_the_timer_resolves_exactly_once(
+    chat: Chat, clock: Any, listener: EventListener
+) -> None:
+    joined(listener, chat)
+    clock.move_to(chat.session.expires_at - seconds(60))
+    go_online(chat.session.mitra)
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(10))
+    results: list[Any] = []
+    barrier = threading.Barrier(3)
+
+    def answer() -> None:
+        try:
+            barrier.wait()
+            results.append(chat.answer(extension_id, True)[0])
+        finally:
+            close_old_connections()
+
+    def timer() -> None:
+        try:
+            barrier.wait()
+            results.append(run(fire_extension_deadline, extension_id))
+        finally:
+            close_old_connections()
+
+    threads = [
+        threading.Thread(target=answer),
+        threading.Thread(target=timer),
+        threading.Thread(target=timer),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.AUTO_APPROVED
+    assert PaymentRequest.objects.filter(status=PaymentStatus.CONSUMED).count() == 2  # original + one charge
+    listener.sync()
+    assert len(listener.events("customer", chat.session.customer_id, "extension_response")) == 1
+
+
+def test_capacity_mirror_matches_postgres_through_an_extension(chat: Chat, clock: Any) -> None:
+    seed_mirror()
+    mitra_id = chat.session.mitra_id
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    assert mirrored_capacity(mitra_id) == postgres_capacity(mitra_id) == 1
+    chat.answer(extension_id, False)
+    assert mirrored_capacity(mitra_id) == postgres_capacity(mitra_id) == 1
