@@ -1,0 +1,105 @@
+"""Ops view of mitras: search, filters, read-only online state and history, and the actions ops
+need (deactivate, reactivate, set offline). Actions call availability services; no rules here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from availability import services as availability_services
+from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineReason
+
+
+class OnlineStatusInline(admin.StackedInline):
+    model = MitraOnlineStatus
+    can_delete = False
+    extra = 0
+    max_num = 1
+    fields = ("is_online", "last_online_at", "last_offline_at", "last_heartbeat_at", "updated_at")
+    readonly_fields = fields
+    verbose_name_plural = "online status (read-only; changed by the mitra app, sweeps and actions)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Mitra)
+class MitraAdmin(admin.ModelAdmin):
+    list_display = ("display_name", "phone", "is_active", "is_online", "last_heartbeat_at", "created_at")
+    list_filter = ("is_active", ("online_status__is_online", admin.BooleanFieldListFilter))
+    search_fields = ("phone", "display_name")
+    list_select_related = ("online_status",)
+    ordering = ("display_name",)
+    # is_active changes only through the actions, which also revoke logins and close sockets.
+    readonly_fields = ("id", "is_active", "created_at", "updated_at")
+    fields = ("id", "display_name", "phone", "is_active", "created_at", "updated_at")
+    inlines = (OnlineStatusInline,)
+    actions = ("deactivate_selected", "reactivate_selected", "set_offline_selected")
+
+    @admin.display(boolean=True, description="online", ordering="online_status__is_online")
+    def is_online(self, obj: Mitra) -> bool:
+        status = getattr(obj, "online_status", None)
+        return bool(status and status.is_online)
+
+    @admin.display(description="last heartbeat (mirrored)", ordering="online_status__last_heartbeat_at")
+    def last_heartbeat_at(self, obj: Mitra) -> Any:
+        status = getattr(obj, "online_status", None)
+        return status.last_heartbeat_at if status else None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Sessions and logs reference mitras; deactivate instead.
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Mitra, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            MitraOnlineStatus.objects.get_or_create(mitra=obj)
+
+    @admin.action(description="Deactivate (offline, logins revoked, sockets closed)")
+    def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[Mitra]) -> None:
+        ids = list(queryset.values_list("id", flat=True))
+        for mitra_id in ids:
+            availability_services.mitra_deactivate(mitra_id=mitra_id)
+        self.message_user(request, f"Deactivated {len(ids)} mitra(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate")
+    def reactivate_selected(self, request: HttpRequest, queryset: QuerySet[Mitra]) -> None:
+        ids = list(queryset.values_list("id", flat=True))
+        for mitra_id in ids:
+            availability_services.mitra_reactivate(mitra_id=mitra_id)
+        self.message_user(request, f"Reactivated {len(ids)} mitra(s).", messages.SUCCESS)
+
+    @admin.action(description="Set offline")
+    def set_offline_selected(self, request: HttpRequest, queryset: QuerySet[Mitra]) -> None:
+        changed = sum(
+            availability_services.mitra_set_offline(mitra_id=mitra_id, reason=OnlineReason.OPS)
+            for mitra_id in queryset.values_list("id", flat=True)
+        )
+        self.message_user(request, f"Set {changed} mitra(s) offline.", messages.SUCCESS)
+
+
+@admin.register(MitraOnlineLog)
+class MitraOnlineLogAdmin(admin.ModelAdmin):
+    """Append-only history: viewable, never edited."""
+
+    list_display = ("at", "mitra", "event", "reason")
+    list_filter = ("event", "reason")
+    search_fields = ("mitra__display_name", "mitra__phone")
+    list_select_related = ("mitra",)
+    date_hierarchy = "at"
+    ordering = ("-at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
