@@ -1,0 +1,156 @@
+"""Pairing events reach real sockets: WebSocket clients over halobestie.asgi.application, the pub/sub
+channel layer on this run's Valkey, services run in another thread like another server instance."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import time_machine
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+
+from halobestie.asgi import application
+from sessions_app.models import ChatSession
+from sessions_app.services.pairing import chat_request_accept, pairing_cancel, pairing_deadline_fire
+from tests.payments.kit import go_online, paid_session, seed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run sync service code in a bare thread (its own DB connection and event loop), return its result."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(15)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return await sync_to_async(_in_thread)(fn, *args, **kwargs)
+
+
+class Sockets:
+    def __init__(self) -> None:
+        self.open: list[WebsocketCommunicator] = []
+
+    async def authed(self, token: str) -> WebsocketCommunicator:
+        comm = WebsocketCommunicator(application, "/api/shared/ws")
+        self.open.append(comm)
+        connected, _ = await comm.connect(timeout=3)
+        assert connected
+        await comm.send_json_to({"type": "auth", "token": token})
+        assert (await comm.receive_json_from(timeout=3))["type"] == "auth_ok"
+        return comm
+
+    async def close_all(self) -> None:
+        for comm in self.open:
+            with contextlib.suppress(Exception):
+                await comm.disconnect()
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[Sockets]:
+    holder = Sockets()
+    try:
+        yield holder
+    finally:
+        await holder.close_all()
+
+
+async def frame_of(comm: WebsocketCommunicator, kind: str, timeout: float = 3.0) -> dict[str, Any]:
+    """The next frame of this type (skipping others, e.g. presence or pong frames)."""
+    while True:
+        frame = await comm.receive_json_from(timeout=timeout)
+        if frame.get("type") == kind:
+            return frame
+
+
+@pytest.fixture
+def people(make_customer, make_mitra, login):
+    seed()
+    customer = make_customer("Bunga", phone="+6281288887777", email="b@example.com")
+    mitras = [make_mitra("Mawar"), make_mitra("Melati")]
+    go_online(*mitras)
+    return {
+        "customer": customer,
+        "customer_token": login(customer).access_token,
+        "mitras": mitras,
+        "mitra_tokens": [login(m).access_token for m in mitras],
+    }
+
+
+async def test_blast_accept_and_taken_reach_the_sockets(sockets, people):
+    customer_ws = await sockets.authed(people["customer_token"])
+    a_ws = await sockets.authed(people["mitra_tokens"][0])
+    b_ws = await sockets.authed(people["mitra_tokens"][1])
+
+    session: ChatSession = await run(paid_session, people["customer"])
+    offers = [await frame_of(a_ws, "chat_request"), await frame_of(b_ws, "chat_request")]
+    for offer in offers:
+        assert offer["session_id"] == str(session.id)
+        assert (offer["mode"], offer["duration_minutes"], offer["topic_sensitivity"]) == (
+            "chat",
+            30,
+            "normal",
+        )
+        assert offer["expires_at"].endswith("Z")
+        assert offer["customer_call_name"] == "Bunga"
+        assert "+6281288887777" not in str(offer) and "b@example.com" not in str(offer)
+    searching = await frame_of(customer_ws, "pairing_status")
+    assert searching["status"] == "searching" and searching["session_id"] == str(session.id)
+
+    winner = people["mitras"][0]
+    await run(chat_request_accept, session_id=session.id, mitra_id=winner.id)
+    assert (await frame_of(customer_ws, "pairing_status"))["status"] == "matched"
+    started_customer = await frame_of(customer_ws, "session_started")
+    started_mitra = await frame_of(a_ws, "session_started")
+    assert started_customer["expires_at"] == started_mitra["expires_at"]
+    assert started_customer["mitra_display_name"] == "Mawar"
+    closed = await frame_of(b_ws, "chat_request_closed")
+    assert closed == {"type": "chat_request_closed", "session_id": str(session.id), "reason": "taken"}
+
+
+async def test_cancel_and_timeout_close_the_offers(sockets, people, make_customer, login):
+    customer_ws = await sockets.authed(people["customer_token"])
+    a_ws = await sockets.authed(people["mitra_tokens"][0])
+
+    session: ChatSession = await run(paid_session, people["customer"])
+    await frame_of(a_ws, "chat_request")
+    await run(pairing_cancel, session_id=session.id, customer_id=people["customer"].id)
+    assert (await frame_of(a_ws, "chat_request_closed"))["reason"] == "cancelled"
+    statuses = [(await frame_of(customer_ws, "pairing_status"))["status"] for _ in range(2)]
+    assert statuses == ["searching", "cancelled"]
+
+    other = await sync_to_async(make_customer)("Lati")
+    other_ws = await sockets.authed(await sync_to_async(lambda: login(other).access_token)())
+    second: ChatSession = await run(paid_session, other)
+    await frame_of(a_ws, "chat_request")
+    await run(_fire_after_deadline, second.id)
+    assert (await frame_of(a_ws, "chat_request_closed"))["reason"] == "expired"
+    statuses = [(await frame_of(other_ws, "pairing_status"))["status"] for _ in range(2)]
+    assert statuses == ["searching", "no_mitra"]
+
+
+def _fire_after_deadline(session_id: Any) -> Any:
+    session = ChatSession.objects.get(pk=session_id)
+    assert session.blast_deadline_at is not None
+    with time_machine.travel(session.blast_deadline_at + dt.timedelta(seconds=1), tick=False):
+        return pairing_deadline_fire(session_id=session_id)
