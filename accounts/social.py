@@ -1,8 +1,8 @@
 """Google / Apple ID-token verification (RS256 against the provider's published keys).
 
 The key set is fetched by a JwksFetcher chosen by settings.SOCIAL_JWKS_FETCHER. The real one,
-`PyJwkClientFetcher`, wraps PyJWT's PyJWKClient per JWKS URL (keys cached in process, refetched once
-when a token names an unknown key id, so provider key rotation needs no restart).
+`PyJwkClientFetcher`, wraps PyJWT's PyJWKClient per JWKS URL (keys cached in process, refetched
+when a token names an unknown key id — at most once per cooldown — so key rotation needs no restart).
 """
 
 from __future__ import annotations
@@ -87,6 +87,9 @@ class PyJwkClientFetcher(JwksFetcher):
                     cache_keys=True,
                     lifespan=int(getattr(settings, "SOCIAL_JWKS_CACHE_SECONDS", 3600)),
                     timeout=int(getattr(settings, "SOCIAL_JWKS_TIMEOUT_SECONDS", 5)),
+                    # An unknown key id refetches the set at most this often (forged kids cannot
+                    # make us hammer the provider).
+                    cooldown_duration=float(getattr(settings, "SOCIAL_JWKS_REFETCH_COOLDOWN_SECONDS", 30)),
                 )
                 self._clients[jwks_url] = client
             return client

@@ -57,3 +57,14 @@ def request_code(api: Any, django_capture_on_commit_callbacks: Any) -> Any:
         return status, body, (sent[-1].code if sent else None)
 
     return call
+
+
+@pytest.fixture
+def http_server() -> Any:
+    from tests.accounts.local_http import LocalHttpServer
+
+    server = LocalHttpServer()
+    try:
+        yield server
+    finally:
+        server.close()
