@@ -62,7 +62,7 @@ class EventListener:
             if message.get("type") == "hb.event":
                 self.received[key].append(message["event"])
 
-    def join(self, user_type: str, user_id: uuid.UUID) -> None:
+    def join(self, user_type: str, user_id: Any) -> None:
         key = f"{user_type}:{user_id}"
 
         async def subscribe() -> str:
@@ -92,12 +92,12 @@ class EventListener:
                 time.sleep(0.005)
             self.received[key] = [e for e in self.received[key] if e.get("type") != "_marker"]
 
-    def events(self, user_type: str, user_id: uuid.UUID, kind: str | None = None) -> list[dict[str, Any]]:
+    def events(self, user_type: str, user_id: Any, kind: str | None = None) -> list[dict[str, Any]]:
         """Events received so far (call sync() first)."""
         got = self.received.get(f"{user_type}:{user_id}", [])
         return [e for e in got if kind is None or e.get("type") == kind]
 
-    def kinds(self, user_type: str, user_id: uuid.UUID) -> list[str]:
+    def kinds(self, user_type: str, user_id: Any) -> list[str]:
         return [str(e.get("type")) for e in self.events(user_type, user_id)]
 
     def clear(self) -> None:
@@ -192,7 +192,7 @@ def set_config(**changes: Any) -> None:
 
 
 @pytest.fixture
-def build_session(catalog: Any, make_customer: Any, make_mitra: Any) -> Callable[..., ChatSession]:
+def build_session(catalog: Any, make_customer: Any, make_mitra: Any) -> Callable[..., Any]:
     """build_session(minutes=30, started_at=now, mitra=None) -> an active ChatSession (ORM only)."""
 
     def factory(
@@ -230,7 +230,7 @@ def build_session(catalog: Any, make_customer: Any, make_mitra: Any) -> Callable
     return factory
 
 
-def go_online(mitra: Mitra) -> None:
+def go_online(mitra: Any) -> None:
     """Online with a fresh heartbeat (Postgres, then the Valkey mirror after commit)."""
     with transaction.atomic():
         mitra_set_online(mitra_id=mitra.id)
@@ -241,16 +241,16 @@ def seed_mirror() -> None:
     availability_reseed(reason="test")
 
 
-def mirrored_capacity(mitra_id: uuid.UUID) -> int | None:
+def mirrored_capacity(mitra_id: Any) -> int | None:
     raw = get_valkey().get(store.capacity_key(mitra_id))
     return int(raw) if raw is not None else None
 
 
-def postgres_capacity(mitra_id: uuid.UUID) -> int:
+def postgres_capacity(mitra_id: Any) -> int:
     return mitra_load_orm(mitra_id=mitra_id)
 
 
-def refresh(session: ChatSession) -> ChatSession:
+def refresh(session: Any) -> Any:
     session.refresh_from_db()
     return session
 

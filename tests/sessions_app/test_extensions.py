@@ -15,7 +15,7 @@ from accounts.models import DeviceToken
 from availability.services import mitra_deactivate
 from halobestie.push import RecordingPushSender
 from payments.models import PaymentRequest, PaymentStatus
-from sessions_app.models import ChatSession, EndedBy, ExtensionStatus, SessionExtension, SessionStatus
+from sessions_app.models import EndedBy, ExtensionStatus, SessionExtension, SessionStatus
 from sessions_app.services.clock import TASK_EXTENSION_DEADLINE, TASK_WARNING
 from sessions_app.tasks.clock import deadline_sweep, fire_expiry, fire_extension_deadline, fire_warning
 from tests.sessions_app.clock_support import *  # noqa: F403
@@ -42,7 +42,7 @@ def run(task: Any, object_id: Any) -> bool:
 class Chat:
     """An active session with both sides logged in."""
 
-    def __init__(self, session: ChatSession, api: Any, login: Any) -> None:
+    def __init__(self, session: Any, api: Any, login: Any) -> None:
         self.session = session
         self.api = api
         self.customer_token = login(session.customer).access_token
@@ -71,7 +71,7 @@ class Chat:
         assert status == 200, body
         return body["data"]  # type: ignore[no-any-return]
 
-    def reload(self) -> ChatSession:
+    def reload(self) -> Any:
         return refresh(self.session)
 
 
@@ -209,7 +209,8 @@ def test_accept_charges_and_adds_the_minutes_to_the_time_left_when_asked(
     extension = SessionExtension.objects.get(pk=extension_id)
     assert extension.status == ExtensionStatus.ACCEPTED
     assert extension.resolved_at == timezone.now()
-    charge = PaymentRequest.objects.get(pk=extension.payment_id)
+    charge = extension.payment
+    assert charge is not None
     assert (charge.amount, charge.minutes, charge.status) == (TIER_PRICES[15], 15, PaymentStatus.CONSUMED)
     assert charge.customer_id == session.customer_id
 
