@@ -118,7 +118,9 @@ def chat_message_send(
     frame = message_frame(message)
     recipient_type = other_side(sender_type)
     recipient_id = chat_session.mitra_id if recipient_type == "mitra" else chat_session.customer_id
-    transaction.on_commit(lambda: realtime.send_to_session(session_id, frame))
+    # robust: the message is committed; a failed publish or push must neither skip the other
+    # nor turn the sender's ack into an error.
+    transaction.on_commit(lambda: realtime.send_to_session(session_id, frame), robust=True)
     if recipient_id is not None:
         transaction.on_commit(
             lambda: chat_message_push_if_away(
@@ -126,7 +128,8 @@ def chat_message_send(
                 message_id=message.id,
                 recipient_type=recipient_type,
                 recipient_id=recipient_id,
-            )
+            ),
+            robust=True,
         )
     return SentMessage(message=message, created=True)
 
