@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from accounts.phone import phone_mask
 from mitras.models import Mitra
 
 
@@ -95,7 +96,8 @@ class OtpRequest(models.Model):
         indexes = [models.Index(fields=["phone", "user_type", "-created_at"], name="otp_phone_idx")]
 
     def __str__(self) -> str:
-        return f"OTP for {self.phone} ({self.user_type}) at {self.created_at:%Y-%m-%d %H:%M}"
+        # Shown in the admin and logs: never the full number.
+        return f"OTP for {phone_mask(self.phone)} ({self.user_type}) at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class DevicePlatform(models.TextChoices):
