@@ -1,0 +1,104 @@
+"""The clock's events reach real sockets: WebsocketCommunicator over halobestie.asgi.application, the
+pub/sub channel layer on this run's Valkey, the Celery tasks run for real in another thread (as a
+worker process would publish)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.utils import timezone
+
+from halobestie.asgi import application
+from sessions_app.models import ChatSession, SessionStatus
+from sessions_app.services.lifecycle import session_goodbye_customer
+from sessions_app.tasks.clock import fire_expiry, fire_warning
+from tests.sessions_app.clock_support import *  # noqa: F403
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[list[WebsocketCommunicator]]:
+    opened: list[WebsocketCommunicator] = []
+    try:
+        yield opened
+    finally:
+        for comm in opened:
+            with contextlib.suppress(Exception):  # an already-closed socket is fine
+                await comm.disconnect()
+
+
+async def open_socket(
+    opened: list[WebsocketCommunicator], token: str, session_id: Any
+) -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(application, "/api/shared/ws")
+    opened.append(comm)
+    connected, _ = await comm.connect(timeout=3)
+    assert connected
+    await comm.send_json_to({"type": "auth", "token": token, "session_id": str(session_id)})
+    reply = await comm.receive_json_from(timeout=3)
+    assert reply["type"] == "auth_ok", reply
+    return comm
+
+
+SEEN: dict[int, list[str]] = {}
+
+
+async def next_of(comm: WebsocketCommunicator, kind: str, timeout: float = 3.0) -> dict[str, Any]:
+    """The next frame of this type; every frame's type is kept in SEEN (per socket) for later checks."""
+    while True:
+        frame: dict[str, Any] = await comm.receive_json_from(timeout=timeout)
+        SEEN.setdefault(id(comm), []).append(str(frame.get("type")))
+        if frame.get("type") == kind:
+            return frame
+
+
+def deliver(task: Any, object_id: Any) -> bool:
+    return bool(task.apply(args=[str(object_id)]).get())
+
+
+@pytest.fixture
+def live_chat(build_session: Any, login: Any) -> Any:
+    """An active session 90 s before its end (so the warning is already due)."""
+    session = build_session(minutes=30, started_at=timezone.now() - dt.timedelta(minutes=28, seconds=30))
+    return session, login(session.customer).access_token, login(session.mitra).access_token
+
+
+async def test_warning_expiry_and_completion_reach_the_sockets(live_chat: Any, sockets: Any) -> None:
+    session, customer_token, mitra_token = live_chat
+    customer = await open_socket(sockets, customer_token, session.id)
+    mitra = await open_socket(sockets, mitra_token, session.id)
+
+    assert await database_sync_to_async(deliver)(fire_warning, session.id) is True
+    warning = await next_of(customer, "session_warning")
+    assert warning["kind"] == "three_minutes_left"
+    assert 0 < warning["remaining_seconds"] <= 90
+
+    await database_sync_to_async(ChatSession.objects.filter(pk=session.id).update)(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert await database_sync_to_async(deliver)(fire_expiry, session.id) is True
+    for comm in (customer, mitra):
+        expired = await next_of(comm, "session_expired")
+        assert expired["session_id"] == str(session.id)
+        assert expired["ended_by"] == "system_expired"
+
+    await database_sync_to_async(session_goodbye_customer)(
+        session_id=session.id, customer_id=session.customer_id, message="makasih"
+    )
+    for comm in (customer, mitra):
+        completed = await next_of(comm, "session_completed")
+        assert completed["ended_by"] == "system_expired"
+    refreshed = await database_sync_to_async(ChatSession.objects.get)(pk=session.id)
+    assert refreshed.status == SessionStatus.COMPLETED
+    # Each event arrived once, and the warning was the customer's alone.
+    assert await mitra.receive_nothing(timeout=0.2)
+    assert await customer.receive_nothing(timeout=0.2)
+    assert SEEN[id(mitra)] == ["session_expired", "message", "session_completed"]
+    assert SEEN[id(customer)] == ["session_warning", "session_expired", "message", "session_completed"]
