@@ -225,7 +225,9 @@ PAIRING_DEADLINE_SWEEP_SECONDS = env_int("PAIRING_DEADLINE_SWEEP_SECONDS", 5)
 OTP_PROVIDER_URL = env_str("OTP_PROVIDER_URL", "")
 OTP_PROVIDER_TOKEN = env_str("OTP_PROVIDER_TOKEN", "")
 OTP_PROVIDER_TIMEOUT_SECONDS = env_int("OTP_PROVIDER_TIMEOUT_SECONDS", 5)
-# Google/Apple key sets: fetcher class, in-process key cache and fetch timeout.
+# Google/Apple key sets: fetcher class, in-process key cache, fetch timeout, and how often an
+# unknown key id may force a refetch.
 SOCIAL_JWKS_FETCHER = env_str("SOCIAL_JWKS_FETCHER", "accounts.social.PyJwkClientFetcher")
 SOCIAL_JWKS_CACHE_SECONDS = env_int("SOCIAL_JWKS_CACHE_SECONDS", 3600)
 SOCIAL_JWKS_TIMEOUT_SECONDS = env_int("SOCIAL_JWKS_TIMEOUT_SECONDS", 5)
+SOCIAL_JWKS_REFETCH_COOLDOWN_SECONDS = env_int("SOCIAL_JWKS_REFETCH_COOLDOWN_SECONDS", 30)
