@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.models import Customer, UserType
 from accounts.phone import InvalidPhone, phone_mask, phone_normalize
@@ -72,10 +73,17 @@ def customer_verify_phone(
     normalized = phone_clean(phone)
 
     def sign_in() -> SignedIn:
-        caller = Customer.objects.select_for_update().filter(pk=customer_id).first()
+        # Lock the caller and the phone's owner in one statement, in id order (no deadlock between two
+        # customers verifying each other's numbers).
+        rows = list(
+            Customer.objects.select_for_update()
+            .filter(Q(pk=customer_id) | Q(phone=normalized))
+            .order_by("pk")
+        )
+        caller = next((row for row in rows if row.pk == customer_id), None)
         if caller is None:
             raise Unauthorized("This account no longer exists; sign in again.")
-        owner = Customer.objects.select_for_update().filter(phone=normalized).first()
+        owner = next((row for row in rows if row.phone == normalized), None)
         if owner is None or owner.pk == caller.pk:
             if caller.phone != normalized or caller.is_anonymous:
                 caller.phone = normalized

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from django.db import connection, transaction
+from django.db.models import Q
 
 from accounts.models import Customer
 from accounts.services.customers import SignedIn, call_name_clean
@@ -40,8 +41,12 @@ def customer_sign_in_social(
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"social:{provider.name}:{claims.subject}"]
             )
-        owner = Customer.objects.select_for_update().filter(**{field: claims.subject}).first()
-        caller = Customer.objects.select_for_update().filter(pk=caller_id).first() if caller_id else None
+        match = Q(**{field: claims.subject}) | (Q(pk=caller_id) if caller_id else Q(pk__in=[]))
+        rows = list(
+            Customer.objects.select_for_update().filter(match).order_by("pk")
+        )  # id order: no deadlock
+        owner = next((row for row in rows if getattr(row, field) == claims.subject), None)
+        caller = next((row for row in rows if caller_id and row.pk == caller_id), None)
         if owner is not None:
             if caller is not None and caller.pk != owner.pk and caller.is_anonymous:
                 caller.account_belongs_to = owner
