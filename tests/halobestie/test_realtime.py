@@ -116,7 +116,7 @@ def test_sends_with_valkey_down_do_not_raise(valkey_server):
 
 async def test_presence_refresh_and_leave_and_outage(valkey_server):
     user_id, session_id = uuid.uuid4(), uuid.uuid4()
-    args = {
+    args: dict[str, Any] = {
         "user_type": "mitra",
         "user_id": user_id,
         "session_id": session_id,
