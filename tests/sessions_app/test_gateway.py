@@ -455,3 +455,26 @@ async def test_heartbeat_of_mitra_deactivated_mid_socket_closes_4003(sockets, ch
     await comm.send_json_to({"type": "heartbeat"})
     assert (await comm.receive_json_from(timeout=3))["code"] == "ACCOUNT_INACTIVE"
     await expect_closed(comm, 4003)
+
+
+# --- deactivation, end to end ------------------------------------------------------------------
+
+
+async def test_deactivating_a_mitra_closes_every_socket_and_refuses_new_ones(sockets, chat):
+    from availability.services import mitra_deactivate
+
+    lobby, _ = await sockets.authed(chat.mitra_token)
+    in_chat, _ = await sockets.authed(chat.mitra_token, chat.session.id)
+    customer, _ = await sockets.authed(chat.customer_token, chat.session.id)
+
+    await sync_to_async(mitra_deactivate)(mitra_id=chat.mitra.id)
+
+    for comm in (lobby, in_chat):
+        assert await comm.receive_json_from(timeout=3) == {"type": "account_deactivated"}
+        await expect_closed(comm, 4003)
+    await assert_still_open(customer)
+
+    again = await sockets.connect()
+    await again.send_json_to({"type": "auth", "token": chat.mitra_token})
+    assert (await again.receive_json_from(timeout=3))["code"] == "ACCOUNT_INACTIVE"
+    await expect_closed(again, 4003)
