@@ -27,6 +27,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
 from django.db import transaction
 
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
@@ -71,25 +73,37 @@ def send_to_user(user_type: str, user_id: uuid.UUID | str, event: dict[str, Any]
 
 
 def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]]) -> None:
-    """Deliver one frame to each of many users in a single event-loop pass (the pairing blast).
+    """Deliver one frame to each of many users at once (the pairing blast).
 
-    One async_to_sync hop per user would build a loop and a connection each; a 1,000-mitra blast
-    pays that once here. A failure for one user is logged and never stops the others.
+    On the pub/sub layer (our configuration) the frames go out as one pipelined batch of PUBLISH
+    commands on the process's Valkey client: a 1,000-mitra blast costs one round trip instead of
+    1,000 sequential ones under the layer's connection lock. Otherwise, or if the layer is not the
+    one on VALKEY_URL, one event-loop pass gathers group_send for every user. Either way a Valkey
+    error is logged and never fails the (already committed) change: offers are re-fetchable over REST.
     """
     layer = get_channel_layer()
     if layer is None or not messages:  # pragma: no cover - always configured
         return
-
-    async def _send_all() -> list[Any]:
-        return await asyncio.gather(
-            *(
-                layer.group_send(user_group(user_type, user_id), {"type": "hb.event", "event": event})
-                for user_type, user_id, event in messages
-            ),
-            return_exceptions=True,
-        )
-
+    wrapped = [
+        (user_group(user_type, user_id), {"type": "hb.event", "event": event})
+        for user_type, user_id, event in messages
+    ]
+    prefix = _pubsub_prefix(layer)
     try:
+        if prefix is not None:
+            pipe = get_valkey().pipeline(transaction=False)
+            for group, message in wrapped:
+                # The pub/sub layer's group channel is "<prefix>__group__<group>" (channels_redis
+                # RedisPubSubLoopLayer._get_group_channel_name); the fan-out test proves delivery.
+                pipe.publish(f"{prefix}__group__{group}", layer.serialize(message))
+            pipe.execute()
+            return
+
+        async def _send_all() -> list[Any]:
+            return await asyncio.gather(
+                *(layer.group_send(group, message) for group, message in wrapped), return_exceptions=True
+            )
+
         results = async_to_sync(_send_all)()
     except VALKEY_ERRORS:
         logger.warning("realtime: could not publish a batch of %d events (Valkey unavailable)", len(messages))
@@ -97,6 +111,17 @@ def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]
     failed = sum(1 for result in results if isinstance(result, BaseException))
     if failed:
         logger.warning("realtime: %d of %d batched events could not be published", failed, len(messages))
+
+
+def _pubsub_prefix(layer: Any) -> str | None:
+    """The layer's channel prefix if it is the pub/sub layer on one host, that host being VALKEY_URL."""
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return None
+    config = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
+    hosts = config.get("hosts") or []
+    if len(hosts) != 1 or hosts[0] != settings.VALKEY_URL:
+        return None
+    return str(config.get("prefix", "asgi"))
 
 
 def send_to_session(
