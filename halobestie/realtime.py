@@ -117,7 +117,8 @@ def _pubsub_prefix(layer: Any) -> str | None:
     """The layer's channel prefix if it is the pub/sub layer on one host, that host being VALKEY_URL."""
     if not isinstance(layer, RedisPubSubChannelLayer):
         return None
-    config = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
+    layers: dict[str, Any] = settings.CHANNEL_LAYERS
+    config: dict[str, Any] = layers.get("default", {}).get("CONFIG", {})
     hosts = config.get("hosts") or []
     if len(hosts) != 1 or hosts[0] != settings.VALKEY_URL:
         return None
