@@ -309,7 +309,7 @@ def store_max_ok() -> bool:
 # --- sweeps ------------------------------------------------------------------------------------
 
 
-def availability_auto_offline_sweep(*, batch: int = store.CHUNK) -> int:
+def availability_auto_offline_sweep(*, batch: int = store.SWEEP_BATCH) -> int:
     """Set offline every online mitra whose last ping is older than mitra_stale_after_seconds.
 
     Works only from Valkey's sorted set (O(stale)). On any Valkey error it does nothing at all:
@@ -338,25 +338,19 @@ def availability_auto_offline_sweep(*, batch: int = store.CHUNK) -> int:
             return total
 
 
-@transaction.atomic
 def _offline_in_postgres(mitra_ids: list[uuid.UUID]) -> int:
-    """Offline + log rows for exactly the ids the sweep removed (one UPDATE, one INSERT)."""
+    """Offline + log rows for exactly the ids the sweep removed: one statement per batch."""
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE mitra_online_status SET is_online = false, last_offline_at = %s, updated_at = %s "
-            "WHERE mitra_id = ANY(%s::uuid[]) AND is_online RETURNING mitra_id",
-            [now, now, [str(m) for m in mitra_ids]],
+            "WITH went AS ("
+            "  UPDATE mitra_online_status SET is_online = false, last_offline_at = %s, updated_at = %s"
+            "  WHERE mitra_id = ANY(%s::uuid[]) AND is_online RETURNING mitra_id"
+            ") INSERT INTO mitra_online_logs (mitra_id, event, at, reason) "
+            "SELECT mitra_id, %s, %s, %s FROM went",
+            [now, now, [str(m) for m in mitra_ids], OnlineEvent.OFFLINE.value, now, OnlineReason.STALE.value],
         )
-        went_offline = [row[0] for row in cursor.fetchall()]
-    MitraOnlineLog.objects.bulk_create(
-        [
-            MitraOnlineLog(mitra_id=m, event=OnlineEvent.OFFLINE, at=now, reason=OnlineReason.STALE)
-            for m in went_offline
-        ],
-        batch_size=5000,
-    )
-    return len(went_offline)
+        return int(cursor.rowcount)
 
 
 def availability_heartbeat_mirror() -> int:

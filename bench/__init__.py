@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): reference apps and scripts that report ratios measured in one run."""

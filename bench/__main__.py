@@ -1,0 +1,28 @@
+"""`python -m bench <name> [args...]` runs one benchmark; `python -m bench` lists them."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "availability": (
+        "bench.availability.compute",
+        "beacon, sweep, mirror, find-available at 10k/100k online",
+    ),
+    "availability-http": ("bench.availability.http", "heartbeat/beacon endpoints vs the bare ASGI reference"),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in BENCHMARKS:
+        print("usage: python -m bench <name> [args...]\n")
+        for name, (_, about) in BENCHMARKS.items():
+            print(f"  {name:20} {about}")
+        return 0 if not argv else 2
+    module = importlib.import_module(BENCHMARKS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
