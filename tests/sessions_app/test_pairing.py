@@ -459,3 +459,19 @@ def test_config_timeouts_are_used(world, commit):
     before = timezone.now()
     session = start(world, commit)
     assert 89 <= (session.blast_deadline_at - before).total_seconds() <= 91
+
+
+@pytest.mark.django_db
+def test_mitra_routes_refuse_a_deactivated_mitra_and_unknown_ids(api, world, commit):
+    session = start(world, commit)
+    token = world.tokens[world.mitras[0].id]
+    status, body = api.get(f"{MITRA}/chat/00000000-0000-0000-0000-000000000000/status", token=token)
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+    status, body = api.get(f"{MITRA}/chat/not-a-uuid/status", token=token)
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+    with commit():
+        mitra_deactivate(mitra_id=world.mitras[0].id)
+    status, body = accept(api, world, world.mitras[0], session)
+    assert (status, body["error"]["code"]) == (403, "ACCOUNT_INACTIVE")
+    session.refresh_from_db()
+    assert session.status == SessionStatus.SEARCHING
