@@ -92,7 +92,9 @@ def test_providers_endpoint_reports_flags(api, settings):
 
 def test_unknown_extra_fields_are_ignored_not_stored(api):
     # Forward compatibility for older/newer apps: extra keys are ignored; known keys are strict.
-    status, body = api.post("/api/shared/auth/anonymous", {"call_name": "Bunga", "is_anonymous": False, "id": 5})
+    status, body = api.post(
+        "/api/shared/auth/anonymous", {"call_name": "Bunga", "is_anonymous": False, "id": 5}
+    )
     assert status == 201
     customer = Customer.objects.get()
     assert customer.is_anonymous is True and str(customer.id) == body["data"]["customer"]["id"]
