@@ -49,6 +49,9 @@ class MessagePageOut(Schema):
 
 class MessagePageQuery(Schema):
     cursor: str | None = Field(None, max_length=200)
+    after: uuid.UUID | None = Field(
+        None, description="A message id of this session: start right after it (catch-up after a reconnect)."
+    )
     limit: int = Field(MESSAGE_PAGE_DEFAULT, ge=1, le=MESSAGE_PAGE_MAX)
 
 
@@ -83,7 +86,7 @@ def chat_messages(
     (or from a saved cursor) to catch up on anything the socket missed.
     """
     chat_session_get_for_participant(session_id=session_id, principal=principal_of(request))
-    page = chat_message_list(session_id=session_id, cursor=query.cursor, limit=query.limit)
+    page = chat_message_list(session_id=session_id, cursor=query.cursor, after=query.after, limit=query.limit)
     return ok({"items": [_message_out(m) for m in page.items], "next_cursor": page.next_cursor})
 
 

@@ -112,19 +112,34 @@ def _cursor_decode(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
 
 
 def chat_message_list(
-    *, session_id: uuid.UUID, cursor: str | None = None, limit: int = MESSAGE_PAGE_DEFAULT
+    *,
+    session_id: uuid.UUID,
+    cursor: str | None = None,
+    after: uuid.UUID | None = None,
+    limit: int = MESSAGE_PAGE_DEFAULT,
 ) -> MessagePage:
     """One page of the transcript, oldest → newest, keyset-paginated on (created_at, id).
 
     The cursor names the last message of the previous page, so messages written while a client
     pages never shift or repeat a page. next_cursor is None when the transcript has nothing after
-    this page (yet).
+    this page (yet). `after` (a message id of this session) starts right after that message: how an
+    app catches up after a reconnect from the last message it holds.
     """
     if not 1 <= limit <= MESSAGE_PAGE_MAX:
         raise ValidationFailed(f"limit: must be between 1 and {MESSAGE_PAGE_MAX}")
+    if cursor and after:
+        raise ValidationFailed("cursor, after: give one or the other")
     messages = ChatMessage.objects.filter(session_id=session_id)
+    start: tuple[dt.datetime, uuid.UUID] | None = None
     if cursor:
-        created_at, message_id = _cursor_decode(cursor)
+        start = _cursor_decode(cursor)
+    elif after:
+        anchor = messages.filter(pk=after).values_list("created_at", "id").first()
+        if anchor is None:
+            raise ValidationFailed("after: not a message of this chat session")
+        start = anchor
+    if start is not None:
+        created_at, message_id = start
         messages = messages.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=message_id))
     rows = list(messages.order_by("created_at", "id")[: limit + 1])
     has_more = len(rows) > limit

@@ -478,3 +478,16 @@ async def test_deactivating_a_mitra_closes_every_socket_and_refuses_new_ones(soc
     await again.send_json_to({"type": "auth", "token": chat.mitra_token})
     assert (await again.receive_json_from(timeout=3))["code"] == "ACCOUNT_INACTIVE"
     await expect_closed(again, 4003)
+
+
+async def test_heartbeat_over_the_socket_survives_a_valkey_outage(sockets, chat, valkey_server):
+    """Valkey down: the heartbeat goes to Postgres (availability's fallback) and the socket answers."""
+    from mitras.models import MitraOnlineStatus
+
+    await sync_to_async(MitraOnlineStatus.objects.filter(mitra_id=chat.mitra.id).update)(is_online=True)
+    comm, _ = await sockets.authed(chat.mitra_token)
+    await sync_to_async(valkey_server.stop)()
+    await comm.send_json_to({"type": "heartbeat"})
+    assert (await comm.receive_json_from(timeout=5))["type"] == "heartbeat_ok"
+    status = await sync_to_async(MitraOnlineStatus.objects.get)(mitra_id=chat.mitra.id)
+    assert status.last_heartbeat_at is not None

@@ -631,3 +631,33 @@ def test_bad_paging_input_is_a_validation_error(api, chat, query):
     status, body = api.get(_url(chat, query), token=chat.customer_token)
     assert status == 422
     assert body["error"]["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.django_db
+def test_after_a_message_id_catches_up_from_there(api, chat):
+    stored = _seed_messages(chat, 4)
+    status, body = api.get(_url(chat, f"?after={stored[1].id}"), token=chat.customer_token)
+    assert status == 200
+    assert [i["message_id"] for i in body["data"]["items"]] == [str(stored[2].id), str(stored[3].id)]
+    assert body["data"]["next_cursor"] is None
+    status, body = api.get(_url(chat, f"?after={stored[3].id}"), token=chat.customer_token)
+    assert (status, body["data"]["items"]) == (200, [])
+
+
+@pytest.mark.django_db
+def test_after_must_be_a_message_of_this_session(api, chat, make_customer):
+    stored = _seed_messages(chat, 1)
+    other = ChatSession.objects.create(
+        customer=make_customer("Lain"), mitra=chat.mitra, status=SessionStatus.ACTIVE, duration_minutes=30
+    )
+    foreign = chat_message_send(
+        session_id=other.id, sender_type="mitra", sender_id=chat.mitra.id, client_id="f", text="x"
+    ).message
+    for query in (
+        f"?after={foreign.id}",
+        f"?after={uuid.uuid4()}",
+        "?after=nope",
+        f"?after={stored[0].id}&cursor=x",
+    ):
+        status, body = api.get(_url(chat, query), token=chat.customer_token)
+        assert (status, body["error"]["code"]) == (422, "VALIDATION_ERROR"), query
