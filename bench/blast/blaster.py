@@ -28,6 +28,16 @@ def main() -> None:
         start = time.perf_counter()
         if parts[0] == "start":
             pairing_start(session_id=uuid.UUID(parts[1]))
+        elif parts[0] == "raw":
+            # Publish-only control: the same offer frame to every mitra, no database work.
+            from halobestie import realtime
+            from mitras.models import Mitra
+
+            ids = list(Mitra.objects.values_list("id", flat=True))
+            frame = {"type": "raw", "session_id": parts[1], "mode": "chat", "duration_minutes": 30}
+            t0 = time.time()
+            start = time.perf_counter()
+            realtime.send_to_users([("mitra", m, frame) for m in ids])
         elif parts[0] == "cancel":
             pairing_cancel(session_id=uuid.UUID(parts[1]), customer_id=uuid.UUID(parts[2]))
         print(json.dumps({"t0": t0, "ms": (time.perf_counter() - start) * 1000}), flush=True)

@@ -298,6 +298,11 @@ async def run(
             closed = await mitras.wait_for(close_key, n, timeout=30)
             close_lat = [(t - cancelled["t0"]) * 1000 for t in closed.values()]
             service_ms = started["ms"]
+
+            raw_key = f"raw:{session.id}"
+            raw = await blaster.call(f"raw {session.id}")
+            raw_got = await mitras.wait_for(raw_key, n, timeout=30)
+            raw_lat = [(t - raw["t0"]) * 1000 for t in raw_got.values()]
             row = {
                 "delivered": float(len(got)),
                 "lost": float(n - len(got)),
@@ -305,6 +310,7 @@ async def run(
                 "p50_ms": statistics.median(lat) if lat else float("nan"),
                 "p99_ms": _pct(lat, 0.99) if lat else float("nan"),
                 "max_ms": max(lat) if lat else float("nan"),
+                "raw_p99_ms": _pct(raw_lat, 0.99) if raw_lat else float("nan"),
                 "closed_delivered": float(len(closed)),
                 "closed_p99_ms": _pct(close_lat, 0.99) if close_lat else float("nan"),
             }
@@ -313,7 +319,8 @@ async def run(
                 f"  round {r + 1}: delivered {len(got)}/{n} (lost {n - len(got)}), "
                 f"pairing_start {service_ms:.0f} ms, socket latency p50 {row['p50_ms']:.0f} / "
                 f"p99 {row['p99_ms']:.0f} / max {row['max_ms']:.0f} ms; "
-                f"closed {len(closed)}/{n} p99 {row['closed_p99_ms']:.0f} ms"
+                f"closed {len(closed)}/{n} p99 {row['closed_p99_ms']:.0f} ms; "
+                f"publish-only control p99 {row['raw_p99_ms']:.0f} ms"
             )
     finally:
         await mitras.close()
@@ -331,7 +338,9 @@ def main(argv: list[str]) -> int:
     env, valkey = prepare()
     server = None
     try:
-        print(f"== blast to {args.mitras} connected mitra sockets, {args.rounds} rounds, {args.workers} uvicorn worker(s) ==")
+        print(
+            f"== blast to {args.mitras} connected mitra sockets, {args.rounds} rounds, {args.workers} uvicorn worker(s) =="
+        )
         tokens, customers = populate(args.mitras)
         server, port = start_server(env, args.workers)
         results = asyncio.run(run(args.mitras, args.rounds, port, tokens, customers))
