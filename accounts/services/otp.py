@@ -6,8 +6,9 @@
   and every older one.
 - Each code allows OTP_MAX_ATTEMPTS wrong answers; the last wrong answer already says
   TOO_MANY_ATTEMPTS, and so does every later try on that code.
-- At most OTP_REQUESTS_PER_WINDOW codes per phone in OTP_REQUEST_WINDOW_SECONDS (customer and mitra
-  requests together: the cost and the abuse are per phone).
+- At most OTP_REQUESTS_PER_WINDOW codes per phone in OTP_REQUEST_WINDOW_SECONDS, and
+  OTP_REQUESTS_PER_DAY in 24 h (customer and mitra requests together: the cost and the abuse are
+  per phone; the daily cap bounds guesses to 5 × OTP_REQUESTS_PER_DAY per phone per day).
 - Every read-check-write on a phone runs under a transaction-scoped Postgres advisory lock on that
   phone, so concurrent requests or verifies cannot both pass a check.
 - Test bypass (settings.OTP_TEST_BYPASS, `phone:code`, honoured only when OTP_TEST_BYPASS_ENABLED):
@@ -89,6 +90,27 @@ def _lock_phone(phone: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"otp:{phone}"])
 
 
+def _request_limits() -> list[tuple[int, int]]:
+    """(count, window seconds) pairs: the short window stops bursts, the daily cap bounds how many
+    guesses one phone can draw per day (5 attempts per code)."""
+    return [
+        (int(settings.OTP_REQUESTS_PER_WINDOW), int(settings.OTP_REQUEST_WINDOW_SECONDS)),
+        (int(getattr(settings, "OTP_REQUESTS_PER_DAY", 10)), 24 * 3600),
+    ]
+
+
+def _retry_after(recent: list[dt.datetime], limits: list[tuple[int, int]], now: dt.datetime) -> int:
+    """Seconds until every limit has room again (0 = allowed now). `recent` is oldest first."""
+    wait = 0.0
+    for limit, window in limits:
+        in_window = [at for at in recent if at > now - dt.timedelta(seconds=window)]
+        if len(in_window) >= limit:
+            # Room opens when enough of the oldest requests in the window have aged out.
+            frees_at = in_window[len(in_window) - limit] + dt.timedelta(seconds=window)
+            wait = max(wait, (frees_at - now).total_seconds())
+    return max(1, math.ceil(wait)) if wait > 0 else 0
+
+
 def otp_request(*, phone: str, user_type: str, channel: str) -> OtpIssued:
     """Create a code for `phone` (already normalised) and send it after commit.
 
@@ -96,21 +118,19 @@ def otp_request(*, phone: str, user_type: str, channel: str) -> OtpIssued:
     provider refused the message (the code is then withdrawn and does not count against the limit).
     """
     ttl = int(settings.OTP_TTL_SECONDS)
-    window = int(settings.OTP_REQUEST_WINDOW_SECONDS)
-    limit = int(settings.OTP_REQUESTS_PER_WINDOW)
+    limits = _request_limits()
+    longest = max(window for _, window in limits)
     bypass = otp_bypass_code(phone=phone)
     with transaction.atomic():
         _lock_phone(phone)
         now = timezone.now()
-        in_window = list(
-            OtpRequest.objects.filter(phone=phone, created_at__gt=now - dt.timedelta(seconds=window))
+        recent = list(
+            OtpRequest.objects.filter(phone=phone, created_at__gt=now - dt.timedelta(seconds=longest))
             .order_by("created_at")
             .values_list("created_at", flat=True)
         )
-        if len(in_window) >= limit:
-            # The window frees up when the oldest request in it ages out.
-            frees_at = in_window[len(in_window) - limit] + dt.timedelta(seconds=window)
-            retry_after = max(1, math.ceil((frees_at - now).total_seconds()))
+        retry_after = _retry_after(recent, limits, now)
+        if retry_after:
             logger.info("otp: rate limited %s for %ss", phone_mask(phone), retry_after)
             raise RateLimited(
                 "Too many codes requested for this number; try again later.", retry_after=retry_after

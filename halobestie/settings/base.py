@@ -221,6 +221,8 @@ PAIRING_RECONCILE_GRACE_SECONDS = env_int("PAIRING_RECONCILE_GRACE_SECONDS", 30)
 PAIRING_DEADLINE_SWEEP_SECONDS = env_int("PAIRING_DEADLINE_SWEEP_SECONDS", 5)
 
 # --- Accounts / auth (accounts/, docs/auth.md) ------------------------------------------------
+# Daily cap of OTP codes per phone (on top of OTP_REQUESTS_PER_WINDOW): bounds guessing per day.
+OTP_REQUESTS_PER_DAY = env_int("OTP_REQUESTS_PER_DAY", 10)
 # The real OTP provider (accounts.otp_senders.HttpOtpSender): POST {phone, channel, code} with a bearer.
 OTP_PROVIDER_URL = env_str("OTP_PROVIDER_URL", "")
 OTP_PROVIDER_TOKEN = env_str("OTP_PROVIDER_TOKEN", "")

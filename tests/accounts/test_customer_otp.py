@@ -155,6 +155,25 @@ def test_request_rate_limit_per_phone_with_retry_after(api, anonymous, request_c
         assert request_code(REQUEST, PHONE, token=data["access_token"])[0] == 200
 
 
+def test_daily_cap_per_phone(api, anonymous, request_code, settings):
+    settings.OTP_REQUESTS_PER_WINDOW = 3
+    settings.OTP_REQUEST_WINDOW_SECONDS = 600
+    settings.OTP_REQUESTS_PER_DAY = 5
+    start = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False) as traveller:
+        data = anonymous()
+        for _ in range(5):
+            assert request_code(REQUEST, PHONE, token=data["access_token"])[0] == 200
+            traveller.shift(dt.timedelta(minutes=11))  # always clear of the short window
+        status, body, code = request_code(REQUEST, PHONE, token=data["access_token"])
+        assert status == 429 and body["error"]["code"] == "RATE_LIMITED" and code is None
+        # 55 minutes after the first request: it ages out of the day 23 h 5 min from now.
+        assert api.last_response["Retry-After"] == str(24 * 3600 - 55 * 60)
+        traveller.shift(dt.timedelta(seconds=24 * 3600 - 55 * 60))
+        later = anonymous()  # the first access token has long expired
+        assert request_code(REQUEST, PHONE, token=later["access_token"])[0] == 200
+
+
 def test_bypass_phone_gets_no_code_sent_and_accepts_the_fixed_code(api, anonymous, request_code):
     data = anonymous()
     status, body, code = request_code(REQUEST, "081100000001", token=data["access_token"])
