@@ -33,7 +33,8 @@ def test_duplicate_phone_names_the_existing_mitra(capsys):
 
 
 @pytest.mark.parametrize(
-    ("phone", "name"), [("hello", "Ayu"), ("+14155550123", "Ayu"), ("081333344445", "   "), ("081333344445", "x" * 61)]
+    ("phone", "name"),
+    [("hello", "Ayu"), ("+14155550123", "Ayu"), ("081333344445", "   "), ("081333344445", "x" * 61)],
 )
 def test_bad_arguments_create_nothing(phone, name):
     with pytest.raises(CommandError):
