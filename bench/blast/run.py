@@ -1,15 +1,17 @@
 """Blast to N connected mitra sockets: every offer delivered, and how long it takes.
 
-    python -m bench blast [--mitras 1000] [--rounds 5]
+    python -m bench.blast [--mitras 1000] [--rounds 5] [--workers 1]
 
-Real parts end to end: a uvicorn process serves halobestie.asgi.application (the WebSocket gateway)
-on the configured RedisPubSubChannelLayer; this process opens N real WebSocket clients (the
-`websockets` library), each authenticated with a real mitra token, then runs the pairing service
-(`pairing_start`, in a separate process, like another server instance: bench/blast/blaster.py) for a fresh paid session per
-round. Per round it reports how many sockets got the `chat_request` frame (must be all) and the
+Real parts end to end: uvicorn serves halobestie.asgi.application (the WebSocket gateway) on the
+configured RedisPubSubChannelLayer; this process opens N real WebSocket clients (the `websockets`
+library), each authenticated with a real mitra token; the pairing service (`pairing_start`) runs in
+a separate process like another server instance (bench/blast/blaster.py), once per round for a
+fresh paid session. Per round it reports how many sockets got the `chat_request` frame (must be all) and the
 latency from "the request is ready to accept" (just before pairing_start: the session is committed
 as searching and paid) to the frame arriving at each socket: p50 / p99 / max. It also times the
-`chat_request_closed` fan-out of the customer's cancel.
+`chat_request_closed` fan-out of the customer's cancel, and a publish-only control (the same frame
+to all N through `halobestie.realtime.send_to_users`, no database work): the transport floor of
+this machine at that moment, so the blast's own cost is the difference.
 
 Everything runs on the same 2 cores (the client, uvicorn, Postgres, Valkey), so treat the numbers
 as an upper bound for this machine and compare ratios within one run.
@@ -329,7 +331,7 @@ async def run(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench blast")
+    parser = argparse.ArgumentParser(prog="python -m bench.blast")
     parser.add_argument("--mitras", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (ASGI instances)")
