@@ -7,15 +7,15 @@ can stop and restart it to prove outage behaviour without touching the machine's
 from __future__ import annotations
 
 import os
-
-from halobestie.env import env_str
-from halobestie.settings.base import *
 from typing import Any
 
+from halobestie.env import env_int, env_str
+from halobestie.settings.base import *
 from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING
 from halobestie.testing.valkey_server import test_valkey_url
 
 DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 HALOBESTIE_DEV_ROUTES = True
 SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
 AUTH_JWT_SECRET = "test-jwt-secret-not-for-production-0123456789abcdef"
@@ -25,7 +25,7 @@ _suffix = env_str("TEST_DB_SUFFIX", "") or os.environ.get("PYTEST_XDIST_WORKER",
 _db: Any = DATABASES["default"]
 _db["TEST"] = {"NAME": f"test_halobestie{('_' + _suffix) if _suffix else ''}"}
 # Tests open connections from threads (race tests); keep the pool small but sufficient.
-_db["OPTIONS"]["pool"] = {"min_size": 0, "max_size": 20, "timeout": 10}
+_db["OPTIONS"]["pool"] = {"min_size": 0, "max_size": 20, "timeout": env_int("DB_POOL_TIMEOUT_SECONDS", 10)}
 
 VALKEY_URL = test_valkey_url()
 CACHES["default"]["LOCATION"] = VALKEY_URL
