@@ -335,7 +335,7 @@ def _end_unpaired(
             session=session, defaults={"payment_request_id": session.payment_request_id, "cause": cause}
         )
     _close_offers(session.id, open_mitras, offer_reason)
-    _pairing_status(session, status)
+    _pairing_status(session, status, cause=cause)
     logger.info("pairing: session %s ended unpaired (%s)", session.id, cause)
 
 

@@ -145,8 +145,9 @@ async def test_cancel_and_timeout_close_the_offers(sockets, people, make_custome
     await frame_of(a_ws, "chat_request")
     await run(_fire_after_deadline, second.id)
     assert (await frame_of(a_ws, "chat_request_closed"))["reason"] == "expired"
-    statuses = [(await frame_of(other_ws, "pairing_status"))["status"] for _ in range(2)]
-    assert statuses == ["searching", "no_mitra"]
+    frames = [await frame_of(other_ws, "pairing_status") for _ in range(2)]
+    assert [f["status"] for f in frames] == ["searching", "no_mitra"]
+    assert frames[1]["cause"] == "no_mitra"
 
 
 def _fire_after_deadline(session_id: Any) -> Any:
