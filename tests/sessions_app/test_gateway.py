@@ -491,3 +491,23 @@ async def test_heartbeat_over_the_socket_survives_a_valkey_outage(sockets, chat,
     assert (await comm.receive_json_from(timeout=5))["type"] == "heartbeat_ok"
     status = await sync_to_async(MitraOnlineStatus.objects.get)(mitra_id=chat.mitra.id)
     assert status.last_heartbeat_at is not None
+
+
+async def test_authenticated_socket_outlives_the_auth_deadline(sockets, chat):
+    import asyncio
+
+    comm, _ = await sockets.authed(chat.customer_token)
+    await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS + 0.3)
+    await assert_still_open(comm)
+
+
+async def test_presence_is_refreshed_on_a_timer(sockets, chat, monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(realtime, "PRESENCE_REFRESH_SECONDS", 0.2)
+    await sockets.authed(chat.mitra_token)
+    key = realtime.presence_key("mitra", chat.mitra.id)
+    first = (await sync_to_async(get_valkey().zrange)(key, 0, -1, withscores=True))[0][1]
+    await asyncio.sleep(0.6)
+    later = (await sync_to_async(get_valkey().zrange)(key, 0, -1, withscores=True))[0][1]
+    assert later > first

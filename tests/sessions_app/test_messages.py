@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -452,16 +453,19 @@ def test_rolled_back_send_announces_nothing(chat):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_valkey_down_message_is_stored_and_recipient_is_pushed(chat, valkey_server):
+def test_valkey_down_message_is_stored_and_recipient_is_pushed(chat, valkey_server, caplog):
     _register_device(chat.mitra)
     valkey_server.stop()
-    sent = chat_message_send(
-        session_id=chat.session.id,
-        sender_type="customer",
-        sender_id=chat.customer.id,
-        client_id="vd",
-        text="x",
-    )
+    with caplog.at_level(logging.INFO):
+        sent = chat_message_send(
+            session_id=chat.session.id,
+            sender_type="customer",
+            sender_id=chat.customer.id,
+            client_id="vd",
+            text="rahasia-hati-0042",
+        )
+    assert "realtime: could not publish" in caplog.text  # the outage is logged ...
+    assert "rahasia-hati-0042" not in caplog.text  # ... never the text
     assert sent.created
     assert ChatMessage.objects.filter(pk=sent.message.id).exists()
     # Presence cannot be read: the push goes out rather than risk a silent miss.
