@@ -199,3 +199,19 @@ def test_lifespan_startup_seeds(online_mitra: Any) -> None:
     async_to_sync(application)({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert set(get_valkey().smembers(store.ONLINE)) == {str(mitra.id)}
+
+
+def test_verified_token_cache_still_honours_expiry(online_mitra: Any) -> None:
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    _mitra, token = online_mitra
+    assert call("POST", HEARTBEAT, token=token).status == 200  # verified and remembered
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=2), tick=False):
+        expired = call("POST", HEARTBEAT, token=token)
+    assert expired.status == 401 and expired.via_hot_path
+    assert expired.json()["error"]["code"] == "UNAUTHORIZED"
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert call("POST", HEARTBEAT, token=tampered).status == 401
