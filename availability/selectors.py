@@ -184,15 +184,36 @@ def _as_uuids(ids: list[str], exclude: set[uuid.UUID] | None) -> list[uuid.UUID]
     return values
 
 
+# The decoded members of `mitras:ready` with the tag they were read under (see
+# store.ready_snapshot): membership changes far less often than blasts read it.
+_ready_cache: tuple[store.ReadyTag, list[uuid.UUID]] | None = None
+
+
 def find_available_mitras(*, exclude: set[uuid.UUID] | None = None) -> list[uuid.UUID]:
     """Ids of mitras who can take a new request now: online, active, fresh heartbeat, under capacity."""
 
     def valkey() -> list[uuid.UUID]:
+        global _ready_cache
         cfg = config_get()
-        ids = store.ready_ids(cutoff=_cutoff().timestamp(), max_per_mitra=cfg.max_customers_per_mitra)
-        return _as_uuids(ids, exclude)
+        cached = _ready_cache
+        tag, members, stale = store.ready_snapshot(
+            cutoff=_cutoff().timestamp(),
+            max_per_mitra=cfg.max_customers_per_mitra,
+            known=cached[0] if cached is not None else None,
+        )
+        if members is not None or cached is None:
+            cached = (tag, _as_uuids(members or [], None))
+            _ready_cache = cached
+        skip = set(exclude or ())
+        if stale:
+            skip.update(_as_uuids(stale, None))
+        return _as_uuids_filter(cached[1], skip)
 
     return _valkey_first(valkey, lambda: find_available_mitras_orm(exclude=exclude), what="find-available")
+
+
+def _as_uuids_filter(values: list[uuid.UUID], skip: set[uuid.UUID]) -> list[uuid.UUID]:
+    return [v for v in values if v not in skip] if skip else list(values)
 
 
 def is_mitra_reachable(*, mitra_id: uuid.UUID) -> bool:

@@ -46,6 +46,7 @@ ONLINE = "mitras:online"
 DEACTIVATED = "mitras:deactivated"
 HEARTBEATS = "mitras:heartbeats"
 READY = "mitras:ready"
+READY_VERSION = "availability:ready:version"
 MAX_PER_MITRA = "availability:max_per_mitra"
 SEEDED = "availability:seeded"
 SNAPSHOT = "availability:snapshot"
@@ -122,7 +123,8 @@ def mark_failed_from_async() -> None:
 
 # --- scripts ----------------------------------------------------------------------------------
 # KEYS for the per-mitra scripts, in this order: SEEDED, DEACTIVATED, ONLINE, HEARTBEATS, READY,
-# MAX_PER_MITRA, heartbeat:<id>, capacity:<id>.
+# MAX_PER_MITRA, heartbeat:<id>, capacity:<id>, READY_VERSION. READY_VERSION is bumped whenever
+# the *membership* of READY changes (not on a score refresh), so readers can reuse a decoded list.
 
 HEARTBEAT_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
@@ -133,9 +135,9 @@ redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 local cap = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 if cap < max then
-  redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+  if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
 else
-  redis.call('ZREM', KEYS[5], ARGV[1])
+  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
 end
 return 1
 """
@@ -148,9 +150,9 @@ redis.call('SET', KEYS[8], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[3]) < max then
-  redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+  if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
 else
-  redis.call('ZREM', KEYS[5], ARGV[1])
+  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
 end
 return 1
 """
@@ -159,7 +161,7 @@ return 1
 OFFLINE_LUA = """
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[1])
+if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
 redis.call('DEL', KEYS[7])
 if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
 return 1
@@ -171,9 +173,9 @@ redis.call('SET', KEYS[8], ARGV[2])
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 local score = redis.call('ZSCORE', KEYS[4], ARGV[1])
 if score and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[2]) < max then
-  redis.call('ZADD', KEYS[5], score, ARGV[1])
+  if redis.call('ZADD', KEYS[5], score, ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
 else
-  redis.call('ZREM', KEYS[5], ARGV[1])
+  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
 end
 return 1
 """
@@ -199,18 +201,20 @@ redis.call('SET', KEYS[2], body, 'EX', ARGV[3])
 return body
 """
 
-# KEYS: SEEDED, HEARTBEATS, READY, ONLINE. ARGV: cutoff, batch, heartbeat key prefix.
+# KEYS: SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION. ARGV: cutoff, batch, heartbeat key prefix.
 # Read-and-remove in one script (pitfall 7): a ping landing after this finds the mitra no longer
 # online and does not resurrect it, and every id returned was really removed. O(batch).
 POP_STALE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local left_ready = 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
+  left_ready = left_ready + redis.call('ZREM', KEYS[3], id)
   redis.call('SREM', KEYS[4], id)
   redis.call('DEL', ARGV[3] .. id)
 end
+if left_ready > 0 then redis.call('INCR', KEYS[5]) end
 return ids
 """
 
@@ -252,6 +256,7 @@ def mitra_keys(mitra_id: uuid.UUID | str) -> list[str]:
         MAX_PER_MITRA,
         heartbeat_key(mitra_id),
         capacity_key(mitra_id),
+        READY_VERSION,
     ]
 
 
@@ -300,7 +305,7 @@ def pop_stale(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[uuid.UUID]:
     """Atomically remove up to `batch` online mitras whose last ping is older than cutoff."""
     result = _guard(
         lambda: _scripts.get("pop_stale")(
-            keys=[SEEDED, HEARTBEATS, READY, ONLINE], args=[cutoff, batch, HEARTBEAT_PREFIX]
+            keys=[SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION], args=[cutoff, batch, HEARTBEAT_PREFIX]
         )
     )
     if result == NOT_SEEDED:
@@ -346,6 +351,45 @@ def ready_ids(*, cutoff: float, max_per_mitra: int) -> list[str]:
     results = _guard(run)
     _check_trusted(results, max_per_mitra)
     return list(results[2])
+
+
+ReadyTag = tuple[str, str]
+
+
+def ready_snapshot(
+    *, cutoff: float, max_per_mitra: int, known: ReadyTag | None
+) -> tuple[ReadyTag, list[str] | None, list[str]]:
+    """(tag, members or None, stale members) of `mitras:ready`.
+
+    Members come back only when the membership changed since the caller's `known` tag (a rebuild
+    or a READY_VERSION bump): find-available then re-decodes them, otherwise it reuses its copy and
+    only subtracts the stale ones — O(stale) on the wire instead of O(available).
+    """
+
+    def run() -> tuple[ReadyTag, list[str] | None, list[str]]:
+        client = get_valkey()
+        pipe = client.pipeline(transaction=True)
+        pipe.get(SEEDED)
+        pipe.get(MAX_PER_MITRA)
+        pipe.get(READY_VERSION)
+        pipe.zrangebyscore(READY, "-inf", f"({cutoff}")
+        seeded, stored_max, version, stale = pipe.execute()
+        if not seeded or stored_max != str(max_per_mitra):
+            raise StoreNotSeeded()
+        tag = (str(seeded), str(version))
+        if tag == known:
+            return tag, None, list(stale)
+        pipe = client.pipeline(transaction=True)
+        pipe.get(SEEDED)
+        pipe.get(READY_VERSION)
+        pipe.zrange(READY, 0, -1)
+        pipe.zrangebyscore(READY, "-inf", f"({cutoff}")
+        seeded, version, members, stale = pipe.execute()
+        if not seeded:
+            raise StoreNotSeeded()
+        return (str(seeded), str(version)), list(members), list(stale)
+
+    return _guard(run)
 
 
 def reachable(*, mitra_id: uuid.UUID, cutoff: float) -> bool:
@@ -403,7 +447,7 @@ def heartbeat_times() -> list[tuple[str, float]]:
 def is_seeded() -> float | None:
     """Epoch of the last completed rebuild, or None when the mirror must be rebuilt."""
     raw = _guard(lambda: get_valkey().get(SEEDED))
-    return float(raw) if raw else None
+    return float(str(raw).split()[0]) if raw else None
 
 
 def ping() -> None:
@@ -524,8 +568,10 @@ def rebuild(
             else:
                 swap.delete(final)
         swap.set(MAX_PER_MITRA, max_per_mitra)
+        swap.incr(READY_VERSION)
         swap.delete(SNAPSHOT)
-        swap.set(SEEDED, repr(now))
+        # Epoch plus a random tag: two rebuilds never share a value (readers key caches on it).
+        swap.set(SEEDED, f"{now!r} {secrets.token_hex(4)}")
         swap.execute()
         new_online = set(online_ids)
         return RebuildResult(

@@ -25,6 +25,8 @@ from tests.availability.conftest import (
 # Real commits: the mirror is written in on_commit callbacks.
 pytestmark = pytest.mark.django_db(transaction=True)
 
+T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+
 
 def test_set_online_writes_postgres_then_mirror(make_mitra: Any, seeded: Any) -> None:
     mitra = make_mitra()
@@ -211,3 +213,20 @@ def test_config_rejects_stale_after_below_cadence(settings: Any) -> None:
         config_update(mitra_stale_after_seconds=29)
     assert "mitra_stale_after_seconds" in str(err.value)
     assert config_update(mitra_stale_after_seconds=30).mitra_stale_after_seconds == 30
+
+
+def test_find_available_reuses_members_but_not_stale_ones(make_mitra: Any, seeded: Any) -> None:
+    a, b = make_mitra(), make_mitra()
+    with time_machine.travel(T0, tick=False) as traveller:
+        services.mitra_set_online(mitra_id=a.id)
+        services.mitra_set_online(mitra_id=b.id)
+        assert set(selectors.find_available_mitras()) == {a.id, b.id}
+        traveller.shift(30)
+        services.availability_heartbeat(mitra_id=b.id)
+        traveller.shift(20)  # a: 50 s silent
+        assert selectors.find_available_mitras() == [b.id]
+        services.availability_heartbeat(mitra_id=a.id)
+        assert set(selectors.find_available_mitras()) == {a.id, b.id}
+        services.mitra_set_offline(mitra_id=b.id)
+        assert selectors.find_available_mitras() == [a.id]
+        assert selectors.find_available_mitras(exclude={a.id}) == []
