@@ -475,3 +475,15 @@ def test_mitra_routes_refuse_a_deactivated_mitra_and_unknown_ids(api, world, com
     assert (status, body["error"]["code"]) == (403, "ACCOUNT_INACTIVE")
     session.refresh_from_db()
     assert session.status == SessionStatus.SEARCHING
+
+
+@pytest.mark.django_db
+def test_accept_with_valkey_down_still_matches(api, world, commit, valkey_server):
+    session = start(world, commit)
+    valkey_server.stop()
+    with commit():
+        status, body = accept(api, world, world.mitras[1], session)
+    assert status == 200, body
+    session.refresh_from_db()
+    assert session.status == SessionStatus.ACTIVE and session.mitra_id == world.mitras[1].id
+    assert payment_of(session).status == PaymentStatus.CONSUMED

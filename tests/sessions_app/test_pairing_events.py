@@ -155,3 +155,39 @@ def _fire_after_deadline(session_id: Any) -> Any:
     assert session.blast_deadline_at is not None
     with time_machine.travel(session.blast_deadline_at + dt.timedelta(seconds=1), tick=False):
         return pairing_deadline_fire(session_id=session_id)
+
+
+async def test_returning_chat_events(sockets, people):
+    from django.utils import timezone
+
+    from sessions_app.models import SessionStatus
+    from sessions_app.services.pairing import chat_request_decline
+
+    favourite = people["mitras"][0]
+    await sync_to_async(_in_thread)(
+        lambda: ChatSession.objects.create(
+            customer=people["customer"],
+            mitra=favourite,
+            status=SessionStatus.COMPLETED,
+            duration_minutes=15,
+            started_at=timezone.now() - dt.timedelta(days=2),
+        )
+    )
+    customer_ws = await sockets.authed(people["customer_token"])
+    fav_ws = await sockets.authed(people["mitra_tokens"][0])
+    other_ws = await sockets.authed(people["mitra_tokens"][1])
+
+    session: ChatSession = await run(paid_session, people["customer"], targeted_mitra_id=favourite.id)
+    offer = await frame_of(fav_ws, "chat_request")
+    assert offer["is_returning"] is True
+    waiting = await frame_of(customer_ws, "pairing_status")
+    assert waiting["status"] == "targeted_waiting" and waiting["deadline_at"].endswith("Z")
+    await run(chat_request_decline, session_id=session.id, mitra_id=favourite.id)
+    rejected = await frame_of(customer_ws, "pairing_status")
+    assert rejected["status"] == "targeted_rejected" and rejected["fallback_deadline_at"]
+    # Only the targeted mitra was offered; the fallback now reaches the other one.
+    from sessions_app.services.pairing import pairing_fallback_to_blast
+
+    await run(pairing_fallback_to_blast, session_id=session.id, customer_id=people["customer"].id)
+    fallback_offer = await frame_of(other_ws, "chat_request")
+    assert fallback_offer["session_id"] == str(session.id) and fallback_offer["is_returning"] is False
