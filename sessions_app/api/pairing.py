@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Router, Schema
@@ -51,8 +51,11 @@ class CustomerLiveSessionOut(SessionOut):
     )
 
 
-class ActiveSessionEnvelopeData(Schema):
-    session: CustomerLiveSessionOut | None
+class CustomerActiveSessionEnvelope(Schema):
+    """`{"success": true, "data": <session or null>}` (a named envelope: Envelope() needs a class)."""
+
+    success: Literal[True] = True
+    data: CustomerLiveSessionOut | None
 
 
 class PairingActionOut(Schema):
@@ -117,11 +120,12 @@ def _action_out(session: ChatSession) -> dict[str, Any]:
 
 @client_router.get(
     "/chat/sessions/active",
-    response={200: Envelope(ActiveSessionEnvelopeData), **ERRORS_AUTH},
+    response={200: CustomerActiveSessionEnvelope, **ERRORS_AUTH},
     summary="The customer's live session, or null",
 )
 def customer_active_session(request: HttpRequest) -> dict[str, Any]:
-    return ok({"session": customer_session_get_live(customer_id=principal_of(request).user_id)})
+    """`data` is the live session (searching through closing) or null (api.md)."""
+    return ok(customer_session_get_live(customer_id=principal_of(request).user_id))
 
 
 @client_router.post(

@@ -137,7 +137,7 @@ def test_first_accept_wins_and_everything_follows(api, world, commit):
     status, again = accept(api, world, winner, session)  # the winner repeating itself is harmless
     assert status == 200 and again["data"]["started_at"] == body_started(session)
 
-    live = api.get(f"{CLIENT}/chat/sessions/active", token=world.customer_token)[1]["data"]["session"]
+    live = api.get(f"{CLIENT}/chat/sessions/active", token=world.customer_token)[1]["data"]
     assert live["status"] == "active" and live["mitra_display_name"] == winner.display_name
     mine = api.get(f"{MITRA}/sessions/active", token=world.tokens[winner.id])[1]["data"]["items"]
     assert [s["session_id"] for s in mine] == [str(session.id)]
@@ -245,7 +245,7 @@ def test_cancel_while_searching_and_not_after_match(api, world, make_customer, l
     ) == {NotificationResponse.CANCELLED}
     status, body = accept(api, world, world.mitras[0], session)
     assert (status, body["error"]["code"]) == (409, "INVALID_STATE")
-    assert api.get(f"{CLIENT}/chat/sessions/active", token=world.customer_token)[1]["data"]["session"] is None
+    assert api.get(f"{CLIENT}/chat/sessions/active", token=world.customer_token)[1]["data"] is None
 
     matched = start(world, commit)
     with commit():
@@ -287,7 +287,7 @@ def test_returning_chat_offers_only_the_targeted_mitra_then_falls_back(api, worl
     session.refresh_from_db()
     assert session.status == SessionStatus.TARGETED_REJECTED
     assert payment_of(session).status == PaymentStatus.CONFIRMED  # still paid, waiting for the choice
-    live = api.get(f"{CLIENT}/chat/sessions/active", token=world.customer_token)[1]["data"]["session"]
+    live = api.get(f"{CLIENT}/chat/sessions/active", token=world.customer_token)[1]["data"]
     assert live["status"] == "targeted_rejected" and live["pairing_deadline_at"] is not None
 
     with commit():
