@@ -360,19 +360,18 @@ def availability_heartbeat_mirror() -> int:
     workers running it at once, or a late run, do no harm. Returns the rows written.
     """
     try:
-        times = store.heartbeat_times()
+        ids, stamps, count = store.heartbeat_times_csv()
     except store.StoreUnavailable:
         logger.warning("availability: heartbeat mirror skipped (Valkey unavailable)")
         return 0
-    if not times:
+    if not count:
         return 0
-    ids = [m for m, _ in times]
-    stamps = [t for _, t in times]
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE mitra_online_status AS s SET last_heartbeat_at = v.at "
-            "FROM (SELECT u.mitra_id, to_timestamp(u.epoch) AS at "
-            "      FROM UNNEST(%s::uuid[], %s::float8[]) AS u(mitra_id, epoch)) AS v "
+            "FROM (SELECT u.mitra_id, to_timestamp(u.epoch) AS at FROM UNNEST("
+            "  string_to_array(%s, ',')::uuid[], string_to_array(%s, ',')::float8[]"
+            ") AS u(mitra_id, epoch)) AS v "
             "WHERE s.mitra_id = v.mitra_id AND (s.last_heartbeat_at IS NULL OR s.last_heartbeat_at < v.at)",
             [ids, stamps],
         )

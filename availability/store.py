@@ -429,17 +429,22 @@ def counts(*, cutoff: float, max_per_mitra: int) -> Counts:
     return Counts(online=int(results[2]), available=int(results[3]), deactivated=int(results[4]))
 
 
-def heartbeat_times() -> list[tuple[str, float]]:
-    """(id, last ping) of every online mitra: one ZRANGE (the heartbeat mirror's input)."""
+def heartbeat_times_csv() -> tuple[str, str, int]:
+    """Every online mitra's last ping as two comma-joined strings (ids, epochs) and the count.
 
-    def run() -> list[tuple[str, float]]:
+    The heartbeat mirror's input: one ZRANGE. Passed to Postgres as two text parameters (split
+    there with string_to_array), which at 100k rows is ~0.4 s cheaper than adapting two Python
+    lists of 100k elements.
+    """
+
+    def run() -> tuple[str, str, int]:
         pipe = get_valkey().pipeline(transaction=False)
         pipe.exists(SEEDED)
-        pipe.zrange(HEARTBEATS, 0, -1, withscores=True)
+        pipe.zrange(HEARTBEATS, 0, -1, withscores=True, score_cast_func=bytes.decode)
         seeded, rows = pipe.execute()
         if not seeded:
             raise StoreNotSeeded()
-        return list(rows)
+        return ",".join([m for m, _ in rows]), ",".join([t for _, t in rows]), len(rows)
 
     return _guard(run)
 

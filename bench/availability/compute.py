@@ -63,9 +63,18 @@ def run_size(n: int, repeat: int) -> dict[str, float]:
     assert beacon == orm_beacon, (beacon, orm_beacon)
 
     rows["find-available Valkey ms"], fast = _median_ms(selectors.find_available_mitras, repeat)
+    # The same right after the ready membership changed (a session started/ended, a mitra came
+    # online): the members are read and decoded again.
+    rows["find-available Valkey, membership changed ms"], changed = _median_ms(
+        selectors.find_available_mitras, repeat, before=lambda: client.incr(store.READY_VERSION)
+    )
+    assert sorted(changed) == sorted(fast)
     rows["find-available ORM ms"], slow = _median_ms(selectors.find_available_mitras_orm, repeat)
     assert sorted(fast) == sorted(slow), "Valkey and ORM disagree"
     rows["find-available ORM/Valkey ratio"] = rows["find-available ORM ms"] / rows["find-available Valkey ms"]
+    rows["find-available ORM/Valkey ratio, membership changed"] = (
+        rows["find-available ORM ms"] / rows["find-available Valkey, membership changed ms"]
+    )
 
     # Heartbeat mirror: every online mitra pinged since the last cycle (the steady state).
     counter = {"t": time.time()}
