@@ -219,16 +219,17 @@ PAIRING_TARGETED_FALLBACK_SECONDS = env_int("PAIRING_TARGETED_FALLBACK_SECONDS",
 PAIRING_RECONCILE_GRACE_SECONDS = env_int("PAIRING_RECONCILE_GRACE_SECONDS", 30)
 # Seconds between sweeps of overdue blast / returning-chat deadlines (the ETA task is the fast path).
 PAIRING_DEADLINE_SWEEP_SECONDS = env_int("PAIRING_DEADLINE_SWEEP_SECONDS", 5)
-# Publishing a task (ETA timers, after commit) gives up fast when the broker is down: one quick
-# retry, then the caller logs and the sweeps settle the deadline. kombu's default retried for ~6 s,
-# holding an accept or a blast response that long during a Valkey outage (measured; docs/pairing.md).
+# Publishing a task (ETA timers, after commit) gives up fast when the broker is down: one immediate
+# retry (a stale pooled connection), then the caller logs and the sweeps settle the deadline.
+# kombu's default retried for ~6 s, holding an accept or a blast response that long during a
+# Valkey outage (measured; docs/pairing.md).
 # The worker's own consumer connection keeps its separate, patient retry settings.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     **CELERY_BROKER_TRANSPORT_OPTIONS,
     "max_retries": 1,
     "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.2,
+    "interval_step": 0,
+    "interval_max": 0,
 }
 
 # --- Accounts / auth (accounts/, docs/auth.md) ------------------------------------------------
