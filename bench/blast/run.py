@@ -1,6 +1,6 @@
 """Blast to N connected mitra sockets: every offer delivered, and how long it takes.
 
-    python -m bench.blast [--mitras 1000] [--rounds 5] [--workers 1]
+    python -m bench blast [--mitras 1000] [--rounds 5] [--workers 1]   (or python -m bench.blast)
 
 Real parts end to end: uvicorn serves halobestie.asgi.application (the WebSocket gateway) on the
 configured RedisPubSubChannelLayer; this process opens N real WebSocket clients (the `websockets`
@@ -331,7 +331,7 @@ async def run(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.blast")
+    parser = argparse.ArgumentParser(prog="python -m bench blast")
     parser.add_argument("--mitras", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (ASGI instances)")
