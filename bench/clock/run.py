@@ -222,6 +222,8 @@ def main(argv: list[str]) -> int:
         warnings, expiries, missing_w, missing_e = measure(args.sessions)
         print(summary("warnings", warnings, missing_w))
         print(summary("expiries", expiries, missing_e))
+        # The machine is shared: the load average says how much else competed for the 2 cores.
+        print("load average (1/5/15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
