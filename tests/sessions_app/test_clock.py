@@ -317,3 +317,23 @@ def test_unknown_session_tasks_are_no_ops(db: None) -> None:
     assert run(fire_warning, missing) is False
     assert run(fire_expiry, missing) is False
     assert run(fire_closing_deadline, missing) is False
+
+
+def test_valkey_outage_never_blocks_a_transition_and_the_sweep_catches_up(
+    clock: Any, build_session: Any, api: Any, login: Any, valkey_server: Any
+) -> None:
+    """Broker, channel layer and mirror down: the customer's early end still commits (no 500), the
+    grace timer could not be queued, and once Valkey is back the sweep completes the session."""
+    session = build_session(minutes=30)
+    token = login(session.customer).access_token
+    valkey_server.stop()
+
+    status, body = api.post(f"/api/client/chat/sessions/{session.id}/end", token=token)
+
+    assert status == 200, body
+    assert refresh(session).status == SessionStatus.CLOSING
+    valkey_server.start()
+    clock.move_to(refresh(session).closing_deadline_at)
+    assert deadline_sweep() == 1
+    assert refresh(session).status == SessionStatus.COMPLETED
+    assert refresh(session).ended_by == EndedBy.SYSTEM_AUTO_CLOSE
