@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,36 +185,60 @@ def _as_uuids(ids: list[str], exclude: set[uuid.UUID] | None) -> list[uuid.UUID]
     return values
 
 
-# The decoded members of `mitras:ready` with the tag they were read under (see
-# store.ready_snapshot): membership changes far less often than blasts read it.
-_ready_cache: tuple[store.ReadyTag, list[uuid.UUID]] | None = None
+class _ReadyCopy:
+    """This process's decoded copy of `mitras:ready` membership, kept current by the change log.
+
+    Membership changes (sessions start/end, online/offline) are far rarer than blasts read it, and
+    decoding thousands of ids costs more than the Valkey read, so each read only applies the changes
+    since the last one (store.ready_read).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seeded = ""
+        self.version = -1
+        self.members: dict[str, uuid.UUID] = {}
+        self.values: list[uuid.UUID] = []
+
+    def refresh(self, *, cutoff: float, max_per_mitra: int) -> tuple[list[uuid.UUID], list[str]]:
+        with self.lock:
+            read = store.ready_read(
+                cutoff=cutoff,
+                max_per_mitra=max_per_mitra,
+                known_seeded=self.seeded,
+                known_version=self.version,
+            )
+            if read.mode == "full":
+                self.members = dict(zip(read.members, _as_uuids(read.members, None), strict=True))
+            elif read.mode == "delta":
+                for change in read.changes:
+                    raw = change[1:]
+                    if change[0] == "+":
+                        self.members[raw] = _as_uuids([raw], None)[0]
+                    else:
+                        self.members.pop(raw, None)
+            if read.mode != "same":
+                self.values = list(self.members.values())
+            self.seeded, self.version = read.seeded, read.version
+            return self.values, read.stale
+
+
+_ready_copy = _ReadyCopy()
 
 
 def find_available_mitras(*, exclude: set[uuid.UUID] | None = None) -> list[uuid.UUID]:
     """Ids of mitras who can take a new request now: online, active, fresh heartbeat, under capacity."""
 
     def valkey() -> list[uuid.UUID]:
-        global _ready_cache
-        cfg = config_get()
-        cached = _ready_cache
-        tag, members, stale = store.ready_snapshot(
-            cutoff=_cutoff().timestamp(),
-            max_per_mitra=cfg.max_customers_per_mitra,
-            known=cached[0] if cached is not None else None,
+        values, stale = _ready_copy.refresh(
+            cutoff=_cutoff().timestamp(), max_per_mitra=config_get().max_customers_per_mitra
         )
-        if members is not None or cached is None:
-            cached = (tag, _as_uuids(members or [], None))
-            _ready_cache = cached
         skip = set(exclude or ())
         if stale:
             skip.update(_as_uuids(stale, None))
-        return _as_uuids_filter(cached[1], skip)
+        return [v for v in values if v not in skip] if skip else list(values)
 
     return _valkey_first(valkey, lambda: find_available_mitras_orm(exclude=exclude), what="find-available")
-
-
-def _as_uuids_filter(values: list[uuid.UUID], skip: set[uuid.UUID]) -> list[uuid.UUID]:
-    return [v for v in values if v not in skip] if skip else list(values)
 
 
 def is_mitra_reachable(*, mitra_id: uuid.UUID) -> bool:

@@ -47,6 +47,9 @@ DEACTIVATED = "mitras:deactivated"
 HEARTBEATS = "mitras:heartbeats"
 READY = "mitras:ready"
 READY_VERSION = "availability:ready:version"
+READY_LOG = "availability:ready:log"
+# Membership changes kept for readers that are a few changes behind (O(changes) catch-up).
+READY_LOG_MAX = 2000
 MAX_PER_MITRA = "availability:max_per_mitra"
 SEEDED = "availability:seeded"
 SNAPSHOT = "availability:snapshot"
@@ -122,11 +125,23 @@ def mark_failed_from_async() -> None:
 
 
 # --- scripts ----------------------------------------------------------------------------------
-# KEYS for the per-mitra scripts, in this order: SEEDED, DEACTIVATED, ONLINE, HEARTBEATS, READY,
-# MAX_PER_MITRA, heartbeat:<id>, capacity:<id>, READY_VERSION. READY_VERSION is bumped whenever
-# the *membership* of READY changes (not on a score refresh), so readers can reuse a decoded list.
+_READY_HELPER = f"""
+local function ready_changed(sign)
+  redis.call('INCR', KEYS[9])
+  redis.call('LPUSH', KEYS[10], sign .. ARGV[1])
+  redis.call('LTRIM', KEYS[10], 0, {READY_LOG_MAX - 1})
+end
+"""
 
-HEARTBEAT_LUA = """
+# KEYS for the per-mitra scripts, in this order: SEEDED, DEACTIVATED, ONLINE, HEARTBEATS, READY,
+# MAX_PER_MITRA, heartbeat:<id>, capacity:<id>, READY_VERSION, READY_LOG. Every change of READY's
+# *membership* (not a score refresh) bumps READY_VERSION by one and pushes "+id"/"-id" on
+# READY_LOG (newest first, capped), so a reader that cached the members at version V catches up
+# with the newest (version - V) log entries instead of re-reading the whole set.
+
+HEARTBEAT_LUA = (
+    _READY_HELPER
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
@@ -135,50 +150,60 @@ redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 local cap = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 if cap < max then
-  if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
+  if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then ready_changed('+') end
 else
-  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
+  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
 end
 return 1
 """
+)
 
 # ARGV: id, now, capacity
-ONLINE_LUA = """
+ONLINE_LUA = (
+    _READY_HELPER
+    + """
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('SET', KEYS[7], ARGV[2])
 redis.call('SET', KEYS[8], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[3]) < max then
-  if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
+  if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then ready_changed('+') end
 else
-  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
+  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
 end
 return 1
 """
+)
 
 # ARGV: id, deactivate (1 = also SADD deactivated)
-OFFLINE_LUA = """
+OFFLINE_LUA = (
+    _READY_HELPER
+    + """
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
+if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
 redis.call('DEL', KEYS[7])
 if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
 return 1
 """
+)
 
 # ARGV: id, capacity. Membership in READY follows the new capacity (only for a live member).
-CAPACITY_LUA = """
+CAPACITY_LUA = (
+    _READY_HELPER
+    + """
 redis.call('SET', KEYS[8], ARGV[2])
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 local score = redis.call('ZSCORE', KEYS[4], ARGV[1])
 if score and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[2]) < max then
-  if redis.call('ZADD', KEYS[5], score, ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
+  if redis.call('ZADD', KEYS[5], score, ARGV[1]) == 1 then ready_changed('+') end
 else
-  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then redis.call('INCR', KEYS[9]) end
+  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
 end
 return 1
 """
+)
 
 # KEYS: SEEDED, DEACTIVATED. ARGV: id. -2 not seeded, -1 deactivated, 0 fine.
 GUARD_LUA = """
@@ -201,21 +226,46 @@ redis.call('SET', KEYS[2], body, 'EX', ARGV[3])
 return body
 """
 
-# KEYS: SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION. ARGV: cutoff, batch, heartbeat key prefix.
+# KEYS: SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION, READY_LOG. ARGV: cutoff, batch, heartbeat
+# key prefix, log cap - 1.
 # Read-and-remove in one script (pitfall 7): a ping landing after this finds the mitra no longer
 # online and does not resurrect it, and every id returned was really removed. O(batch).
 POP_STALE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local left_ready = 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[2], id)
-  left_ready = left_ready + redis.call('ZREM', KEYS[3], id)
+  if redis.call('ZREM', KEYS[3], id) == 1 then
+    redis.call('INCR', KEYS[5])
+    redis.call('LPUSH', KEYS[6], '-' .. id)
+  end
   redis.call('SREM', KEYS[4], id)
   redis.call('DEL', ARGV[3] .. id)
 end
-if left_ready > 0 then redis.call('INCR', KEYS[5]) end
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[4]))
 return ids
+"""
+
+
+# KEYS: SEEDED, MAX_PER_MITRA, READY_VERSION, READY_LOG, READY.
+# ARGV: known seeded value, known version, cutoff, log cap.
+# Returns {seeded, max, version, mode, stale ids, log entries}; mode is "same", "delta" (entries =
+# the newest `version - known` changes, newest first) or "full" (caller re-reads the set: done
+# outside Lua so a big set never holds Valkey inside a script). O(stale + changes).
+READY_READ_LUA = """
+local seeded = redis.call('GET', KEYS[1])
+if not seeded then return {'', '', '0', 'unseeded', {}, {}} end
+local max = redis.call('GET', KEYS[2]) or ''
+local version = tonumber(redis.call('GET', KEYS[3]) or '0')
+local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. ARGV[3])
+if seeded == ARGV[1] then
+  local behind = version - tonumber(ARGV[2])
+  if behind == 0 then return {seeded, max, tostring(version), 'same', stale, {}} end
+  if behind > 0 and behind <= tonumber(ARGV[4]) and redis.call('LLEN', KEYS[4]) >= behind then
+    return {seeded, max, tostring(version), 'delta', stale, redis.call('LRANGE', KEYS[4], 0, behind - 1)}
+  end
+end
+return {seeded, max, tostring(version), 'full', stale, {}}
 """
 
 
@@ -242,6 +292,7 @@ SCRIPT_SOURCES = {
     "guard": GUARD_LUA,
     "beacon": BEACON_LUA,
     "pop_stale": POP_STALE_LUA,
+    "ready_read": READY_READ_LUA,
 }
 _scripts = _Scripts()
 
@@ -257,6 +308,7 @@ def mitra_keys(mitra_id: uuid.UUID | str) -> list[str]:
         heartbeat_key(mitra_id),
         capacity_key(mitra_id),
         READY_VERSION,
+        READY_LOG,
     ]
 
 
@@ -305,7 +357,8 @@ def pop_stale(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[uuid.UUID]:
     """Atomically remove up to `batch` online mitras whose last ping is older than cutoff."""
     result = _guard(
         lambda: _scripts.get("pop_stale")(
-            keys=[SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION], args=[cutoff, batch, HEARTBEAT_PREFIX]
+            keys=[SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION, READY_LOG],
+            args=[cutoff, batch, HEARTBEAT_PREFIX, READY_LOG_MAX - 1],
         )
     )
     if result == NOT_SEEDED:
@@ -338,56 +391,37 @@ def _check_trusted(pipe_results: list[Any], max_per_mitra: int) -> None:
         raise StoreNotSeeded()
 
 
-def ready_ids(*, cutoff: float, max_per_mitra: int) -> list[str]:
-    """Ids in `mitras:ready` with a ping at or after cutoff."""
-
-    def run() -> list[Any]:
-        pipe = get_valkey().pipeline(transaction=False)
-        pipe.exists(SEEDED)
-        pipe.get(MAX_PER_MITRA)
-        pipe.zrangebyscore(READY, cutoff, "+inf")
-        return list(pipe.execute())
-
-    results = _guard(run)
-    _check_trusted(results, max_per_mitra)
-    return list(results[2])
+@dataclass(frozen=True)
+class ReadyRead:
+    seeded: str
+    version: int
+    mode: str  # "same" | "delta" | "full"
+    stale: list[str]
+    changes: list[str]  # "+id"/"-id", oldest first (mode "delta")
+    members: list[str]  # the whole set (mode "full")
 
 
-ReadyTag = tuple[str, str]
+def ready_read(*, cutoff: float, max_per_mitra: int, known_seeded: str, known_version: int) -> ReadyRead:
+    """What find-available needs to bring its copy of `mitras:ready` up to date, plus stale ids."""
 
-
-def ready_snapshot(
-    *, cutoff: float, max_per_mitra: int, known: ReadyTag | None
-) -> tuple[ReadyTag, list[str] | None, list[str]]:
-    """(tag, members or None, stale members) of `mitras:ready`.
-
-    Members come back only when the membership changed since the caller's `known` tag (a rebuild
-    or a READY_VERSION bump): find-available then re-decodes them, otherwise it reuses its copy and
-    only subtracts the stale ones — O(stale) on the wire instead of O(available).
-    """
-
-    def run() -> tuple[ReadyTag, list[str] | None, list[str]]:
-        client = get_valkey()
-        pipe = client.pipeline(transaction=True)
-        pipe.get(SEEDED)
-        pipe.get(MAX_PER_MITRA)
-        pipe.get(READY_VERSION)
-        pipe.zrangebyscore(READY, "-inf", f"({cutoff}")
-        seeded, stored_max, version, stale = pipe.execute()
-        if not seeded or stored_max != str(max_per_mitra):
+    def run() -> ReadyRead:
+        seeded, stored_max, version, mode, stale, log = _scripts.get("ready_read")(
+            keys=[SEEDED, MAX_PER_MITRA, READY_VERSION, READY_LOG, READY],
+            args=[known_seeded, known_version, cutoff, READY_LOG_MAX],
+        )
+        if mode == "unseeded" or stored_max != str(max_per_mitra):
             raise StoreNotSeeded()
-        tag = (str(seeded), str(version))
-        if tag == known:
-            return tag, None, list(stale)
-        pipe = client.pipeline(transaction=True)
+        if mode != "full":
+            return ReadyRead(str(seeded), int(version), str(mode), list(stale), list(reversed(log)), [])
+        # One consistent read of the whole set with the version it belongs to.
+        pipe = get_valkey().pipeline(transaction=True)
         pipe.get(SEEDED)
         pipe.get(READY_VERSION)
         pipe.zrange(READY, 0, -1)
-        pipe.zrangebyscore(READY, "-inf", f"({cutoff}")
-        seeded, version, members, stale = pipe.execute()
+        seeded, version, members = pipe.execute()
         if not seeded:
             raise StoreNotSeeded()
-        return (str(seeded), str(version)), list(members), list(stale)
+        return ReadyRead(str(seeded), int(version or 0), "full", list(stale), [], list(members))
 
     return _guard(run)
 
@@ -574,6 +608,7 @@ def rebuild(
                 swap.delete(final)
         swap.set(MAX_PER_MITRA, max_per_mitra)
         swap.incr(READY_VERSION)
+        swap.delete(READY_LOG)
         swap.delete(SNAPSHOT)
         # Epoch plus a random tag: two rebuilds never share a value (readers key caches on it).
         swap.set(SEEDED, f"{now!r} {secrets.token_hex(4)}")

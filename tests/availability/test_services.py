@@ -230,3 +230,40 @@ def test_find_available_reuses_members_but_not_stale_ones(make_mitra: Any, seede
         services.mitra_set_offline(mitra_id=b.id)
         assert selectors.find_available_mitras() == [a.id]
         assert selectors.find_available_mitras(exclude={a.id}) == []
+
+
+def test_find_available_matches_orm_through_random_membership_changes(
+    make_mitra: Any, make_session: Any, seeded: Any, monkeypatch: Any
+) -> None:
+    """The per-process copy of the ready set, kept current by the change log, never drifts."""
+    import random
+
+    rng = random.Random(7)
+    mitras = [make_mitra() for _ in range(6)]
+    sessions: dict[Any, Any] = {}
+    with time_machine.travel(T0, tick=False):
+        for step in range(60):
+            mitra = rng.choice(mitras)
+            op = rng.choice(["online", "offline", "busy", "free", "deactivate", "reactivate"])
+            if op == "online" and Mitra.objects.get(pk=mitra.id).is_active:
+                services.mitra_set_online(mitra_id=mitra.id)
+            elif op == "offline":
+                services.mitra_set_offline(mitra_id=mitra.id)
+            elif op == "busy" and mitra.id not in sessions:
+                sessions[mitra.id] = make_session(mitra)
+                services.capacity_recompute(mitra_id=mitra.id)
+            elif op == "free" and mitra.id in sessions:
+                session = sessions.pop(mitra.id)
+                session.status = "completed"
+                session.save()
+                services.capacity_recompute(mitra_id=mitra.id)
+            elif op == "deactivate":
+                services.mitra_deactivate(mitra_id=mitra.id)
+            elif op == "reactivate":
+                services.mitra_reactivate(mitra_id=mitra.id)
+            if step % 7 == 0:
+                # Fall far behind the change log once in a while: the whole set is re-read.
+                monkeypatch.setattr(store, "READY_LOG_MAX", 0)
+            else:
+                monkeypatch.setattr(store, "READY_LOG_MAX", 2000)
+            assert set(selectors.find_available_mitras()) == set(selectors.find_available_mitras_orm()), step
