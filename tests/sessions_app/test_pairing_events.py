@@ -191,3 +191,34 @@ async def test_returning_chat_events(sockets, people):
     await run(pairing_fallback_to_blast, session_id=session.id, customer_id=people["customer"].id)
     fallback_offer = await frame_of(other_ws, "chat_request")
     assert fallback_offer["session_id"] == str(session.id) and fallback_offer["is_returning"] is False
+
+
+async def test_reroute_tells_everyone_and_closes_the_old_mitras_chat_socket(sockets, people):
+    from sessions_app.services.pairing import session_reroute
+
+    old, new = people["mitras"]
+    session: ChatSession = await run(paid_session, people["customer"])
+    await run(chat_request_accept, session_id=session.id, mitra_id=old.id)
+
+    customer_ws = await sockets.authed(people["customer_token"])
+    new_ws = await sockets.authed(people["mitra_tokens"][1])
+    old_ws = await sockets.authed(people["mitra_tokens"][0])
+    # The old mitra's chat screen: a socket authenticated into the session.
+    old_chat = WebsocketCommunicator(application, "/api/shared/ws")
+    sockets.open.append(old_chat)
+    assert (await old_chat.connect(timeout=3))[0]
+    await old_chat.send_json_to(
+        {"type": "auth", "token": people["mitra_tokens"][0], "session_id": str(session.id)}
+    )
+    assert (await old_chat.receive_json_from(timeout=3))["type"] == "auth_ok"
+
+    await run(session_reroute, session_id=session.id, to_mitra_id=new.id)
+    assert (await frame_of(old_ws, "session_rerouted"))["role"] == "removed"
+    assert (await frame_of(customer_ws, "session_rerouted"))["mitra_display_name"] == "Melati"
+    started = await frame_of(new_ws, "session_started")
+    assert started["rerouted"] is True and started["session_id"] == str(session.id)
+    while True:  # frames before the close are fine; the socket must end with 4003
+        output = await old_chat.receive_output(timeout=3)
+        if output["type"] == "websocket.close":
+            assert output["code"] == 4003
+            break
