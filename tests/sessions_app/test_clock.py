@@ -357,3 +357,12 @@ def test_a_task_released_a_moment_early_is_held_until_its_eta() -> None:
     far = timezone.now() + dt.timedelta(seconds=30)
     _wait_for_eta(SimpleNamespace(request=SimpleNamespace(eta=far.isoformat())))  # type: ignore[arg-type]
     assert timezone.now() < far
+
+
+def test_worker_start_queues_the_restore(published: Published) -> None:
+    from celery.signals import worker_ready
+
+    worker_ready.send(sender=None)
+
+    # Other apps may hook worker start too (availability reseeds); the clock queues its restore once.
+    assert [name for name, _, _ in published.items].count("sessions_app.restore_clock") == 1
