@@ -543,3 +543,38 @@ def test_capacity_mirror_matches_postgres_through_an_extension(chat: Chat, clock
     assert mirrored_capacity(mitra_id) == postgres_capacity(mitra_id) == 1
     chat.answer(extension_id, False)
     assert mirrored_capacity(mitra_id) == postgres_capacity(mitra_id) == 1
+
+
+def test_no_push_when_the_mitra_is_on_a_socket(chat: Chat, listener: EventListener) -> None:
+    import time
+
+    from halobestie.realtime import presence_key
+    from halobestie.valkey import get_valkey
+
+    joined(listener, chat)
+    DeviceToken.objects.create(
+        token="mitra-device-token-2", platform="android", user_type="mitra", mitra=chat.session.mitra
+    )
+    # What the gateway writes for a live socket: a fresh entry in the user's presence set.
+    get_valkey().zadd(presence_key("mitra", chat.session.mitra_id), {"socket-1": time.time()})
+
+    assert chat.ask(15)[0] == 201
+
+    listener.sync()
+    assert len(listener.events("mitra", chat.session.mitra_id, "extension_request")) == 1
+    assert RecordingPushSender.sent == []
+
+
+def test_no_extension_once_the_grace_is_over_or_the_session_ended(chat: Chat, clock: Any) -> None:
+    clock.move_to(chat.session.expires_at)
+    run(fire_expiry, chat.id)
+    clock.move_to(chat.reload().closing_deadline_at)  # grace over, the timer has not run yet
+
+    status, body = chat.ask(15)
+    assert (status, body["error"]["code"]) == (409, "INVALID_STATE")
+
+    deadline_sweep()
+    assert chat.reload().status == SessionStatus.COMPLETED
+    status, body = chat.ask(15)
+    assert (status, body["error"]["code"]) == (409, "INVALID_STATE")
+    assert not SessionExtension.objects.exists()
