@@ -36,16 +36,20 @@ def make_session(make_customer: Any) -> Any:
     return factory
 
 
+def _valkey() -> Any:
+    return get_valkey()
+
+
 def online_members() -> set[str]:
-    return set(get_valkey().smembers(store.ONLINE))
+    return set(_valkey().smembers(store.ONLINE))
 
 
 def deactivated_members() -> set[str]:
-    return set(get_valkey().smembers(store.DEACTIVATED))
+    return set(_valkey().smembers(store.DEACTIVATED))
 
 
 def ready_members() -> set[str]:
-    return set(get_valkey().zrange(store.READY, 0, -1))
+    return set(_valkey().zrange(store.READY, 0, -1))
 
 
 def capacity_of(mitra_id: Any) -> int | None:
@@ -99,7 +103,7 @@ async def asgi_request(
     never = asyncio.Event()
     sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Any:
         nonlocal delivered
         if not delivered:
             delivered = True
@@ -107,7 +111,7 @@ async def asgi_request(
         await never.wait()  # the client stays connected
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Any) -> None:
         sent.append(message)
 
     await application(scope, receive, send)

@@ -10,11 +10,16 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from availability import services, store
-from halobestie.valkey import get_valkey
+from halobestie.valkey import get_valkey as _get_valkey
 from mitras.models import MitraOnlineStatus
 from tests.availability.conftest import asgi_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def get_valkey() -> Any:
+    return _get_valkey()
+
 
 HEARTBEAT = "/api/mitra/status/heartbeat"
 BEACON = "/api/client/mitra-availability"
@@ -190,10 +195,10 @@ def test_lifespan_startup_seeds(online_mitra: Any) -> None:
     messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     sent: list[str] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Any:
         return messages.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Any) -> None:
         sent.append(message["type"])
 
     async_to_sync(application)({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)

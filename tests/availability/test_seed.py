@@ -13,11 +13,15 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from availability import services, store
-from halobestie.valkey import get_valkey
+from halobestie.valkey import get_valkey as _get_valkey
 from mitras.models import MitraOnlineStatus
 from tests.availability.conftest import capacity_of, deactivated_members, online_members, ready_members
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def get_valkey() -> Any:
+    return _get_valkey()
 
 
 @pytest.fixture

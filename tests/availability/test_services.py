@@ -13,7 +13,7 @@ from django.db import transaction
 from accounts.models import AuthSession
 from availability import selectors, services, store
 from halobestie.exceptions import AccountInactive
-from halobestie.valkey import get_valkey
+from halobestie.valkey import get_valkey as _get_valkey
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus
 from tests.availability.conftest import (
     capacity_of,
@@ -24,6 +24,11 @@ from tests.availability.conftest import (
 
 # Real commits: the mirror is written in on_commit callbacks.
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def get_valkey() -> Any:
+    return _get_valkey()
+
 
 T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 

@@ -11,11 +11,16 @@ import pytest
 import time_machine
 
 from availability import services, store, tasks
-from halobestie.valkey import get_valkey
+from halobestie.valkey import get_valkey as _get_valkey
 from mitras.models import MitraOnlineLog, MitraOnlineStatus
 from tests.availability.conftest import capacity_of, online_members, ready_members
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def get_valkey() -> Any:
+    return _get_valkey()
+
 
 T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
@@ -32,6 +37,7 @@ def test_auto_offline_takes_only_stale_mitras_offline(make_mitra: Any, seeded: A
         assert not MitraOnlineStatus.objects.get(mitra=stale).is_online
         assert MitraOnlineStatus.objects.get(mitra=fresh).is_online
         log = MitraOnlineLog.objects.filter(mitra=stale).order_by("-id").first()
+        assert log is not None
         assert (log.event, log.reason, log.at) == ("offline", "stale", T0 + dt.timedelta(seconds=50))
         assert online_members() == {str(fresh.id)}
         assert ready_members() == {str(fresh.id)}
