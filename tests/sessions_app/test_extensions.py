@@ -578,3 +578,17 @@ def test_no_extension_once_the_grace_is_over_or_the_session_ended(chat: Chat, cl
     status, body = chat.ask(15)
     assert (status, body["error"]["code"]) == (409, "INVALID_STATE")
     assert not SessionExtension.objects.exists()
+
+
+def test_accept_after_an_early_end_keeps_the_unused_paid_time(chat: Chat, clock: Any) -> None:
+    clock.move_to(chat.session.expires_at - seconds(600))
+    assert chat.api.post(f"/api/client/chat/sessions/{chat.id}/end", token=chat.customer_token)[0] == 200
+    clock.shift(seconds(20))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    clock.shift(seconds(3))
+
+    assert chat.answer(extension_id, True)[0] == 200
+
+    session = chat.reload()
+    assert session.status == SessionStatus.ACTIVE
+    assert session.expires_at == timezone.now() + seconds(580 + 15 * 60)
