@@ -25,14 +25,22 @@ from opsconfig.services import config_get
 
 logger = logging.getLogger(__name__)
 
-# A rebuild takes ~1 s at 100k online; the lock outlives it with room to spare.
+# A rebuild takes ~3 s at 100k online; the lock outlives it with room to spare.
 RESEED_LOCK_SECONDS = 60
+# After a failed attempt to reach Valkey, readers go straight to Postgres for this long, so a hung
+# server (socket timeout) costs one request a timeout per second, not every request.
+HEAL_BACKOFF_SECONDS = 1.0
 
 
 def _mirror(action: str, fn: Callable[[], object]) -> None:
     """Run a Valkey write after commit; never fail the (already committed) change."""
 
     def run() -> None:
+        if store.reconnect_pending() is not None:
+            # The mirror is untrusted until rebuilt from Postgres, which will include this change;
+            # skipping spares the request a Valkey timeout while the server is unreachable.
+            logger.info("availability: mirror untrusted, skipped %s (the rebuild covers it)", action)
+            return
         try:
             fn()
         except store.StoreUnavailable:
@@ -278,6 +286,9 @@ def availability_heal() -> bool:
         # A rebuild inside a caller's transaction would read uncommitted state; let the caller
         # use Postgres this time and heal on the next call.
         return False
+    since = store.seconds_since_failure()
+    if since is not None and since < HEAL_BACKOFF_SECONDS:
+        return False  # Valkey was unreachable a moment ago: answer from Postgres without waiting
     try:
         pending = store.reconnect_pending()
         seeded_at = store.is_seeded()

@@ -89,12 +89,20 @@ def heartbeat_key(mitra_id: uuid.UUID | str) -> str:
 # last failed; the next successful use reseeds (unless a reseed already ran after that failure).
 _state_lock = threading.Lock()
 _failed_at: float | None = None
+_failed_monotonic: float | None = None
 
 
 def _mark_failed() -> None:
-    global _failed_at
+    global _failed_at, _failed_monotonic
     with _state_lock:
         _failed_at = time.time()
+        _failed_monotonic = time.monotonic()
+
+
+def seconds_since_failure() -> float | None:
+    """How long ago this process last failed to use Valkey (None: not since it last healed)."""
+    failed = _failed_monotonic
+    return None if failed is None else time.monotonic() - failed
 
 
 def reconnect_pending() -> float | None:
@@ -103,10 +111,11 @@ def reconnect_pending() -> float | None:
 
 
 def clear_reconnect(*, healed_at: float) -> None:
-    global _failed_at
+    global _failed_at, _failed_monotonic
     with _state_lock:
         if _failed_at is not None and _failed_at <= healed_at:
             _failed_at = None
+            _failed_monotonic = None
 
 
 def _guard(fn: Callable[[], T]) -> T:

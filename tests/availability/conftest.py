@@ -12,6 +12,20 @@ from halobestie.valkey import get_valkey
 from opsconfig.services import config_get
 
 
+@pytest.fixture(autouse=True)
+def _no_heal_backoff() -> Any:
+    """Each test starts without the previous test's Valkey back-off."""
+    store._failed_monotonic = None
+    yield
+    store._failed_monotonic = None
+
+
+def backoff_elapsed() -> None:
+    """Let the one-second heal back-off after a Valkey failure run out (monotonic clock)."""
+    if store._failed_monotonic is not None:
+        store._failed_monotonic -= services.HEAL_BACKOFF_SECONDS
+
+
 @pytest.fixture
 def seeded(transactional_db: None) -> Any:
     """Rebuild the mirror from the current Postgres state (call again after changing Postgres)."""

@@ -11,7 +11,13 @@ from availability import selectors, services, store
 from halobestie.exceptions import AccountInactive
 from halobestie.valkey import get_valkey
 from mitras.models import Mitra, MitraOnlineStatus
-from tests.availability.conftest import capacity_of, deactivated_members, online_members, ready_members
+from tests.availability.conftest import (
+    backoff_elapsed,
+    capacity_of,
+    deactivated_members,
+    online_members,
+    ready_members,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,6 +81,7 @@ def test_reseed_restores_exact_state_after_restart(
     services.capacity_recompute(mitra_id=newcomer.id)
     services.mitra_deactivate(mitra_id=busy.id)
     valkey_server.start()
+    backoff_elapsed()
     assert not get_valkey().exists(store.SEEDED)  # restarted empty
     # The first reader after the outage rebuilds before trusting Valkey.
     assert selectors.find_available_mitras() == [gone.id]
@@ -100,6 +107,36 @@ def test_outage_seen_by_this_process_forces_rebuild_even_if_data_survived(
     client.zadd(store.READY, {str(idle.id): 9e9})
     client.set(store.MAX_PER_MITRA, 1)
     client.set(store.SEEDED, "1")  # a rebuild from before the failure
+    backoff_elapsed()
     assert idle.id not in selectors.find_available_mitras()
     assert str(idle.id) not in online_members()
     assert store.reconnect_pending() is None
+
+
+def test_writes_skip_valkey_until_rebuilt_and_rebuild_covers_them(
+    fleet: dict[str, Any], valkey_server: Any
+) -> None:
+    idle = fleet["idle"]
+    valkey_server.stop()
+    services.mitra_set_offline(mitra_id=idle.id)
+    valkey_server.start()
+    # Valkey is back but not rebuilt yet: this write is skipped, not sent to an untrusted mirror.
+    services.mitra_set_online(mitra_id=idle.id)
+    assert online_members() == set()
+    backoff_elapsed()
+    assert selectors.find_available_mitras() == [idle.id]  # the reader rebuilds first
+    assert online_members() == {str(idle.id), str(fleet["busy"].id)}
+
+
+def test_readers_back_off_after_a_failed_heal(fleet: dict[str, Any], valkey_server: Any) -> None:
+    valkey_server.stop()
+    assert selectors.find_available_mitras() == [fleet["idle"].id]  # heal failed: back-off starts
+    assert store.seconds_since_failure() is not None
+    valkey_server.start()
+    # Within the back-off, Postgres answers without touching Valkey ...
+    assert selectors.find_available_mitras() == [fleet["idle"].id]
+    assert not get_valkey().exists(store.SEEDED)
+    # ... and after it the mirror is rebuilt.
+    backoff_elapsed()
+    assert selectors.find_available_mitras() == [fleet["idle"].id]
+    assert get_valkey().exists(store.SEEDED)
