@@ -389,3 +389,88 @@ def test_a_completed_session_frees_the_mitra_for_new_requests(chat: Chat, clock:
     chat.post("customer", "goodbye", {"message": ""})
 
     assert chat.session.mitra_id in find_available_mitras()
+
+
+def test_goodbye_racing_the_grace_timer_completes_once(
+    chat: Chat, clock: Any, listener: EventListener
+) -> None:
+    import threading
+
+    from django.db import close_old_connections
+
+    joined(listener, chat)
+    chat.expire(clock)
+    clock.move_to(chat.reload().closing_deadline_at - seconds(0.001))
+    results: list[Any] = []
+    barrier = threading.Barrier(3)
+
+    def goodbye() -> None:
+        try:
+            barrier.wait()
+            results.append(chat.post("customer", "goodbye", {"message": ""})[0])
+        finally:
+            close_old_connections()
+
+    def timer() -> None:
+        try:
+            barrier.wait()
+            results.append(run(fire_closing_deadline, chat.id))
+        finally:
+            close_old_connections()
+
+    threads = [
+        threading.Thread(target=goodbye),
+        threading.Thread(target=timer),
+        threading.Thread(target=timer),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Just before the deadline the timer is not due: the goodbye wins, exactly once.
+    assert sorted(map(str, results)) == ["200", "False", "False"]
+    assert chat.reload().status == SessionStatus.COMPLETED
+    assert chat.reload().ended_by == EndedBy.SYSTEM_EXPIRED
+    listener.sync()
+    for user_type, user_id in (("customer", chat.session.customer_id), ("mitra", chat.session.mitra_id)):
+        assert len(listener.events(user_type, user_id, "session_completed")) == 1
+
+
+def test_expiry_racing_an_early_end_closes_once(chat: Chat, clock: Any, listener: EventListener) -> None:
+    import threading
+
+    from django.db import close_old_connections
+
+    joined(listener, chat)
+    clock.move_to(chat.session.expires_at)
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def end() -> None:
+        try:
+            barrier.wait()
+            results.append(chat.post("customer", "end")[0])
+        finally:
+            close_old_connections()
+
+    def expire() -> None:
+        try:
+            barrier.wait()
+            results.append(run(fire_expiry, chat.id))
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=end), threading.Thread(target=expire)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    session = chat.reload()
+    assert session.status == SessionStatus.CLOSING
+    # Whoever locked the row first decided; the other found it already closing.
+    assert sorted(map(str, results)) in (["200", "False"], ["409", "True"])
+    listener.sync()
+    kinds = listener.kinds("mitra", session.mitra_id)
+    assert kinds.count("session_expired") + kinds.count("session_closing") == 1
