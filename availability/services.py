@@ -58,7 +58,12 @@ def capacity_recompute(*, mitra_id: uuid.UUID) -> int:
     Derived from the truth every time (never INCR/DECR), so a missed call heals on the next one.
     """
     load = selectors.mitra_load_orm(mitra_id=mitra_id)
-    _mirror("capacity write", lambda: store.capacity_write(mitra_id=mitra_id, capacity=load))
+    # The mirrored value is counted again after commit: two transitions of one mitra committing
+    # close together each see the other's work by then, so the last write is not a stale count.
+    _mirror(
+        "capacity write",
+        lambda: store.capacity_write(mitra_id=mitra_id, capacity=selectors.mitra_load_orm(mitra_id=mitra_id)),
+    )
     return load
 
 
@@ -344,22 +349,37 @@ def availability_auto_offline_sweep(*, batch: int = store.SWEEP_BATCH) -> int:
             return total
         if not ids:
             return total
-        total += _offline_in_postgres(ids)
+        total += _offline_in_postgres(ids, cutoff=cutoff)
         if len(ids) < batch:
             return total
 
 
-def _offline_in_postgres(mitra_ids: list[uuid.UUID]) -> int:
-    """Offline + log rows for exactly the ids the sweep removed: one statement per batch."""
+def _offline_in_postgres(mitra_ids: list[uuid.UUID], *, cutoff: float) -> int:
+    """Offline + log rows for exactly the ids the sweep removed: one statement per batch.
+
+    A row whose heartbeat in Postgres is newer than the cutoff is left online: the mitra went
+    online again (which writes a fresh heartbeat) while the sweep ran, and its online write
+    re-adds it to the mirror, so both sides stay online instead of Postgres offline / Valkey online.
+    """
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH went AS ("
             "  UPDATE mitra_online_status SET is_online = false, last_offline_at = %s, updated_at = %s"
-            "  WHERE mitra_id = ANY(%s::uuid[]) AND is_online RETURNING mitra_id"
+            "  WHERE mitra_id = ANY(%s::uuid[]) AND is_online"
+            "  AND (last_heartbeat_at IS NULL OR last_heartbeat_at < to_timestamp(%s))"
+            "  RETURNING mitra_id"
             ") INSERT INTO mitra_online_logs (mitra_id, event, at, reason) "
             "SELECT mitra_id, %s, %s, %s FROM went",
-            [now, now, [str(m) for m in mitra_ids], OnlineEvent.OFFLINE.value, now, OnlineReason.STALE.value],
+            [
+                now,
+                now,
+                [str(m) for m in mitra_ids],
+                cutoff,
+                OnlineEvent.OFFLINE.value,
+                now,
+                OnlineReason.STALE.value,
+            ],
         )
         return int(cursor.rowcount)
 

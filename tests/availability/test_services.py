@@ -272,3 +272,19 @@ def test_find_available_matches_orm_through_random_membership_changes(
             else:
                 monkeypatch.setattr(store, "READY_LOG_MAX", 2000)
             assert set(selectors.find_available_mitras()) == set(selectors.find_available_mitras_orm()), step
+
+
+def test_beacon_service_zero_sql_and_shared_snapshot(
+    make_mitra: Any, seeded: Any, django_assert_num_queries: Any
+) -> None:
+    mitra = make_mitra()
+    services.mitra_set_online(mitra_id=mitra.id)
+    with django_assert_num_queries(0):
+        first = selectors.beacon_get()  # computed from the ready set, stored for 10 s
+        second = selectors.beacon_get()  # the snapshot
+        counts = selectors.dashboard_counts()
+        find = selectors.find_available_mitras()
+        reachable = selectors.is_mitra_reachable(mitra_id=mitra.id)
+    assert (first.available, first.count) == (True, 1) and second == first
+    assert 0 < get_valkey().ttl(store.SNAPSHOT) <= 10
+    assert (counts.online, counts.available) == (1, 1) and find == [mitra.id] and reachable

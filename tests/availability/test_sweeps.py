@@ -136,3 +136,24 @@ def test_reconcile_heals_drift_both_ways(make_mitra: Any, make_session: Any, see
 def test_reconcile_skips_when_valkey_down(seeded: Any, valkey_server: Any) -> None:
     valkey_server.stop()
     assert tasks.reconcile.apply().get() == -1
+
+
+def test_sweep_leaves_a_mitra_that_went_online_meanwhile(make_mitra: Any, seeded: Any) -> None:
+    """Sweep pops a stale mitra from Valkey, then the mitra goes online before the Postgres step:
+    Postgres must not be set offline behind the mirror's back (that would be a ghost)."""
+    mitra = make_mitra()
+    with time_machine.travel(T0, tick=False) as traveller:
+        services.mitra_set_online(mitra_id=mitra.id)
+        traveller.shift(60)
+        popped = store.pop_stale(cutoff=time_now() - 45)
+        assert popped == [mitra.id]
+        services.mitra_set_online(mitra_id=mitra.id)  # the app came back
+        assert services._offline_in_postgres(popped, cutoff=time_now() - 45) == 0
+        assert MitraOnlineStatus.objects.get(mitra=mitra).is_online
+        assert online_members() == {str(mitra.id)}
+
+
+def time_now() -> float:
+    import time
+
+    return time.time()
