@@ -8,6 +8,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from availability import services as availability_services
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineReason
@@ -37,8 +39,8 @@ class MitraAdmin(admin.ModelAdmin):
     list_select_related = ("online_status",)
     ordering = ("display_name",)
     # is_active changes only through the actions, which also revoke logins and close sockets.
-    readonly_fields = ("id", "is_active", "created_at", "updated_at")
-    fields = ("id", "display_name", "phone", "is_active", "created_at", "updated_at")
+    readonly_fields = ("id", "is_active", "online_history", "created_at", "updated_at")
+    fields = ("id", "display_name", "phone", "is_active", "online_history", "created_at", "updated_at")
     inlines = (OnlineStatusInline,)
     actions = ("deactivate_selected", "reactivate_selected", "set_offline_selected")
 
@@ -51,6 +53,14 @@ class MitraAdmin(admin.ModelAdmin):
     def last_heartbeat_at(self, obj: Mitra) -> Any:
         status = getattr(obj, "online_status", None)
         return status.last_heartbeat_at if status else None
+
+    @admin.display(description="online history")
+    def online_history(self, obj: Mitra) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:mitras_mitraonlinelog_changelist") + f"?mitra__id__exact={obj.pk}"
+        count = MitraOnlineLog.objects.filter(mitra=obj).count()
+        return format_html('<a href="{}">{} online/offline changes</a>', url, count)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Sessions and logs reference mitras; deactivate instead.

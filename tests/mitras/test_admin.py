@@ -50,6 +50,9 @@ def test_change_page_shows_read_only_status(staff: Client, fleet: dict[str, Mitr
     assert page.status_code == 200
     assert b"online status" in page.content
     assert b'name="online_status-0-is_online"' not in page.content  # not editable
+    assert b"1 online/offline changes" in page.content
+    history = staff.get(f"/admin/mitras/mitraonlinelog/?mitra__id__exact={fleet['ani'].id}")
+    assert history.status_code == 200 and b"Ani (+6281211110001)" in history.content
 
 
 def test_log_is_read_only(staff: Client, fleet: dict[str, Mitra]) -> None:
