@@ -37,7 +37,7 @@ def test_update_is_seen_after_commit_across_processes():
         config_update(max_customers_per_mitra=3)
     config_invalidate_local()
     assert config_get().max_customers_per_mitra == 3
-    assert '"max_customers_per_mitra": 3' in get_valkey().get(VALKEY_KEY)
+    assert '"max_customers_per_mitra": 3' in str(get_valkey().get(VALKEY_KEY))
 
 
 @pytest.mark.django_db
