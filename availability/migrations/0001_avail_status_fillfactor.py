@@ -3,7 +3,7 @@
 The heartbeat mirror rewrites every online mitra's row each cycle (100k rows per minute at scale).
 With free room on the page Postgres updates the row in place (a HOT update, no index writes); at
 the default fillfactor 100 every update also writes both indexes. Measured at 100k rows: ~0.7 s
-→ ~0.3 s per mirror cycle (docs/perf/availability.md).
+→ ~0.3 s per mirror cycle (docs/performance.md).
 """
 
 from django.db import migrations
