@@ -11,7 +11,7 @@ import importlib
 from django.conf import settings
 from django.urls import URLPattern, path
 
-DEV_ROUTE_MODULES = ("payments.dev_routes", "sessions_app.dev_routes")
+DEV_ROUTE_MODULES = ("sessions_app.dev_routes",)
 
 
 def _patterns() -> list[URLPattern]:

@@ -1,5 +1,6 @@
 """Dev-only routes of sessions_app (see halobestie.dev_routes): mounted only with DEBUG or
-HALOBESTIE_DEV_ROUTES, so QA can drive the clock without waiting real minutes."""
+HALOBESTIE_DEV_ROUTES, so QA can confirm a payment without the provider and drive the clock without
+waiting real minutes."""
 
 from __future__ import annotations
 
@@ -9,15 +10,42 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from halobestie.api import ok
+from halobestie.api import ok, response_for_exception
 from halobestie.exceptions import ApplicationError, ValidationFailed
 from halobestie.middleware import error_body
 from sessions_app import realtime as events
+from sessions_app.selectors.checkout import payment_request_session_id
+from sessions_app.services.checkout import payment_request_confirm
 from sessions_app.services.clock import session_expires_at_force
+
+
+@csrf_exempt
+@require_POST
+def force_confirm_payment(request: HttpRequest) -> HttpResponse:
+    """POST {payment_request_id}: confirm as the provider would; idempotent. → {id, status, session_id}."""
+    try:
+        try:
+            body = json.loads(request.body or b"{}")
+            payment_request_id = uuid.UUID(str(body["payment_request_id"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValidationFailed("payment_request_id: a payment request UUID is required.") from exc
+        payment = payment_request_confirm(payment_request_id=payment_request_id)
+        payment.refresh_from_db()
+        return JsonResponse(
+            ok(
+                {
+                    "id": str(payment.id),
+                    "status": payment.status,
+                    "session_id": str(sid) if (sid := payment_request_session_id(payment)) else None,
+                }
+            )
+        )
+    except Exception as exc:  # every outcome is an envelope, never an HTML page
+        return response_for_exception(request, exc)
 
 
 def _parse(request: HttpRequest) -> tuple[uuid.UUID, dt.datetime]:
@@ -64,5 +92,6 @@ def force_session_expires_at(request: HttpRequest) -> JsonResponse:
 
 
 DEV_ROUTES: list[tuple[str, Callable[..., object]]] = [
+    ("force-confirm-payment", force_confirm_payment),
     ("force-session-expires-at", force_session_expires_at),
 ]

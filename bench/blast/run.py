@@ -258,8 +258,8 @@ async def run(
     from django.utils import timezone
 
     from payments.models import PaymentRequest, PaymentStatus
-    from payments.services import payment_request_create
     from sessions_app.models import ChatSession, SessionStatus
+    from sessions_app.services.checkout import payment_request_create
 
     blaster = Blaster()
     await blaster.open()

@@ -2,6 +2,6 @@
 
 from ninja import Router
 
-from sessions_app.api import chat, clock, pairing
+from sessions_app.api import chat, checkout, clock, pairing
 
-ROUTERS: list[tuple[str, Router]] = [*chat.ROUTERS, *pairing.ROUTERS, *clock.ROUTERS]
+ROUTERS: list[tuple[str, Router]] = [*checkout.ROUTERS, *chat.ROUTERS, *pairing.ROUTERS, *clock.ROUTERS]

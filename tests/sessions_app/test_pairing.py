@@ -26,7 +26,7 @@ from sessions_app.models import (
 )
 from sessions_app.services.pairing import pairing_reconcile, session_reroute
 from sessions_app.tasks.pairing import pairing_deadline, pairing_deadline_sweep, reconcile_confirmed_payments
-from tests.payments.kit import go_online, paid_session, payment_of
+from tests.sessions_app.pairing_support import go_online, paid_session, payment_of
 
 MITRA = "/api/mitra"
 CLIENT = "/api/client"
@@ -336,7 +336,7 @@ def test_returning_chat_to_an_offline_mitra_is_rejected_at_once(api, world, retu
 
 @pytest.mark.django_db
 def test_reconcile_restarts_pairing_that_stopped_half_way(world, commit):
-    from payments.services import payment_request_create
+    from sessions_app.services.checkout import payment_request_create
 
     payment = payment_request_create(
         customer_id=world.customer.id, mode="chat", duration_minutes=15, method="qris"

@@ -18,7 +18,7 @@ from django.db import connections
 from halobestie.asgi import application
 from sessions_app.models import ChatSession
 from sessions_app.services.pairing import chat_request_accept, pairing_cancel, pairing_deadline_fire
-from tests.payments.kit import go_online, paid_session, seed
+from tests.sessions_app.pairing_support import go_online, paid_session, seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

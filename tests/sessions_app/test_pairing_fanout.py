@@ -17,7 +17,7 @@ from django.utils import timezone
 from availability.services import availability_reseed
 from mitras.models import Mitra, MitraOnlineStatus
 from sessions_app.models import ChatRequestNotification
-from tests.payments.kit import Listener, paid_session, seed
+from tests.sessions_app.pairing_support import Listener, paid_session, seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,7 +18,7 @@ from payments.models import PaymentStatus
 from sessions_app.models import ChatRequestNotification, ChatSession, NotificationResponse, SessionStatus
 from sessions_app.services.pairing import pairing_deadline_fire
 from tests.conftest import ApiClient
-from tests.payments.kit import go_online, paid_session, payment_of, seed
+from tests.sessions_app.pairing_support import go_online, paid_session, payment_of, seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,5 @@
-"""Pricing, the method catalog, payment requests and their confirmation (issue 4)."""
+"""Checkout: payment requests and their confirmation into a chat session (issue 4). Pricing and the
+method catalog are tests/payments/test_catalog.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.db import connection
 from payments.models import PaymentMethod, PaymentRequest, PaymentStatus
 from payments.tasks import expire_stale_payments
 from sessions_app.models import ChatSession, SessionStatus
-from tests.payments.kit import seed
+from tests.sessions_app.pairing_support import seed
 
 NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
 PAY = "/api/client/payment-requests"
@@ -28,44 +29,6 @@ def customer_token(make_customer, login):
 def create(api, token, **overrides):
     body = {"mode": "chat", "duration_minutes": 30, "method": "qris", **overrides}
     return api.post(PAY, body, token=token)
-
-
-@pytest.mark.django_db
-def test_pricing_lists_seeded_tiers_per_mode(api, customer_token):
-    _, token = customer_token
-    status, body = api.get("/api/client/chat/pricing", token=token)
-    assert status == 200
-    chat = body["data"]["modes"]["chat"]
-    assert [(t["duration_minutes"], t["price"]) for t in chat] == [
-        (15, 30_000),
-        (30, 60_000),
-        (45, 100_000),
-        (60, 150_000),
-    ]
-    assert len(body["data"]["modes"]["call"]) == 4
-    assert body["data"]["currency"] == "IDR"
-
-
-@pytest.mark.django_db
-def test_payment_methods_are_grouped_and_inactive_ones_hidden(api, customer_token):
-    _, token = customer_token
-    PaymentMethod.objects.filter(code="ovo").update(is_active=False)
-    status, body = api.get("/api/client/payment-methods", token=token)
-    assert status == 200
-    groups = {g["group"]: [m["code"] for m in g["methods"]] for g in body["data"]["groups"]}
-    assert groups["qris"] == ["qris"]
-    assert "ovo" not in groups["ewallet"] and "dana" in groups["ewallet"]
-
-
-@pytest.mark.django_db
-def test_client_routes_need_a_customer_token(api, make_mitra, login):
-    status, body = api.get("/api/client/chat/pricing")
-    assert (status, body["error"]["code"]) == (401, "UNAUTHORIZED")
-    mitra_token = login(make_mitra()).access_token
-    status, body = api.post(
-        PAY, {"mode": "chat", "duration_minutes": 30, "method": "qris"}, token=mitra_token
-    )
-    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
 
 
 @pytest.mark.django_db

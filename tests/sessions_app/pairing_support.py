@@ -1,4 +1,4 @@
-"""Shared helpers for payment and pairing tests (imported by tests/payments and test_pairing*.py).
+"""Shared helpers for checkout and pairing tests (imported by test_checkout.py and test_pairing*.py).
 
 Mitras are made available through the availability services (Postgres + the Valkey mirror after
 commit), so pairing sees them through the real readers.
@@ -19,8 +19,8 @@ from halobestie.realtime import user_group
 from mitras.models import Mitra
 from payments.catalog import seed_catalog
 from payments.models import PaymentMethod, PaymentRequest, PricingTier
-from payments.services import payment_request_confirm, payment_request_create
 from sessions_app.models import ChatSession
+from sessions_app.services.checkout import payment_request_confirm, payment_request_create
 
 
 def seed() -> None:

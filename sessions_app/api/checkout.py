@@ -1,0 +1,112 @@
+"""Routes: checkout. A customer's payment requests (create, poll, list pending) with the chat session
+each produced (api.md /api/client). Pricing and the method catalog are payments' routes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import Field
+
+from accounts.auth import CustomerAuth, principal_of
+from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
+from payments.models import PaymentRequest
+from sessions_app.realtime import iso
+from sessions_app.selectors.checkout import (
+    payment_request_get_for_customer,
+    payment_request_list_pending,
+    payment_request_session_id,
+)
+from sessions_app.services.checkout import payment_request_create
+
+
+class PaymentRequestIn(Schema):
+    mode: Literal["chat", "call"]
+    duration_minutes: int = Field(ge=1, le=24 * 60)
+    method: str = Field(min_length=1, max_length=40, description="A code from GET /payment-methods")
+    targeted_mitra_id: uuid.UUID | None = Field(
+        None, description="Returning chat: a mitra this customer chatted with before"
+    )
+
+
+class PaymentRequestOut(Schema):
+    id: uuid.UUID
+    status: str = Field(description="pending | confirmed | consumed | expired | abandoned | failed_pairing")
+    amount: int
+    mode: str
+    duration_minutes: int
+    method: str
+    expires_at: str
+    invoice_url: str | None = Field(description="Provider checkout page, once the provider is wired")
+    targeted_mitra_id: uuid.UUID | None
+    session_id: uuid.UUID | None = Field(description="The chat session, once the payment is confirmed")
+    created_at: str
+
+
+class PaymentRequestListOut(Schema):
+    items: list[PaymentRequestOut]
+
+
+def _payment_out(payment: PaymentRequest) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "status": payment.status,
+        "amount": payment.amount,
+        "mode": payment.mode,
+        "duration_minutes": payment.minutes,
+        "method": payment.method_id,
+        "expires_at": iso(payment.expires_at),
+        "invoice_url": payment.provider_invoice_url or None,
+        "targeted_mitra_id": payment.targeted_mitra_id,
+        "session_id": payment_request_session_id(payment),
+        "created_at": iso(payment.created_at),
+    }
+
+
+# Tagged "payments" like the pricing routes, so the OpenAPI docs group them as before.
+router = Router(tags=["payments"], auth=CustomerAuth())
+
+
+@router.post(
+    "/payment-requests",
+    response={201: Envelope(PaymentRequestOut), 409: ErrorEnvelope, **ERRORS_AUTH},
+    summary="Start paying for a chat",
+)
+def payment_request_new(request: HttpRequest, payload: PaymentRequestIn) -> Status[dict[str, Any]]:
+    """Amount comes from the pricing tier. VALIDATION_ERROR for an unknown tier, INVALID_PAYMENT_METHOD /
+    INVALID_PAYMENT_AMOUNT for catalog checks, INVALID_STATE with a pending payment or a live chat."""
+    payment = payment_request_create(
+        customer_id=principal_of(request).user_id,
+        mode=payload.mode,
+        duration_minutes=payload.duration_minutes,
+        method=payload.method,
+        targeted_mitra_id=payload.targeted_mitra_id,
+    )
+    return Status(201, ok(_payment_out(payment)))
+
+
+@router.get(
+    "/payment-requests/pending",
+    response={200: Envelope(PaymentRequestListOut), **ERRORS_AUTH},
+    summary="The customer's pending payments",
+)
+def payment_requests_pending(request: HttpRequest) -> dict[str, Any]:
+    items = payment_request_list_pending(customer_id=principal_of(request).user_id)
+    return ok({"items": [_payment_out(p) for p in items]})
+
+
+@router.get(
+    "/payment-requests/{uuid:payment_request_id}",
+    response={200: Envelope(PaymentRequestOut), 404: ErrorEnvelope, **ERRORS_AUTH},
+    summary="Poll a payment request",
+)
+def payment_request_detail(request: HttpRequest, payment_request_id: uuid.UUID) -> dict[str, Any]:
+    payment = payment_request_get_for_customer(
+        payment_request_id=payment_request_id, customer_id=principal_of(request).user_id
+    )
+    return ok(_payment_out(payment))
+
+
+ROUTERS: list[tuple[str, Router]] = [("/client", router)]
