@@ -10,8 +10,9 @@ server (deactivation), 4008 no auth frame in time, 1011 a backend the gateway ne
 
 After auth the socket is in `user.<type>.<id>` (every event for that user) and, in session mode, in
 `session.<id>` (the chat). The consumer only parses frames and calls services / selectors; database
-work runs in worker threads (thread_sensitive=False: channels gives consumers no per-socket thread
-context, and sharing the one default thread would serialise every socket's database work).
+work runs in worker threads (halobestie.db.in_db_thread, thread_sensitive=False: channels gives
+consumers no per-socket thread context, and sharing the one default thread would serialise every
+socket's database work).
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError
 
 from halobestie import realtime
+from halobestie.db import in_db_thread
 from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized
 from halobestie.valkey import VALKEY_ERRORS
 from sessions_app.selectors.chat import SocketIdentity, socket_identity_get
@@ -48,25 +49,6 @@ PRESENCE_TOUCH_MIN_SECONDS = 10
 MAX_FRAME_CHARS = 64 * 1024
 
 _DB_DOWN = (OperationalError, InterfaceError)
-
-
-def in_db_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    """Run sync ORM code in a worker thread and return its connection to the pool afterwards.
-
-    Not channels' database_sync_to_async: with asgiref 3.13 that closes connections outside the
-    context the call ran in (asgiref re-homes Local storage into the call's context), so the
-    connection the call used is never returned and the pool runs dry after a few dozen sockets.
-    Closing inside the call sees the right connection.
-    """
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return sync_to_async(call, thread_sensitive=False)
 
 
 def _parse_uuid(value: Any) -> uuid.UUID | None:

@@ -1,6 +1,6 @@
 """Chat relay writes: persist a message once, mark delivered/read, announce after commit.
 
-The gateway consumer calls these in worker threads (sessions_app.consumers.in_db_thread). Every event and push leaves only
+The gateway consumer calls these in worker threads (halobestie.db.in_db_thread). Every event and push leaves only
 after the transaction commits, so a rolled-back write never announces itself.
 """
 

@@ -19,9 +19,9 @@ from django.test import override_settings
 from accounts.models import DeviceToken
 from halobestie import push, realtime
 from halobestie.asgi import application
+from halobestie.db import in_db_thread
 from halobestie.push import PushMessage, PushSender, RecordingPushSender
 from halobestie.valkey import get_valkey
-from sessions_app.consumers import in_db_thread
 
 
 class Listener:

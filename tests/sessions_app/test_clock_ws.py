@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from halobestie.asgi import application
+from halobestie.db import in_db_thread
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.services.lifecycle import session_goodbye_customer
 from sessions_app.tasks.clock import fire_expiry, fire_warning
@@ -75,27 +75,27 @@ async def test_warning_expiry_and_completion_reach_the_sockets(live_chat: Any, s
     customer = await open_socket(sockets, customer_token, session.id)
     mitra = await open_socket(sockets, mitra_token, session.id)
 
-    assert await database_sync_to_async(deliver)(fire_warning, session.id) is True
+    assert await in_db_thread(deliver)(fire_warning, session.id) is True
     warning = await next_of(customer, "session_warning")
     assert warning["kind"] == "three_minutes_left"
     assert 0 < warning["remaining_seconds"] <= 90
 
-    await database_sync_to_async(ChatSession.objects.filter(pk=session.id).update)(
+    await in_db_thread(ChatSession.objects.filter(pk=session.id).update)(
         expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
-    assert await database_sync_to_async(deliver)(fire_expiry, session.id) is True
+    assert await in_db_thread(deliver)(fire_expiry, session.id) is True
     for comm in (customer, mitra):
         expired = await next_of(comm, "session_expired")
         assert expired["session_id"] == str(session.id)
         assert expired["ended_by"] == "system_expired"
 
-    await database_sync_to_async(session_goodbye_customer)(
+    await in_db_thread(session_goodbye_customer)(
         session_id=session.id, customer_id=session.customer_id, message="makasih"
     )
     for comm in (customer, mitra):
         completed = await next_of(comm, "session_completed")
         assert completed["ended_by"] == "system_expired"
-    refreshed = await database_sync_to_async(ChatSession.objects.get)(pk=session.id)
+    refreshed = await in_db_thread(ChatSession.objects.get)(pk=session.id)
     assert refreshed.status == SessionStatus.COMPLETED
     # Each event arrived once, and the warning was the customer's alone.
     assert await mitra.receive_nothing(timeout=0.2)

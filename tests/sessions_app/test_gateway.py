@@ -26,9 +26,9 @@ from accounts.models import AuthSession
 from accounts.tokens import access_token_encode
 from halobestie import realtime
 from halobestie.asgi import application
+from halobestie.db import in_db_thread as sync_to_async
 from halobestie.valkey import get_valkey
 from mitras.models import Mitra
-from sessions_app.consumers import in_db_thread as sync_to_async
 from sessions_app.models import ChatSession, SessionStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from accounts.models import DeviceToken
 from halobestie.asgi import application
+from halobestie.db import in_db_thread
 from halobestie.exceptions import Forbidden, InvalidState, NotFound
 from halobestie.push import RecordingPushSender
 from mitras.models import Mitra
-from sessions_app.consumers import in_db_thread
 from sessions_app.models import ChatMessage, ChatSession, SessionStatus
 from sessions_app.services.messages import PUSH_MESSAGE_BODY, chat_message_mark, chat_message_send
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import time_machine
-from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from halobestie.asgi import application
+from halobestie.db import in_db_thread
 from sessions_app.models import ChatSession
 from sessions_app.services.pairing import chat_request_accept, pairing_cancel, pairing_deadline_fire
 from tests.sessions_app.pairing_support import go_online, paid_session, seed
@@ -44,7 +44,7 @@ def _in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return await sync_to_async(_in_thread)(fn, *args, **kwargs)
+    return await in_db_thread(_in_thread)(fn, *args, **kwargs)
 
 
 class Sockets:
@@ -139,8 +139,8 @@ async def test_cancel_and_timeout_close_the_offers(sockets, people, make_custome
     statuses = [(await frame_of(customer_ws, "pairing_status"))["status"] for _ in range(2)]
     assert statuses == ["searching", "cancelled"]
 
-    other = await sync_to_async(make_customer)("Lati")
-    other_ws = await sockets.authed(await sync_to_async(lambda: login(other).access_token)())
+    other = await in_db_thread(make_customer)("Lati")
+    other_ws = await sockets.authed(await in_db_thread(lambda: login(other).access_token)())
     second: ChatSession = await run(paid_session, other)
     await frame_of(a_ws, "chat_request")
     await run(_fire_after_deadline, second.id)
@@ -164,7 +164,7 @@ async def test_returning_chat_events(sockets, people):
     from sessions_app.services.pairing import chat_request_decline
 
     favourite = people["mitras"][0]
-    await sync_to_async(_in_thread)(
+    await in_db_thread(_in_thread)(
         lambda: ChatSession.objects.create(
             customer=people["customer"],
             mitra=favourite,
