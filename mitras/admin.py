@@ -113,3 +113,24 @@ class MitraOnlineLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(MitraOnlineStatus)
+class MitraOnlineStatusAdmin(admin.ModelAdmin):
+    """Who is online right now, as Postgres knows it. Read-only: presence changes only through the
+    availability services (the Mitra page's actions), which also keep the Valkey mirror in step."""
+
+    list_display = ("mitra", "is_online", "last_online_at", "last_offline_at", "last_heartbeat_at")
+    list_filter = ("is_online",)
+    search_fields = ("mitra__display_name", "mitra__phone")
+    list_select_related = ("mitra",)
+    ordering = ("-is_online", "-last_heartbeat_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
