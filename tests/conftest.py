@@ -75,6 +75,28 @@ def _clean_state() -> Iterator[None]:
     config_invalidate_local()
 
 
+DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request: pytest.FixtureRequest, _django_db_marker: None) -> None:
+    """Rows the migrations seed (app_config, pricing tiers, payment methods), restored before every
+    test that touches the database: a `transaction=True` test empties every table when it ends, and
+    the next test must not depend on which ran before it (the suite passes in any order)."""
+    uses_db = request.node.get_closest_marker("django_db") is not None or bool(
+        DB_FIXTURES & set(request.fixturenames)
+    )
+    if not uses_db:
+        return
+    request.getfixturevalue("_django_db_helper")
+    from opsconfig.models import AppConfig
+    from payments.catalog import seed_catalog
+    from payments.models import PaymentMethod, PricingTier
+
+    AppConfig.objects.get_or_create(pk=1)
+    seed_catalog(PricingTier, PaymentMethod)
+
+
 class ApiClient:
     """JSON helper over django.test.Client that always returns (status, body)."""
 
