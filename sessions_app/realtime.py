@@ -11,14 +11,21 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
 from halobestie import realtime
 
+_json_encoder = DjangoJSONEncoder()
+
 
 def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+    """ISO-8601 UTC with a Z, in exactly the form the REST responses use (Django's JSON encoder:
+    milliseconds, none when zero), so an app can compare a socket frame's time with a REST body's."""
+    if value is None:
+        return None
+    return str(_json_encoder.default(value.astimezone(dt.UTC)))
 
 
 def remaining_seconds(expires_at: dt.datetime | None) -> int:

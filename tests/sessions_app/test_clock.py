@@ -14,6 +14,7 @@ from django.db import close_old_connections
 
 from halobestie.celery import app as celery_app
 from sessions_app.models import ChatSession, EndedBy, SessionStatus
+from sessions_app.realtime import iso
 from sessions_app.services.clock import (
     TASK_CLOSING_DEADLINE,
     TASK_EXPIRY,
@@ -91,7 +92,7 @@ def test_warning_fires_once_at_t_minus_180_and_not_before(
             "type": "session_warning",
             "session_id": str(session.id),
             "kind": "three_minutes_left",
-            "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
+            "expires_at": iso(expires_at),
             "remaining_seconds": 180,
         }
     ]
@@ -139,9 +140,7 @@ def test_expiry_closes_then_grace_completes_with_system_auto_close(
     for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
         [expired] = listener.events(user_type, user_id, "session_expired")
         assert expired["ended_by"] == EndedBy.SYSTEM_EXPIRED
-        assert expired["closing_deadline_at"] == (expires_at + seconds(300)).isoformat().replace(
-            "+00:00", "Z"
-        )
+        assert expired["closing_deadline_at"] == iso(expires_at + seconds(300))
 
     clock.move_to(expires_at + seconds(299))
     assert run(fire_closing_deadline, session.id) is False

@@ -102,3 +102,20 @@ async def test_warning_expiry_and_completion_reach_the_sockets(live_chat: Any, s
     assert await customer.receive_nothing(timeout=0.2)
     assert SEEN[id(mitra)] == ["session_expired", "message", "session_completed"]
     assert SEEN[id(customer)] == ["session_warning", "session_expired", "message", "session_completed"]
+
+
+async def test_socket_and_rest_give_the_same_time_strings(live_chat: Any, sockets: Any) -> None:
+    """An app may compare expires_at from a frame with the one from GET /info as plain strings."""
+    from django.test import AsyncClient
+
+    session, customer_token, _ = live_chat
+    customer = await open_socket(sockets, customer_token, session.id)
+    assert await in_db_thread(deliver)(fire_warning, session.id) is True
+    warning = await next_of(customer, "session_warning")
+
+    response = await AsyncClient().get(
+        f"/api/shared/chat/{session.id}/info", headers={"Authorization": f"Bearer {customer_token}"}
+    )
+    info = response.json()["data"]
+    assert warning["expires_at"] == info["expires_at"]
+    assert info["expires_at"].endswith("Z")

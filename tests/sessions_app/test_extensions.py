@@ -16,6 +16,7 @@ from availability.services import mitra_deactivate
 from halobestie.push import RecordingPushSender
 from payments.models import PaymentRequest, PaymentStatus
 from sessions_app.models import EndedBy, ExtensionStatus, SessionExtension, SessionStatus
+from sessions_app.realtime import iso
 from sessions_app.services.clock import TASK_EXTENSION_DEADLINE, TASK_WARNING
 from sessions_app.tasks.clock import deadline_sweep, fire_expiry, fire_extension_deadline, fire_warning
 from tests.sessions_app.clock_support import *  # noqa: F403
@@ -116,7 +117,7 @@ def test_request_pauses_the_chat_and_asks_the_mitra(
         "extension_id": str(extension.id),
         "duration_minutes": 15,
         "timeout_seconds": 10,
-        "deadline_at": extension.deadline_at.isoformat().replace("+00:00", "Z"),
+        "deadline_at": iso(extension.deadline_at),
     }
     # Both sides see the paused clock; the remaining time is frozen at the moment of asking.
     for user_type, user_id in (("customer", chat.session.customer_id), ("mitra", chat.session.mitra_id)):
@@ -219,7 +220,7 @@ def test_accept_charges_and_adds_the_minutes_to_the_time_left_when_asked(
     assert response["result"] == "accepted"
     for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
         [resumed] = listener.events(user_type, user_id, "session_resumed")
-        assert resumed["expires_at"] == session.expires_at.isoformat().replace("+00:00", "Z")
+        assert resumed["expires_at"] == iso(session.expires_at)
         timers = listener.events(user_type, user_id, "session_timer")
         assert timers[-1]["status"] == "active"
         assert timers[-1]["remaining_seconds"] == 600 + 15 * 60
@@ -442,7 +443,7 @@ def test_extension_before_the_warning_moves_it(
     assert run(fire_warning, chat.id) is True
     listener.sync()
     [warning] = listener.events("customer", chat.session.customer_id, "session_warning")
-    assert warning["expires_at"] == new_expiry.isoformat().replace("+00:00", "Z")
+    assert warning["expires_at"] == iso(new_expiry)
 
 
 def test_stale_expiry_after_an_extension_does_nothing(chat: Chat, clock: Any) -> None:

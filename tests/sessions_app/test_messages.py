@@ -25,6 +25,7 @@ from halobestie.exceptions import Forbidden, InvalidState, NotFound
 from halobestie.push import RecordingPushSender
 from mitras.models import Mitra
 from sessions_app.models import ChatMessage, ChatSession, SessionStatus
+from sessions_app.realtime import iso
 from sessions_app.services.messages import PUSH_MESSAGE_BODY, chat_message_mark, chat_message_send
 
 CUSTOMER_PHONE = "+6281299990001"
@@ -121,7 +122,7 @@ async def test_message_is_stored_acked_and_relayed_to_both_sides(sockets, chat):
         "session_id": str(chat.session.id),
         "sender": "customer",
         "text": "halo kak",
-        "created_at": row.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso(row.created_at),
     }
     assert row.text == "halo kak"
     assert row.sender == "customer"
