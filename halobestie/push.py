@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
+import jwt
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -56,8 +60,60 @@ class RecordingPushSender(PushSender):
         RecordingPushSender.sent.append(message)
 
 
+class GoogleServiceAccountTokens:
+    """OAuth access tokens for a Google service account (the JWT-bearer grant), cached until a minute
+    before they expire. The key file is the JSON Google issues (client_email, private_key,
+    token_uri)."""
+
+    SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+
+    def __init__(self, key_file: str) -> None:
+        with open(key_file) as fh:
+            info = json.load(fh)
+        self.client_email: str = info["client_email"]
+        self.private_key: str = info["private_key"]
+        self.token_uri: str = info.get("token_uri", "https://oauth2.googleapis.com/token")
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._valid_until = 0.0
+
+    def access_token(self) -> str:
+        with self._lock:
+            if self._token is None or time.time() >= self._valid_until:
+                self._token, lifetime = self._fetch()
+                self._valid_until = time.time() + max(0, lifetime - 60)
+            return self._token
+
+    def _fetch(self) -> tuple[str, int]:
+        now = int(time.time())
+        assertion = jwt.encode(
+            {
+                "iss": self.client_email,
+                "scope": self.SCOPE,
+                "aud": self.token_uri,
+                "iat": now,
+                "exp": now + 3600,
+            },
+            self.private_key,
+            algorithm="RS256",
+        )
+        form = urllib.parse.urlencode(
+            {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+        ).encode()
+        request = urllib.request.Request(  # noqa: S310 - the token_uri of the configured key file
+            self.token_uri,
+            data=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            body = json.loads(response.read())
+        return str(body["access_token"]), int(body.get("expires_in", 3600))
+
+
 class FcmPushSender(PushSender):
-    """FCM HTTP v1. Needs FCM_PROJECT_ID and an OAuth access token provider (FCM_ACCESS_TOKEN).
+    """FCM HTTP v1, authenticated as the service account in FCM_SERVICE_ACCOUNT_FILE for project
+    FCM_PROJECT_ID.
 
     send() only queues the call; a bounded pool does the HTTP. Pushes are best-effort by design
     (the durable record is in Postgres and the apps re-fetch over REST), so a push lost to a
@@ -65,6 +121,12 @@ class FcmPushSender(PushSender):
     """
 
     _pool: ClassVar[ThreadPoolExecutor | None] = None
+
+    def __init__(self) -> None:
+        self.project = str(getattr(settings, "FCM_PROJECT_ID", ""))
+        self.api_base = str(getattr(settings, "FCM_API_BASE", "https://fcm.googleapis.com")).rstrip("/")
+        key_file = str(getattr(settings, "FCM_SERVICE_ACCOUNT_FILE", ""))
+        self.tokens = GoogleServiceAccountTokens(key_file) if key_file else None
 
     @classmethod
     def _executor(cls) -> ThreadPoolExecutor:
@@ -75,12 +137,11 @@ class FcmPushSender(PushSender):
     def send(self, message: PushMessage) -> None:
         self._executor().submit(self.deliver, message)
 
-    def deliver(self, message: PushMessage) -> None:
-        project = getattr(settings, "FCM_PROJECT_ID", "")
-        access_token = getattr(settings, "FCM_ACCESS_TOKEN", "")
-        if not project or not access_token:
+    def deliver(self, message: PushMessage) -> bool:
+        """Send one push now; True when FCM accepted it. Never raises."""
+        if not self.project or self.tokens is None:
             logger.error("push: FCM is not configured; dropping a %s push", message.kind)
-            return
+            return False
         payload: dict[str, Any] = {
             "message": {
                 "token": message.token,
@@ -88,19 +149,24 @@ class FcmPushSender(PushSender):
                 "data": message.data,
             }
         }
-        request = urllib.request.Request(
-            f"https://fcm.googleapis.com/v1/projects/{project}/messages:send",
-            data=json.dumps(payload).encode(),
-            headers={"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"},
-            method="POST",
-        )
         try:
+            request = urllib.request.Request(  # noqa: S310 - FCM_API_BASE, an https URL in production
+                f"{self.api_base}/v1/projects/{self.project}/messages:send",
+                data=json.dumps(payload).encode(),
+                headers={
+                    "Authorization": f"Bearer {self.tokens.access_token()}",
+                    "Content-Type": "application/json",
+                },
+                method="POST",
+            )
             with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 response.read()
+            return True
         except urllib.error.HTTPError as exc:
             logger.warning("push: FCM refused a %s push (HTTP %s)", message.kind, exc.code)
-        except OSError:
+        except (OSError, ValueError, KeyError, jwt.PyJWTError):
             logger.warning("push: FCM send failed for a %s push", message.kind)
+        return False
 
 
 @cache

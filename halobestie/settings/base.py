@@ -156,6 +156,10 @@ APPLE_JWKS_URL = env_str("APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys"
 PHONE_SIGNIN_ENABLED = env_bool("PHONE_SIGNIN_ENABLED", True)
 
 PUSH_SENDER = env_str("PUSH_SENDER", "halobestie.push.LogPushSender")
+# Real push (halobestie.push.FcmPushSender): the Firebase project and its service-account key file.
+FCM_PROJECT_ID = env_str("FCM_PROJECT_ID", "")
+FCM_SERVICE_ACCOUNT_FILE = env_str("FCM_SERVICE_ACCOUNT_FILE", "")
+FCM_API_BASE = env_str("FCM_API_BASE", "https://fcm.googleapis.com")
 
 HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", False)
 INTERNAL_ALLOWED_CIDRS = env_list(
