@@ -1,5 +1,8 @@
 """Startup seeding: the Celery worker rebuilds the mirror when it is ready (the web does it in the
-ASGI lifespan, availability.hotpath). Both are best effort: readers heal a missing mirror anyway."""
+ASGI lifespan, availability.hotpath). Both are best effort: readers heal a missing mirror anyway.
+
+Sign-out: when a mitra's last login ends (accounts.signals.login_ended), the mitra goes offline at
+once instead of lingering as "available" until the stale-heartbeat sweep."""
 
 from __future__ import annotations
 
@@ -7,6 +10,10 @@ import logging
 from typing import Any
 
 from celery.signals import worker_ready
+from django.dispatch import receiver
+from django.utils import timezone
+
+from accounts.signals import login_ended
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +42,16 @@ def seed_at_startup(*, source: str) -> bool:
 @worker_ready.connect
 def _seed_on_worker_ready(**_kwargs: Any) -> None:
     seed_at_startup(source="worker")
+
+
+@receiver(login_ended)
+def _offline_when_last_mitra_login_ends(*, user_type: str, user_id: Any, **_kwargs: Any) -> None:
+    if user_type != "mitra":
+        return
+    from accounts.models import AuthSession
+    from availability import services
+    from mitras.models import OnlineReason
+
+    if AuthSession.objects.filter(mitra_id=user_id, expires_at__gt=timezone.now()).exists():
+        return  # still signed in on another device
+    services.mitra_set_offline(mitra_id=user_id, reason=OnlineReason.LOGOUT)

@@ -54,6 +54,7 @@ class OnlineReason(models.TextChoices):
     DEACTIVATED = "deactivated", "Deactivated by ops"
     OPS = "ops", "Changed by ops"
     RECONCILE = "reconcile", "Reconcile"
+    LOGOUT = "logout", "Signed out"
 
 
 class MitraOnlineLog(models.Model):

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import AuthSession, Customer, UserType
+from accounts.signals import login_ended
 from accounts.tokens import (
     access_token_encode,
     refresh_token_hash,
@@ -120,7 +121,28 @@ def auth_session_refresh(*, refresh_token: str) -> IssuedTokens:
     raise failure
 
 
+def _announce_login_ended(*, user_type: str, user_id: uuid.UUID | None) -> None:
+    # The logout itself is committed; a listener's failure is logged, never turned into an error.
+    for receiver, result in login_ended.send_robust(sender=AuthSession, user_type=user_type, user_id=user_id):
+        if isinstance(result, Exception):
+            logger.error(
+                "login_ended listener %s failed: %s",
+                getattr(receiver, "__name__", receiver),
+                type(result).__name__,
+            )
+
+
+@transaction.atomic
 def auth_session_revoke(*, auth_session_id: uuid.UUID) -> bool:
-    """End a login (logout, ops revoke). Its refresh token and access tokens stop working."""
-    deleted, _ = AuthSession.objects.filter(pk=auth_session_id).delete()
-    return bool(deleted)
+    """End a login (logout, ops revoke). Its refresh token and access tokens stop working.
+
+    After commit, `accounts.signals.login_ended` tells interested apps (a mitra's last login ending
+    takes them offline)."""
+    row = AuthSession.objects.select_for_update().filter(pk=auth_session_id).first()
+    if row is None:
+        return False
+    user_type = row.user_type
+    user_id = row.mitra_id if row.mitra_id is not None else row.customer_id
+    row.delete()
+    transaction.on_commit(lambda: _announce_login_ended(user_type=user_type, user_id=user_id))
+    return True
