@@ -4,59 +4,29 @@ worker process would publish)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
-from halobestie.asgi import application
 from halobestie.db import in_db_thread
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.services.lifecycle import session_goodbye_customer
 from sessions_app.tasks.clock import fire_expiry, fire_warning
 from tests.sessions_app.clock_support import *  # noqa: F403
+from tests.sessions_app.ws_support import frame_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[WebsocketCommunicator]]:
-    opened: list[WebsocketCommunicator] = []
-    try:
-        yield opened
-    finally:
-        for comm in opened:
-            with contextlib.suppress(Exception):  # an already-closed socket is fine
-                await comm.disconnect()
-
-
-async def open_socket(
-    opened: list[WebsocketCommunicator], token: str, session_id: Any
-) -> WebsocketCommunicator:
-    comm = WebsocketCommunicator(application, "/api/shared/ws")
-    opened.append(comm)
-    connected, _ = await comm.connect(timeout=3)
-    assert connected
-    await comm.send_json_to({"type": "auth", "token": token, "session_id": str(session_id)})
-    reply = await comm.receive_json_from(timeout=3)
-    assert reply["type"] == "auth_ok", reply
-    return comm
 
 
 SEEN: dict[int, list[str]] = {}
 
 
-async def next_of(comm: WebsocketCommunicator, kind: str, timeout: float = 3.0) -> dict[str, Any]:
+async def next_of(comm: WebsocketCommunicator, kind: str) -> dict[str, Any]:
     """The next frame of this type; every frame's type is kept in SEEN (per socket) for later checks."""
-    while True:
-        frame: dict[str, Any] = await comm.receive_json_from(timeout=timeout)
-        SEEN.setdefault(id(comm), []).append(str(frame.get("type")))
-        if frame.get("type") == kind:
-            return frame
+    return await frame_of(comm, kind, seen=SEEN.setdefault(id(comm), []))
 
 
 def deliver(task: Any, object_id: Any) -> bool:
@@ -72,8 +42,8 @@ def live_chat(build_session: Any, login: Any) -> Any:
 
 async def test_warning_expiry_and_completion_reach_the_sockets(live_chat: Any, sockets: Any) -> None:
     session, customer_token, mitra_token = live_chat
-    customer = await open_socket(sockets, customer_token, session.id)
-    mitra = await open_socket(sockets, mitra_token, session.id)
+    customer = await sockets.authed(customer_token, session.id)
+    mitra = await sockets.authed(mitra_token, session.id)
 
     assert await in_db_thread(deliver)(fire_warning, session.id) is True
     warning = await next_of(customer, "session_warning")
@@ -109,7 +79,7 @@ async def test_socket_and_rest_give_the_same_time_strings(live_chat: Any, socket
     from django.test import AsyncClient
 
     session, customer_token, _ = live_chat
-    customer = await open_socket(sockets, customer_token, session.id)
+    customer = await sockets.authed(customer_token, session.id)
     assert await in_db_thread(deliver)(fire_warning, session.id) is True
     warning = await next_of(customer, "session_warning")
 

@@ -7,13 +7,10 @@ Every communicator is disconnected, also when an assertion fails (the `sockets` 
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import jwt
@@ -25,56 +22,13 @@ from django.utils import timezone
 from accounts.models import AuthSession
 from accounts.tokens import access_token_encode
 from halobestie import realtime
-from halobestie.asgi import application
 from halobestie.db import in_db_thread as sync_to_async
 from halobestie.valkey import get_valkey
 from mitras.models import Mitra
 from sessions_app.models import ChatSession, SessionStatus
+from tests.sessions_app.ws_support import in_other_instance
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-WS_PATH = "/api/shared/ws"
-
-
-class Sockets:
-    """Opens communicators and guarantees they are all disconnected at the end of the test."""
-
-    def __init__(self) -> None:
-        self.open: list[WebsocketCommunicator] = []
-
-    async def connect(self, headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
-        comm = WebsocketCommunicator(application, WS_PATH, headers=headers or [])
-        self.open.append(comm)
-        connected, _ = await comm.connect(timeout=3)
-        assert connected
-        return comm
-
-    async def authed(
-        self, token: str, session_id: Any = None
-    ) -> tuple[WebsocketCommunicator, dict[str, Any]]:
-        comm = await self.connect()
-        frame: dict[str, Any] = {"type": "auth", "token": token}
-        if session_id is not None:
-            frame["session_id"] = str(session_id)
-        await comm.send_json_to(frame)
-        reply = await comm.receive_json_from(timeout=3)
-        assert reply["type"] == "auth_ok", reply
-        return comm, reply
-
-    async def close_all(self) -> None:
-        for comm in self.open:
-            # An already-closed socket is fine here.
-            with contextlib.suppress(Exception):
-                await comm.disconnect()
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[Sockets]:
-    holder = Sockets()
-    try:
-        yield holder
-    finally:
-        await holder.close_all()
 
 
 @pytest.fixture
@@ -112,27 +66,6 @@ async def assert_still_open(comm: WebsocketCommunicator) -> None:
     assert await comm.receive_json_from(timeout=3) == {"type": "pong"}
 
 
-def run_in_other_instance(fn: Any, *args: Any, **kwargs: Any) -> None:
-    """Run sync code in a bare thread: its async_to_sync gets a new event loop and so its own channel
-    layer connection, like another server process publishing through Valkey."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            fn(*args, **kwargs)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(10)
-    assert not errors, errors
-
-
-async def in_other_instance(fn: Any, *args: Any, **kwargs: Any) -> None:
-    await sync_to_async(run_in_other_instance)(fn, *args, **kwargs)
-
-
 # --- handshake ---------------------------------------------------------------------------------
 
 
@@ -156,8 +89,8 @@ async def test_foreign_origin_header_is_not_rejected_either(sockets, chat):
 
 
 async def test_session_mode_auth_for_both_participants(sockets, chat):
-    _, customer_reply = await sockets.authed(chat.customer_token, chat.session.id)
-    _, mitra_reply = await sockets.authed(chat.mitra_token, chat.session.id)
+    _, customer_reply = await sockets.authed_with_reply(chat.customer_token, chat.session.id)
+    _, mitra_reply = await sockets.authed_with_reply(chat.mitra_token, chat.session.id)
     assert customer_reply["session_id"] == str(chat.session.id)
     assert mitra_reply["user_type"] == "mitra"
     assert mitra_reply["session_id"] == str(chat.session.id)
@@ -291,7 +224,7 @@ async def test_frames_before_auth_are_rejected_but_socket_stays(sockets, chat):
     ],
 )
 async def test_malformed_frames_after_auth_get_validation_error_and_socket_stays(sockets, chat, raw):
-    comm, _ = await sockets.authed(chat.customer_token)
+    comm = await sockets.authed(chat.customer_token)
     await comm.send_to(text_data=raw)
     reply = await comm.receive_json_from(timeout=3)
     assert reply["type"] == "error"
@@ -301,7 +234,7 @@ async def test_malformed_frames_after_auth_get_validation_error_and_socket_stays
 
 
 async def test_binary_frame_is_rejected_and_socket_stays(sockets, chat):
-    comm, _ = await sockets.authed(chat.customer_token)
+    comm = await sockets.authed(chat.customer_token)
     await comm.send_to(bytes_data=b"\x00\x01")
     assert (await comm.receive_json_from(timeout=3))["code"] == "VALIDATION_ERROR"
     await assert_still_open(comm)
@@ -323,7 +256,7 @@ async def test_binary_frame_is_rejected_and_socket_stays(sockets, chat):
     ],
 )
 async def test_malformed_chat_frames_in_session_mode(sockets, chat, frame):
-    comm, _ = await sockets.authed(chat.customer_token, chat.session.id)
+    comm = await sockets.authed(chat.customer_token, chat.session.id)
     await comm.send_json_to(frame)
     reply = await comm.receive_json_from(timeout=3)
     assert reply["type"] == "error"
@@ -336,8 +269,8 @@ async def test_malformed_chat_frames_in_session_mode(sockets, chat, frame):
 
 
 async def test_event_sent_to_user_from_another_instance_arrives(sockets, chat):
-    customer_socket, _ = await sockets.authed(chat.customer_token)
-    mitra_socket, _ = await sockets.authed(chat.mitra_token)
+    customer_socket = await sockets.authed(chat.customer_token)
+    mitra_socket = await sockets.authed(chat.mitra_token)
     event = {"type": "pairing_status", "session_id": str(chat.session.id), "status": "matched"}
     await in_other_instance(realtime.send_to_user, "customer", chat.customer.id, event)
     assert await customer_socket.receive_json_from(timeout=3) == event
@@ -345,9 +278,9 @@ async def test_event_sent_to_user_from_another_instance_arrives(sockets, chat):
 
 
 async def test_event_sent_to_session_reaches_only_session_sockets(sockets, chat):
-    lobby, _ = await sockets.authed(chat.customer_token)
-    in_chat, _ = await sockets.authed(chat.customer_token, chat.session.id)
-    mitra_in_chat, _ = await sockets.authed(chat.mitra_token, chat.session.id)
+    lobby = await sockets.authed(chat.customer_token)
+    in_chat = await sockets.authed(chat.customer_token, chat.session.id)
+    mitra_in_chat = await sockets.authed(chat.mitra_token, chat.session.id)
     event = {"type": "session_timer", "session_id": str(chat.session.id), "remaining_seconds": 60}
     await in_other_instance(realtime.send_to_session, chat.session.id, event)
     assert await in_chat.receive_json_from(timeout=3) == event
@@ -356,8 +289,8 @@ async def test_event_sent_to_session_reaches_only_session_sockets(sockets, chat)
 
 
 async def test_session_event_for_one_side_only(sockets, chat):
-    customer, _ = await sockets.authed(chat.customer_token, chat.session.id)
-    mitra, _ = await sockets.authed(chat.mitra_token, chat.session.id)
+    customer = await sockets.authed(chat.customer_token, chat.session.id)
+    mitra = await sockets.authed(chat.mitra_token, chat.session.id)
     event = {"type": "note", "session_id": str(chat.session.id)}
     await in_other_instance(realtime.send_to_session, chat.session.id, event, only_user_type="mitra")
     assert await mitra.receive_json_from(timeout=3) == event
@@ -365,8 +298,8 @@ async def test_session_event_for_one_side_only(sockets, chat):
 
 
 async def test_hb_close_sends_event_then_closes_with_code(sockets, chat):
-    comm, _ = await sockets.authed(chat.mitra_token)
-    customer, _ = await sockets.authed(chat.customer_token)
+    comm = await sockets.authed(chat.mitra_token)
+    customer = await sockets.authed(chat.customer_token)
     await in_other_instance(
         realtime.close_user_sockets, "mitra", chat.mitra.id, code=4003, event={"type": "account_deactivated"}
     )
@@ -376,8 +309,8 @@ async def test_hb_close_sends_event_then_closes_with_code(sockets, chat):
 
 
 async def test_close_session_sockets_of_one_side(sockets, chat):
-    customer, _ = await sockets.authed(chat.customer_token, chat.session.id)
-    mitra, _ = await sockets.authed(chat.mitra_token, chat.session.id)
+    customer = await sockets.authed(chat.customer_token, chat.session.id)
+    mitra = await sockets.authed(chat.mitra_token, chat.session.id)
     await in_other_instance(
         realtime.close_session_sockets, chat.session.id, code=4003, only_user_type="mitra"
     )
@@ -395,7 +328,7 @@ def _presence(user_type: str, user_id: Any, session_id: Any = None) -> tuple[boo
 
 async def test_presence_is_set_on_auth_and_cleared_on_disconnect(sockets, chat):
     assert await sync_to_async(_presence)("customer", chat.customer.id, chat.session.id) == (False, False)
-    comm, _ = await sockets.authed(chat.customer_token, chat.session.id)
+    comm = await sockets.authed(chat.customer_token, chat.session.id)
     assert await sync_to_async(_presence)("customer", chat.customer.id, chat.session.id) == (True, True)
     assert await sync_to_async(_presence)("mitra", chat.mitra.id, chat.session.id) == (False, False)
     await comm.disconnect()
@@ -412,7 +345,7 @@ async def test_leftover_of_a_crashed_instance_stops_counting_and_is_trimmed(sock
     stale = time.time() - realtime.PRESENCE_TTL_SECONDS - 5
     await sync_to_async(get_valkey().zadd)(key, {"hb.dead-instance-socket": stale})
     assert await sync_to_async(realtime.user_has_socket)("customer", chat.customer.id) is False
-    comm, _ = await sockets.authed(chat.customer_token)
+    comm = await sockets.authed(chat.customer_token)
     members = await sync_to_async(get_valkey().zrange)(key, 0, -1)
     assert "hb.dead-instance-socket" not in members
     assert len(members) == 1
@@ -422,7 +355,7 @@ async def test_leftover_of_a_crashed_instance_stops_counting_and_is_trimmed(sock
 
 
 async def test_two_sockets_presence_survives_one_disconnect(sockets, chat):
-    first, _ = await sockets.authed(chat.customer_token)
+    first = await sockets.authed(chat.customer_token)
     await sockets.authed(chat.customer_token)
     await first.disconnect()
     assert await sync_to_async(realtime.user_has_socket)("customer", chat.customer.id) is True
@@ -432,7 +365,7 @@ async def test_two_sockets_presence_survives_one_disconnect(sockets, chat):
 
 
 async def test_customer_heartbeat_is_forbidden(sockets, chat):
-    comm, _ = await sockets.authed(chat.customer_token)
+    comm = await sockets.authed(chat.customer_token)
     await comm.send_json_to({"type": "heartbeat"})
     reply = await comm.receive_json_from(timeout=3)
     assert reply["type"] == "error"
@@ -441,7 +374,7 @@ async def test_customer_heartbeat_is_forbidden(sockets, chat):
 
 
 async def test_mitra_heartbeat_is_answered_with_cadence(sockets, chat):
-    comm, _ = await sockets.authed(chat.mitra_token)
+    comm = await sockets.authed(chat.mitra_token)
     await comm.send_json_to({"type": "heartbeat"})
     assert await comm.receive_json_from(timeout=3) == {
         "type": "heartbeat_ok",
@@ -450,7 +383,7 @@ async def test_mitra_heartbeat_is_answered_with_cadence(sockets, chat):
 
 
 async def test_heartbeat_of_mitra_deactivated_mid_socket_closes_4003(sockets, chat):
-    comm, _ = await sockets.authed(chat.mitra_token)
+    comm = await sockets.authed(chat.mitra_token)
     await sync_to_async(Mitra.objects.filter(pk=chat.mitra.id).update)(is_active=False)
     await comm.send_json_to({"type": "heartbeat"})
     assert (await comm.receive_json_from(timeout=3))["code"] == "ACCOUNT_INACTIVE"
@@ -463,9 +396,9 @@ async def test_heartbeat_of_mitra_deactivated_mid_socket_closes_4003(sockets, ch
 async def test_deactivating_a_mitra_closes_every_socket_and_refuses_new_ones(sockets, chat):
     from availability.services import mitra_deactivate
 
-    lobby, _ = await sockets.authed(chat.mitra_token)
-    in_chat, _ = await sockets.authed(chat.mitra_token, chat.session.id)
-    customer, _ = await sockets.authed(chat.customer_token, chat.session.id)
+    lobby = await sockets.authed(chat.mitra_token)
+    in_chat = await sockets.authed(chat.mitra_token, chat.session.id)
+    customer = await sockets.authed(chat.customer_token, chat.session.id)
 
     await sync_to_async(mitra_deactivate)(mitra_id=chat.mitra.id)
 
@@ -485,7 +418,7 @@ async def test_heartbeat_over_the_socket_survives_a_valkey_outage(sockets, chat,
     from mitras.models import MitraOnlineStatus
 
     await sync_to_async(MitraOnlineStatus.objects.filter(mitra_id=chat.mitra.id).update)(is_online=True)
-    comm, _ = await sockets.authed(chat.mitra_token)
+    comm = await sockets.authed(chat.mitra_token)
     await sync_to_async(valkey_server.stop)()
     await comm.send_json_to({"type": "heartbeat"})
     assert (await comm.receive_json_from(timeout=5))["type"] == "heartbeat_ok"
@@ -496,7 +429,7 @@ async def test_heartbeat_over_the_socket_survives_a_valkey_outage(sockets, chat,
 async def test_authenticated_socket_outlives_the_auth_deadline(sockets, chat):
     import asyncio
 
-    comm, _ = await sockets.authed(chat.customer_token)
+    comm = await sockets.authed(chat.customer_token)
     await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS + 0.3)
     await assert_still_open(comm)
 

@@ -9,17 +9,14 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import time_machine
-from channels.testing import WebsocketCommunicator
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import DeviceToken
-from halobestie.asgi import application
 from halobestie.db import in_db_thread
 from halobestie.exceptions import Forbidden, InvalidState, NotFound
 from halobestie.push import RecordingPushSender
@@ -33,37 +30,6 @@ CUSTOMER_EMAIL = "rahasia@example.com"
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-
-class Sockets:
-    def __init__(self) -> None:
-        self.open: list[WebsocketCommunicator] = []
-
-    async def authed(self, token: str, session_id: Any = None) -> WebsocketCommunicator:
-        comm = WebsocketCommunicator(application, "/api/shared/ws")
-        self.open.append(comm)
-        connected, _ = await comm.connect(timeout=3)
-        assert connected
-        frame: dict[str, Any] = {"type": "auth", "token": token}
-        if session_id is not None:
-            frame["session_id"] = str(session_id)
-        await comm.send_json_to(frame)
-        assert (await comm.receive_json_from(timeout=3))["type"] == "auth_ok"
-        return comm
-
-    async def close_all(self) -> None:
-        for comm in self.open:
-            with contextlib.suppress(Exception):
-                await comm.disconnect()
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[Sockets]:
-    holder = Sockets()
-    try:
-        yield holder
-    finally:
-        await holder.close_all()
 
 
 @pytest.fixture

@@ -3,84 +3,19 @@ channel layer on this run's Valkey, services run in another thread like another 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import threading
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import time_machine
-from channels.testing import WebsocketCommunicator
-from django.db import connections
 
-from halobestie.asgi import application
 from halobestie.db import in_db_thread
 from sessions_app.models import ChatSession
 from sessions_app.services.pairing import chat_request_accept, pairing_cancel, pairing_deadline_fire
 from tests.sessions_app.pairing_support import go_online, paid_session, seed
+from tests.sessions_app.ws_support import frame_of, in_other_instance
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run sync service code in a bare thread (its own DB connection and event loop), return its result."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(15)
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return await in_db_thread(_in_thread)(fn, *args, **kwargs)
-
-
-class Sockets:
-    def __init__(self) -> None:
-        self.open: list[WebsocketCommunicator] = []
-
-    async def authed(self, token: str) -> WebsocketCommunicator:
-        comm = WebsocketCommunicator(application, "/api/shared/ws")
-        self.open.append(comm)
-        connected, _ = await comm.connect(timeout=3)
-        assert connected
-        await comm.send_json_to({"type": "auth", "token": token})
-        assert (await comm.receive_json_from(timeout=3))["type"] == "auth_ok"
-        return comm
-
-    async def close_all(self) -> None:
-        for comm in self.open:
-            with contextlib.suppress(Exception):
-                await comm.disconnect()
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[Sockets]:
-    holder = Sockets()
-    try:
-        yield holder
-    finally:
-        await holder.close_all()
-
-
-async def frame_of(comm: WebsocketCommunicator, kind: str, timeout: float = 3.0) -> dict[str, Any]:
-    """The next frame of this type (skipping others, e.g. presence or pong frames)."""
-    while True:
-        frame = await comm.receive_json_from(timeout=timeout)
-        if frame.get("type") == kind:
-            return frame
 
 
 @pytest.fixture
@@ -102,7 +37,7 @@ async def test_blast_accept_and_taken_reach_the_sockets(sockets, people):
     a_ws = await sockets.authed(people["mitra_tokens"][0])
     b_ws = await sockets.authed(people["mitra_tokens"][1])
 
-    session: ChatSession = await run(paid_session, people["customer"])
+    session: ChatSession = await in_other_instance(paid_session, people["customer"])
     offers = [await frame_of(a_ws, "chat_request"), await frame_of(b_ws, "chat_request")]
     for offer in offers:
         assert offer["session_id"] == str(session.id)
@@ -118,7 +53,7 @@ async def test_blast_accept_and_taken_reach_the_sockets(sockets, people):
     assert searching["status"] == "searching" and searching["session_id"] == str(session.id)
 
     winner = people["mitras"][0]
-    await run(chat_request_accept, session_id=session.id, mitra_id=winner.id)
+    await in_other_instance(chat_request_accept, session_id=session.id, mitra_id=winner.id)
     assert (await frame_of(customer_ws, "pairing_status"))["status"] == "matched"
     started_customer = await frame_of(customer_ws, "session_started")
     started_mitra = await frame_of(a_ws, "session_started")
@@ -132,18 +67,18 @@ async def test_cancel_and_timeout_close_the_offers(sockets, people, make_custome
     customer_ws = await sockets.authed(people["customer_token"])
     a_ws = await sockets.authed(people["mitra_tokens"][0])
 
-    session: ChatSession = await run(paid_session, people["customer"])
+    session: ChatSession = await in_other_instance(paid_session, people["customer"])
     await frame_of(a_ws, "chat_request")
-    await run(pairing_cancel, session_id=session.id, customer_id=people["customer"].id)
+    await in_other_instance(pairing_cancel, session_id=session.id, customer_id=people["customer"].id)
     assert (await frame_of(a_ws, "chat_request_closed"))["reason"] == "cancelled"
     statuses = [(await frame_of(customer_ws, "pairing_status"))["status"] for _ in range(2)]
     assert statuses == ["searching", "cancelled"]
 
     other = await in_db_thread(make_customer)("Lati")
     other_ws = await sockets.authed(await in_db_thread(lambda: login(other).access_token)())
-    second: ChatSession = await run(paid_session, other)
+    second: ChatSession = await in_other_instance(paid_session, other)
     await frame_of(a_ws, "chat_request")
-    await run(_fire_after_deadline, second.id)
+    await in_other_instance(_fire_after_deadline, second.id)
     assert (await frame_of(a_ws, "chat_request_closed"))["reason"] == "expired"
     frames = [await frame_of(other_ws, "pairing_status") for _ in range(2)]
     assert [f["status"] for f in frames] == ["searching", "no_mitra"]
@@ -164,7 +99,7 @@ async def test_returning_chat_events(sockets, people):
     from sessions_app.services.pairing import chat_request_decline
 
     favourite = people["mitras"][0]
-    await in_db_thread(_in_thread)(
+    await in_other_instance(
         lambda: ChatSession.objects.create(
             customer=people["customer"],
             mitra=favourite,
@@ -177,18 +112,22 @@ async def test_returning_chat_events(sockets, people):
     fav_ws = await sockets.authed(people["mitra_tokens"][0])
     other_ws = await sockets.authed(people["mitra_tokens"][1])
 
-    session: ChatSession = await run(paid_session, people["customer"], targeted_mitra_id=favourite.id)
+    session: ChatSession = await in_other_instance(
+        paid_session, people["customer"], targeted_mitra_id=favourite.id
+    )
     offer = await frame_of(fav_ws, "chat_request")
     assert offer["is_returning"] is True
     waiting = await frame_of(customer_ws, "pairing_status")
     assert waiting["status"] == "targeted_waiting" and waiting["deadline_at"].endswith("Z")
-    await run(chat_request_decline, session_id=session.id, mitra_id=favourite.id)
+    await in_other_instance(chat_request_decline, session_id=session.id, mitra_id=favourite.id)
     rejected = await frame_of(customer_ws, "pairing_status")
     assert rejected["status"] == "targeted_rejected" and rejected["fallback_deadline_at"]
     # Only the targeted mitra was offered; the fallback now reaches the other one.
     from sessions_app.services.pairing import pairing_fallback_to_blast
 
-    await run(pairing_fallback_to_blast, session_id=session.id, customer_id=people["customer"].id)
+    await in_other_instance(
+        pairing_fallback_to_blast, session_id=session.id, customer_id=people["customer"].id
+    )
     fallback_offer = await frame_of(other_ws, "chat_request")
     assert fallback_offer["session_id"] == str(session.id) and fallback_offer["is_returning"] is False
 
@@ -197,22 +136,16 @@ async def test_reroute_tells_everyone_and_closes_the_old_mitras_chat_socket(sock
     from sessions_app.services.pairing import session_reroute
 
     old, new = people["mitras"]
-    session: ChatSession = await run(paid_session, people["customer"])
-    await run(chat_request_accept, session_id=session.id, mitra_id=old.id)
+    session: ChatSession = await in_other_instance(paid_session, people["customer"])
+    await in_other_instance(chat_request_accept, session_id=session.id, mitra_id=old.id)
 
     customer_ws = await sockets.authed(people["customer_token"])
     new_ws = await sockets.authed(people["mitra_tokens"][1])
     old_ws = await sockets.authed(people["mitra_tokens"][0])
     # The old mitra's chat screen: a socket authenticated into the session.
-    old_chat = WebsocketCommunicator(application, "/api/shared/ws")
-    sockets.open.append(old_chat)
-    assert (await old_chat.connect(timeout=3))[0]
-    await old_chat.send_json_to(
-        {"type": "auth", "token": people["mitra_tokens"][0], "session_id": str(session.id)}
-    )
-    assert (await old_chat.receive_json_from(timeout=3))["type"] == "auth_ok"
+    old_chat = await sockets.authed(people["mitra_tokens"][0], session.id)
 
-    await run(session_reroute, session_id=session.id, to_mitra_id=new.id)
+    await in_other_instance(session_reroute, session_id=session.id, to_mitra_id=new.id)
     assert (await frame_of(old_ws, "session_rerouted"))["role"] == "removed"
     assert (await frame_of(customer_ws, "session_rerouted"))["mitra_display_name"] == "Melati"
     started = await frame_of(new_ws, "session_started")

@@ -1,0 +1,107 @@
+"""WebSocket helpers for the gateway, message, pairing-event and clock socket tests.
+
+- `Sockets` / the `sockets` fixture: `WebsocketCommunicator`s over the real ASGI stack
+  (halobestie.asgi.application: routing and middleware), every one disconnected at the end of the test,
+  also when an assertion fails. The fixture is registered for the folder in conftest.py.
+- `frame_of`: the next frame of one type, skipping others (presence, pong ...).
+- `in_other_instance`: sync code in a bare thread, so its `async_to_sync` gets a new event loop and
+  its own channel-layer connection, like another server or worker process publishing through Valkey.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+
+from halobestie.asgi import application
+from halobestie.db import in_db_thread
+
+WS_PATH = "/api/shared/ws"
+
+
+class Sockets:
+    """Opens communicators and guarantees they are all disconnected at the end of the test."""
+
+    def __init__(self) -> None:
+        self.open: list[WebsocketCommunicator] = []
+
+    async def connect(self, headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
+        comm = WebsocketCommunicator(application, WS_PATH, headers=headers or [])
+        self.open.append(comm)
+        connected, _ = await comm.connect(timeout=3)
+        assert connected
+        return comm
+
+    async def authed_with_reply(
+        self, token: str, session_id: Any = None
+    ) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+        """A socket that sent `auth` (into the session when one is given) and got `auth_ok`."""
+        comm = await self.connect()
+        frame: dict[str, Any] = {"type": "auth", "token": token}
+        if session_id is not None:
+            frame["session_id"] = str(session_id)
+        await comm.send_json_to(frame)
+        reply = await comm.receive_json_from(timeout=3)
+        assert reply["type"] == "auth_ok", reply
+        return comm, reply
+
+    async def authed(self, token: str, session_id: Any = None) -> WebsocketCommunicator:
+        comm, _ = await self.authed_with_reply(token, session_id)
+        return comm
+
+    async def close_all(self) -> None:
+        for comm in self.open:
+            # An already-closed socket is fine here.
+            with contextlib.suppress(Exception):
+                await comm.disconnect()
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[Sockets]:
+    holder = Sockets()
+    try:
+        yield holder
+    finally:
+        await holder.close_all()
+
+
+async def frame_of(
+    comm: WebsocketCommunicator, kind: str, timeout: float = 3.0, *, seen: list[str] | None = None
+) -> dict[str, Any]:
+    """The next frame of this type, skipping others; the type of every frame read is added to `seen`."""
+    while True:
+        frame: dict[str, Any] = await comm.receive_json_from(timeout=timeout)
+        if seen is not None:
+            seen.append(str(frame.get("type")))
+        if frame.get("type") == kind:
+            return frame
+
+
+def _in_bare_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(15)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+async def in_other_instance(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run sync code (a service, a realtime send) as another instance would; returns its result."""
+    return await in_db_thread(_in_bare_thread)(fn, *args, **kwargs)
