@@ -5,7 +5,10 @@
   users' sockets would have received. `sync()` publishes a marker and waits for it: pub/sub keeps
   order, so every event sent before the marker has arrived when it returns (exact counts, no sleeps).
 - `published`: every Celery task published (name, args, eta) through the real broker connection.
-- `build_session`: an active session built directly with the ORM (customer, mitra, consumed payment).
+- `active_session`: an active session built directly with the ORM for a given customer and mitra;
+  `build_session` (fixture) makes both and a consumed payment. `ActiveChat`: such a session with both
+  sides logged in (also used by the gateway and message tests).
+- `deliver`: a task delivered the way a worker would (Celery's apply: the real task with its request).
 - The fixtures are imported by each test module (`from tests.sessions_app.clock_support import *`).
 """
 
@@ -23,17 +26,19 @@ import pytest
 import time_machine
 from celery.signals import before_task_publish
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.utils import timezone
 
+from accounts.models import Customer
 from availability import store
 from availability.selectors import mitra_load_orm
-from availability.services import availability_heartbeat, availability_reseed, mitra_set_online
+from availability.services import availability_reseed
 from halobestie import realtime
 from halobestie.valkey import get_valkey
 from mitras.models import Mitra
 from opsconfig.services import config_invalidate_local, config_update
 from payments.models import PaymentMethod, PaymentRequest, PaymentStatus, PricingTier
 from sessions_app.models import ChatSession, SessionStatus
+from tests.sessions_app.pairing_support import go_online
 
 T0 = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
 TIER_PRICES = {15: 30_000, 30: 60_000}
@@ -191,15 +196,35 @@ def set_config(**changes: Any) -> None:
     config_invalidate_local()
 
 
+def active_session(
+    *,
+    customer: Customer,
+    mitra: Mitra,
+    minutes: int = 30,
+    started_at: dt.datetime | None = None,
+    **fields: Any,
+) -> ChatSession:
+    """An active ChatSession of `minutes` from `started_at` (default now), built with the ORM only."""
+    start = started_at or timezone.now()
+    return ChatSession.objects.create(
+        customer=customer,
+        mitra=mitra,
+        status=SessionStatus.ACTIVE,
+        duration_minutes=minutes,
+        started_at=start,
+        expires_at=start + dt.timedelta(minutes=minutes),
+        **fields,
+    )
+
+
 @pytest.fixture
 def build_session(catalog: Any, make_customer: Any, make_mitra: Any) -> Callable[..., Any]:
-    """build_session(minutes=30, started_at=now, mitra=None) -> an active ChatSession (ORM only)."""
+    """build_session(minutes=30, started_at=now, mitra=None) -> an active ChatSession (ORM only) with
+    a fresh customer and its consumed payment."""
 
     def factory(
         *, minutes: int = 30, started_at: dt.datetime | None = None, mitra: Mitra | None = None, **fields: Any
     ) -> ChatSession:
-        from django.utils import timezone
-
         start = started_at or timezone.now()
         customer = make_customer(
             call_name=f"Bunga{uuid.uuid4().hex[:4]}",
@@ -216,25 +241,52 @@ def build_session(catalog: Any, make_customer: Any, make_mitra: Any) -> Callable
             expires_at=start + dt.timedelta(minutes=20),
             confirmed_at=start,
         )
-        return ChatSession.objects.create(
+        return active_session(
             customer=customer,
             mitra=mitra or make_mitra(),
-            status=SessionStatus.ACTIVE,
-            duration_minutes=minutes,
-            payment_request=payment,
+            minutes=minutes,
             started_at=start,
-            expires_at=start + dt.timedelta(minutes=minutes),
+            payment_request=payment,
             **fields,
         )
 
     return factory
 
 
-def go_online(mitra: Any) -> None:
-    """Online with a fresh heartbeat (Postgres, then the Valkey mirror after commit)."""
-    with transaction.atomic():
-        mitra_set_online(mitra_id=mitra.id)
-    availability_heartbeat(mitra_id=mitra.id)
+class ActiveChat:
+    """An active session with both sides logged in (`login` is the conftest fixture)."""
+
+    def __init__(self, session: ChatSession, login: Any) -> None:
+        self.session: Any = session
+        self.customer_token: str = login(session.customer).access_token
+        self.mitra_token: str = login(session.mitra).access_token
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.session.id
+
+    @property
+    def customer(self) -> Customer:
+        return self.session.customer  # type: ignore[no-any-return]
+
+    @property
+    def mitra(self) -> Mitra:
+        return self.session.mitra  # type: ignore[no-any-return]
+
+    def reload(self) -> Any:
+        return refresh(self.session)
+
+
+def deliver(task: Any, object_id: Any) -> bool:
+    """Deliver a task the way a worker would (Celery's apply: the real task with its request)."""
+    return bool(task.apply(args=[str(object_id)]).get())
+
+
+def joined(listener: EventListener, session: ChatSession) -> EventListener:
+    """The listener, joined to the session's customer and mitra."""
+    listener.join("customer", session.customer_id)
+    listener.join("mitra", session.mitra_id)
+    return listener
 
 
 def seed_mirror() -> None:
@@ -257,11 +309,15 @@ def refresh(session: Any) -> Any:
 
 __all__ = [
     "T0",
+    "ActiveChat",
     "EventListener",
+    "active_session",
     "build_session",
     "catalog",
     "clock",
+    "deliver",
     "go_online",
+    "joined",
     "listener",
     "mirrored_capacity",
     "postgres_capacity",

@@ -13,7 +13,7 @@ import pytest
 from django.db import close_old_connections
 
 from halobestie.celery import app as celery_app
-from sessions_app.models import ChatSession, EndedBy, SessionStatus
+from sessions_app.models import EndedBy, SessionStatus
 from sessions_app.realtime import iso
 from sessions_app.services.clock import (
     TASK_CLOSING_DEADLINE,
@@ -32,6 +32,8 @@ from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import (
     EventListener,
     Published,
+    deliver,
+    joined,
     mirrored_capacity,
     postgres_capacity,
     refresh,
@@ -41,17 +43,6 @@ from tests.sessions_app.clock_support import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run(task: Any, object_id: Any) -> bool:
-    """Deliver a task the way a worker would (Celery's apply: the real task with its request)."""
-    return bool(task.apply(args=[str(object_id)]).get())
-
-
-def joined(listener: EventListener, session: ChatSession) -> EventListener:
-    listener.join("customer", session.customer_id)
-    listener.join("mitra", session.mitra_id)
-    return listener
 
 
 def test_arm_schedules_warning_at_t_minus_180_and_expiry_at_expires_at(
@@ -74,15 +65,15 @@ def test_warning_fires_once_at_t_minus_180_and_not_before(
     expires_at = session.expires_at
 
     clock.move_to(expires_at - seconds(181))
-    assert run(fire_warning, session.id) is False
+    assert deliver(fire_warning, session.id) is False
     assert refresh(session).warning_sent_at is None
 
     clock.move_to(expires_at - seconds(180))
-    assert run(fire_warning, session.id) is True
+    assert deliver(fire_warning, session.id) is True
     # A duplicate delivery (broker redelivery, a second worker) and a later sweep do nothing.
-    assert run(fire_warning, session.id) is False
+    assert deliver(fire_warning, session.id) is False
     clock.shift(seconds(30))
-    assert run(fire_warning, session.id) is False
+    assert deliver(fire_warning, session.id) is False
     assert deadline_sweep() == 0
 
     listener.sync()
@@ -109,7 +100,7 @@ def test_session_shorter_than_three_minutes_warns_at_once(
 
     clock_arm(session_id=session.id)
     assert published.of(TASK_WARNING, session.id) == [session.started_at]
-    assert run(fire_warning, session.id) is True
+    assert deliver(fire_warning, session.id) is True
 
     listener.sync()
     [warning] = listener.events("customer", session.customer_id, "session_warning")
@@ -124,17 +115,17 @@ def test_expiry_closes_then_grace_completes_with_system_auto_close(
     expires_at = session.expires_at
 
     clock.move_to(expires_at - seconds(1))
-    assert run(fire_expiry, session.id) is False
+    assert deliver(fire_expiry, session.id) is False
     assert refresh(session).status == SessionStatus.ACTIVE
 
     clock.move_to(expires_at)
-    assert run(fire_expiry, session.id) is True
+    assert deliver(fire_expiry, session.id) is True
     session = refresh(session)
     assert session.status == SessionStatus.CLOSING
     assert session.closing_started_at == expires_at
     assert session.closing_deadline_at == expires_at + seconds(300)
     assert published.of(TASK_CLOSING_DEADLINE, session.id) == [expires_at + seconds(300)]
-    assert run(fire_expiry, session.id) is False  # duplicate
+    assert deliver(fire_expiry, session.id) is False  # duplicate
 
     listener.sync()
     for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
@@ -143,10 +134,10 @@ def test_expiry_closes_then_grace_completes_with_system_auto_close(
         assert expired["closing_deadline_at"] == iso(expires_at + seconds(300))
 
     clock.move_to(expires_at + seconds(299))
-    assert run(fire_closing_deadline, session.id) is False
+    assert deliver(fire_closing_deadline, session.id) is False
     clock.move_to(expires_at + seconds(300))
-    assert run(fire_closing_deadline, session.id) is True
-    assert run(fire_closing_deadline, session.id) is False
+    assert deliver(fire_closing_deadline, session.id) is True
+    assert deliver(fire_closing_deadline, session.id) is False
 
     session = refresh(session)
     assert session.status == SessionStatus.COMPLETED
@@ -163,7 +154,7 @@ def test_closing_grace_follows_config(clock: Any, build_session: Any) -> None:
     session = build_session(minutes=15)
     clock.move_to(session.expires_at)
 
-    assert run(fire_expiry, session.id) is True
+    assert deliver(fire_expiry, session.id) is True
 
     assert refresh(session).closing_deadline_at == session.expires_at + seconds(60)
 
@@ -244,14 +235,14 @@ def test_rearming_does_not_refire_a_sent_warning(
     """A reroute or a restart calls clock_arm again: the warning stays sent."""
     session = build_session(minutes=30)
     clock.move_to(session.expires_at - seconds(180))
-    assert run(fire_warning, session.id) is True
+    assert deliver(fire_warning, session.id) is True
     published.clear()
 
     clock_arm(session_id=session.id)
 
     assert published.of(TASK_WARNING, session.id) == []
     assert published.of(TASK_EXPIRY, session.id) == [session.expires_at]
-    assert run(fire_warning, session.id) is False
+    assert deliver(fire_warning, session.id) is False
 
 
 def test_concurrent_deliveries_send_the_warning_once(
@@ -263,14 +254,14 @@ def test_concurrent_deliveries_send_the_warning_once(
     results: list[bool] = []
     barrier = threading.Barrier(4)
 
-    def deliver() -> None:
+    def worker() -> None:
         try:
             barrier.wait()
-            results.append(run(fire_warning, session.id))
+            results.append(deliver(fire_warning, session.id))
         finally:
             close_old_connections()
 
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -289,12 +280,12 @@ def test_capacity_mirror_matches_postgres_through_expiry_and_completion(
     assert mirrored_capacity(session.mitra_id) == postgres_capacity(session.mitra_id) == 1
 
     clock.move_to(session.expires_at)
-    run(fire_expiry, session.id)
+    deliver(fire_expiry, session.id)
     # Closing still holds the mitra: the chat is not over yet.
     assert mirrored_capacity(session.mitra_id) == postgres_capacity(session.mitra_id) == 1
 
     clock.move_to(refresh(session).closing_deadline_at)
-    run(fire_closing_deadline, session.id)
+    deliver(fire_closing_deadline, session.id)
     assert mirrored_capacity(session.mitra_id) == postgres_capacity(session.mitra_id) == 0
 
 
@@ -313,9 +304,9 @@ def test_unknown_session_tasks_are_no_ops(db: None) -> None:
     import uuid
 
     missing = uuid.uuid4()
-    assert run(fire_warning, missing) is False
-    assert run(fire_expiry, missing) is False
-    assert run(fire_closing_deadline, missing) is False
+    assert deliver(fire_warning, missing) is False
+    assert deliver(fire_expiry, missing) is False
+    assert deliver(fire_closing_deadline, missing) is False
 
 
 def test_valkey_outage_never_blocks_a_transition_and_the_sweep_catches_up(

@@ -16,6 +16,7 @@ from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.services.lifecycle import session_goodbye_customer
 from sessions_app.tasks.clock import fire_expiry, fire_warning
 from tests.sessions_app.clock_support import *  # noqa: F403
+from tests.sessions_app.clock_support import deliver
 from tests.sessions_app.ws_support import frame_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,10 +28,6 @@ SEEN: dict[int, list[str]] = {}
 async def next_of(comm: WebsocketCommunicator, kind: str) -> dict[str, Any]:
     """The next frame of this type; every frame's type is kept in SEEN (per socket) for later checks."""
     return await frame_of(comm, kind, seen=SEEN.setdefault(id(comm), []))
-
-
-def deliver(task: Any, object_id: Any) -> bool:
-    return bool(task.apply(args=[str(object_id)]).get())
 
 
 @pytest.fixture

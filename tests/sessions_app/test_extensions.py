@@ -22,12 +22,14 @@ from sessions_app.tasks.clock import deadline_sweep, fire_expiry, fire_extension
 from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import (
     TIER_PRICES,
+    ActiveChat,
     EventListener,
     Published,
+    deliver,
     go_online,
+    joined,
     mirrored_capacity,
     postgres_capacity,
-    refresh,
     seconds,
     seed_mirror,
     set_config,
@@ -36,22 +38,12 @@ from tests.sessions_app.clock_support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def run(task: Any, object_id: Any) -> bool:
-    return bool(task.apply(args=[str(object_id)]).get())
-
-
-class Chat:
-    """An active session with both sides logged in."""
+class Chat(ActiveChat):
+    """An active session with both sides logged in, and the extension routes."""
 
     def __init__(self, session: Any, api: Any, login: Any) -> None:
-        self.session = session
+        super().__init__(session, login)
         self.api = api
-        self.customer_token = login(session.customer).access_token
-        self.mitra_token = login(session.mitra).access_token
-
-    @property
-    def id(self) -> uuid.UUID:
-        return self.session.id
 
     def ask(self, minutes: Any = 15) -> tuple[int, dict[str, Any]]:
         return self.api.post(
@@ -72,25 +64,16 @@ class Chat:
         assert status == 200, body
         return body["data"]  # type: ignore[no-any-return]
 
-    def reload(self) -> Any:
-        return refresh(self.session)
-
 
 @pytest.fixture
 def chat(clock: Any, build_session: Any, api: Any, login: Any) -> Chat:
     return Chat(build_session(minutes=30), api, login)
 
 
-def joined(listener: EventListener, chat: Chat) -> EventListener:
-    listener.join("customer", chat.session.customer_id)
-    listener.join("mitra", chat.session.mitra_id)
-    return listener
-
-
 def test_request_pauses_the_chat_and_asks_the_mitra(
     chat: Chat, clock: Any, listener: EventListener, published: Published
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     DeviceToken.objects.create(
         token="mitra-device-token-1", platform="android", user_type="mitra", mitra=chat.session.mitra
     )
@@ -192,7 +175,7 @@ def test_only_the_sessions_own_customer_may_ask(chat: Chat, make_customer: Any, 
 def test_accept_charges_and_adds_the_minutes_to_the_time_left_when_asked(
     chat: Chat, clock: Any, listener: EventListener
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     old_expiry = chat.session.expires_at
     clock.move_to(old_expiry - seconds(600))
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
@@ -229,7 +212,7 @@ def test_accept_charges_and_adds_the_minutes_to_the_time_left_when_asked(
 
 def test_accept_from_closing_gives_the_minutes_from_now(chat: Chat, clock: Any) -> None:
     clock.move_to(chat.session.expires_at)
-    run(fire_expiry, chat.id)
+    deliver(fire_expiry, chat.id)
     clock.shift(seconds(40))
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
     assert SessionExtension.objects.get(pk=extension_id).previous_status == SessionStatus.CLOSING
@@ -246,9 +229,9 @@ def test_accept_from_closing_gives_the_minutes_from_now(chat: Chat, clock: Any) 
 def test_reject_from_closing_returns_to_closing_with_the_grace_that_was_left(
     chat: Chat, clock: Any, listener: EventListener
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.move_to(chat.session.expires_at)
-    run(fire_expiry, chat.id)
+    deliver(fire_expiry, chat.id)
     grace_end = chat.reload().closing_deadline_at
     clock.shift(seconds(100))
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
@@ -289,17 +272,17 @@ def test_reject_while_paid_time_is_left_never_cuts_the_session(chat: Chat, clock
 def test_silence_with_auto_approve_approves_at_the_deadline_when_the_mitra_is_reachable(
     chat: Chat, clock: Any, listener: EventListener
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.move_to(chat.session.expires_at - seconds(60))
     go_online(chat.session.mitra)
     extension_id = chat.ask(30)[1]["data"]["extension_id"]
     extension = SessionExtension.objects.get(pk=extension_id)
 
     clock.move_to(extension.deadline_at - seconds(1))
-    assert run(fire_extension_deadline, extension_id) is False
+    assert deliver(fire_extension_deadline, extension_id) is False
     clock.move_to(extension.deadline_at)
-    assert run(fire_extension_deadline, extension_id) is True
-    assert run(fire_extension_deadline, extension_id) is False  # duplicate
+    assert deliver(fire_extension_deadline, extension_id) is True
+    assert deliver(fire_extension_deadline, extension_id) is False  # duplicate
 
     extension.refresh_from_db()
     assert extension.status == ExtensionStatus.AUTO_APPROVED
@@ -315,14 +298,14 @@ def test_silence_with_auto_approve_approves_at_the_deadline_when_the_mitra_is_re
 
 def test_silence_with_auto_reject_rejects(chat: Chat, clock: Any, listener: EventListener) -> None:
     set_config(extension_default_action_on_timeout="auto_reject")
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.move_to(chat.session.expires_at)
     go_online(chat.session.mitra)
-    run(fire_expiry, chat.id)
+    deliver(fire_expiry, chat.id)
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
     clock.shift(seconds(10))
 
-    assert run(fire_extension_deadline, extension_id) is True
+    assert deliver(fire_extension_deadline, extension_id) is True
 
     assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.AUTO_REJECTED
     assert chat.reload().status == SessionStatus.CLOSING
@@ -337,12 +320,12 @@ def test_offline_safeguard_rejects_silence_from_an_unreachable_mitra(chat: Chat,
     """auto_approve is configured, but the mitra's heartbeat is stale: never charge on their behalf."""
     clock.move_to(chat.session.expires_at)
     go_online(chat.session.mitra)
-    run(fire_expiry, chat.id)
+    deliver(fire_expiry, chat.id)
     clock.shift(seconds(60))  # past mitra_stale_after_seconds (45) since the last heartbeat
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
     clock.shift(seconds(10))
 
-    assert run(fire_extension_deadline, extension_id) is True
+    assert deliver(fire_extension_deadline, extension_id) is True
 
     extension = SessionExtension.objects.get(pk=extension_id)
     assert extension.status == ExtensionStatus.AUTO_REJECTED
@@ -355,7 +338,7 @@ def test_late_answer_after_the_timer_gets_extension_resolved(chat: Chat, clock: 
     go_online(chat.session.mitra)
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
     clock.shift(seconds(10))
-    run(fire_extension_deadline, extension_id)
+    deliver(fire_extension_deadline, extension_id)
     expires_after_timer = chat.reload().expires_at
 
     status, body = chat.answer(extension_id, False)
@@ -378,7 +361,7 @@ def test_late_answer_before_the_timer_settles_by_the_timeout_rule(chat: Chat, cl
     assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.AUTO_APPROVED
     assert chat.reload().status == SessionStatus.ACTIVE
     # The timer task that arrives afterwards finds nothing to do.
-    assert run(fire_extension_deadline, extension_id) is False
+    assert deliver(fire_extension_deadline, extension_id) is False
 
 
 def test_respond_needs_the_sessions_mitra(chat: Chat, make_mitra: Any, login: Any) -> None:
@@ -406,9 +389,9 @@ def test_deactivated_mitra_cannot_answer(chat: Chat) -> None:
 def test_extension_after_the_warning_does_not_refire_it(
     chat: Chat, clock: Any, listener: EventListener, published: Published
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.move_to(chat.session.expires_at - seconds(180))
-    assert run(fire_warning, chat.id) is True
+    assert deliver(fire_warning, chat.id) is True
     clock.shift(seconds(20))
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
     published.clear()
@@ -417,7 +400,7 @@ def test_extension_after_the_warning_does_not_refire_it(
 
     assert published.of(TASK_WARNING, chat.id) == []
     clock.move_to(chat.reload().expires_at - seconds(180))
-    assert run(fire_warning, chat.id) is False
+    assert deliver(fire_warning, chat.id) is False
     assert deadline_sweep() == 0
     listener.sync()
     assert len(listener.events("customer", chat.session.customer_id, "session_warning")) == 1
@@ -426,7 +409,7 @@ def test_extension_after_the_warning_does_not_refire_it(
 def test_extension_before_the_warning_moves_it(
     chat: Chat, clock: Any, listener: EventListener, published: Published
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     old_expiry = chat.session.expires_at
     clock.move_to(old_expiry - seconds(600))
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
@@ -437,10 +420,10 @@ def test_extension_before_the_warning_moves_it(
     assert published.of(TASK_WARNING, chat.id) == [new_expiry - seconds(180)]
     # The task armed for the old time is now stale and does nothing.
     clock.move_to(old_expiry - seconds(180))
-    assert run(fire_warning, chat.id) is False
-    assert run(fire_expiry, chat.id) is False
+    assert deliver(fire_warning, chat.id) is False
+    assert deliver(fire_expiry, chat.id) is False
     clock.move_to(new_expiry - seconds(180))
-    assert run(fire_warning, chat.id) is True
+    assert deliver(fire_warning, chat.id) is True
     listener.sync()
     [warning] = listener.events("customer", chat.session.customer_id, "session_warning")
     assert warning["expires_at"] == iso(new_expiry)
@@ -453,7 +436,7 @@ def test_stale_expiry_after_an_extension_does_nothing(chat: Chat, clock: Any) ->
     chat.answer(extension_id, True)
 
     clock.move_to(old_expiry)
-    assert run(fire_expiry, chat.id) is False
+    assert deliver(fire_expiry, chat.id) is False
     assert deadline_sweep() == 0
     assert chat.reload().status == SessionStatus.ACTIVE
 
@@ -465,7 +448,7 @@ def test_expiry_waits_for_the_extension_outcome(chat: Chat, clock: Any) -> None:
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
 
     clock.move_to(old_expiry + seconds(5))
-    assert run(fire_expiry, chat.id) is False
+    assert deliver(fire_expiry, chat.id) is False
     assert deadline_sweep() == 0
     assert chat.reload().status == SessionStatus.EXTENDING
 
@@ -475,13 +458,13 @@ def test_expiry_waits_for_the_extension_outcome(chat: Chat, clock: Any) -> None:
     assert session.status == SessionStatus.ACTIVE
     assert session.expires_at == old_expiry + seconds(8)
     clock.move_to(session.expires_at)
-    assert run(fire_expiry, chat.id) is True
+    assert deliver(fire_expiry, chat.id) is True
 
 
 def test_lost_extension_timer_is_settled_by_the_sweep(
     chat: Chat, clock: Any, listener: EventListener
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.move_to(chat.session.expires_at - seconds(60))
     go_online(chat.session.mitra)
     chat.ask(15)
@@ -499,7 +482,7 @@ def test_lost_extension_timer_is_settled_by_the_sweep(
 def test_answer_racing_the_timer_resolves_exactly_once(
     chat: Chat, clock: Any, listener: EventListener
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.move_to(chat.session.expires_at - seconds(60))
     go_online(chat.session.mitra)
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
@@ -517,7 +500,7 @@ def test_answer_racing_the_timer_resolves_exactly_once(
     def timer() -> None:
         try:
             barrier.wait()
-            results.append(run(fire_extension_deadline, extension_id))
+            results.append(deliver(fire_extension_deadline, extension_id))
         finally:
             close_old_connections()
 
@@ -552,7 +535,7 @@ def test_no_push_when_the_mitra_is_on_a_socket(chat: Chat, listener: EventListen
     from halobestie.realtime import presence_key
     from halobestie.valkey import get_valkey
 
-    joined(listener, chat)
+    joined(listener, chat.session)
     DeviceToken.objects.create(
         token="mitra-device-token-2", platform="android", user_type="mitra", mitra=chat.session.mitra
     )
@@ -568,7 +551,7 @@ def test_no_push_when_the_mitra_is_on_a_socket(chat: Chat, listener: EventListen
 
 def test_no_extension_once_the_grace_is_over_or_the_session_ended(chat: Chat, clock: Any) -> None:
     clock.move_to(chat.session.expires_at)
-    run(fire_expiry, chat.id)
+    deliver(fire_expiry, chat.id)
     clock.move_to(chat.reload().closing_deadline_at)  # grace over, the timer has not run yet
 
     status, body = chat.ask(15)

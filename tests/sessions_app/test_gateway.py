@@ -7,7 +7,6 @@ Every communicator is disconnected, also when an assertion fails (the `sockets` 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import time
 import uuid
@@ -17,7 +16,6 @@ import jwt
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.utils import timezone
 
 from accounts.models import AuthSession
 from accounts.tokens import access_token_encode
@@ -25,35 +23,17 @@ from halobestie import realtime
 from halobestie.db import in_db_thread as sync_to_async
 from halobestie.valkey import get_valkey
 from mitras.models import Mitra
-from sessions_app.models import ChatSession, SessionStatus
+from tests.sessions_app.clock_support import ActiveChat, active_session
 from tests.sessions_app.ws_support import in_other_instance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def chat(make_customer, make_mitra, login) -> Any:
+def chat(make_customer, make_mitra, login) -> ActiveChat:
     """An active chat session with a logged-in customer and mitra."""
     customer = make_customer("Bunga", phone="+6281200000001", email="bunga@example.com")
-    mitra = make_mitra("Mawar")
-    now = timezone.now()
-    session = ChatSession.objects.create(
-        customer=customer,
-        mitra=mitra,
-        status=SessionStatus.ACTIVE,
-        duration_minutes=30,
-        started_at=now,
-        expires_at=now + dt.timedelta(minutes=30),
-    )
-
-    class Chat:
-        pass
-
-    c = Chat()
-    c.customer, c.mitra, c.session = customer, mitra, session  # type: ignore[attr-defined]
-    c.customer_token = login(customer).access_token  # type: ignore[attr-defined]
-    c.mitra_token = login(mitra).access_token  # type: ignore[attr-defined]
-    return c
+    return ActiveChat(active_session(customer=customer, mitra=make_mitra("Mawar")), login)
 
 
 async def expect_closed(comm: WebsocketCommunicator, code: int, timeout: float = 3) -> None:

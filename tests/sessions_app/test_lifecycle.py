@@ -18,12 +18,14 @@ from sessions_app.services.clock import TASK_EXPIRY, TASK_WARNING
 from sessions_app.tasks.clock import fire_closing_deadline, fire_expiry, fire_warning
 from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import (
+    ActiveChat,
     EventListener,
     Published,
+    deliver,
     go_online,
+    joined,
     mirrored_capacity,
     postgres_capacity,
-    refresh,
     seconds,
     seed_mirror,
     set_config,
@@ -32,20 +34,12 @@ from tests.sessions_app.clock_support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def run(task: Any, object_id: Any) -> bool:
-    return bool(task.apply(args=[str(object_id)]).get())
+class Chat(ActiveChat):
+    """An active session with both sides logged in, and the lifecycle routes."""
 
-
-class Chat:
     def __init__(self, session: Any, api: Any, login: Any) -> None:
-        self.session = session
+        super().__init__(session, login)
         self.api = api
-        self.customer_token = login(session.customer).access_token
-        self.mitra_token = login(session.mitra).access_token
-
-    @property
-    def id(self) -> uuid.UUID:
-        return self.session.id
 
     def post(self, side: str, action: str, body: Any = None) -> tuple[int, dict[str, Any]]:
         prefix = "client" if side == "customer" else "mitra"
@@ -54,21 +48,12 @@ class Chat:
 
     def expire(self, clock: Any) -> None:
         clock.move_to(self.session.expires_at)
-        assert run(fire_expiry, self.id) is True
-
-    def reload(self) -> Any:
-        return refresh(self.session)
+        assert deliver(fire_expiry, self.id) is True
 
 
 @pytest.fixture
 def chat(clock: Any, build_session: Any, api: Any, login: Any) -> Chat:
     return Chat(build_session(minutes=30), api, login)
-
-
-def joined(listener: EventListener, chat: Chat) -> EventListener:
-    listener.join("customer", chat.session.customer_id)
-    listener.join("mitra", chat.session.mitra_id)
-    return listener
 
 
 # --- goodbyes ----------------------------------------------------------------------------------
@@ -77,7 +62,7 @@ def joined(listener: EventListener, chat: Chat) -> EventListener:
 def test_customer_goodbye_in_closing_completes_the_session(
     chat: Chat, clock: Any, listener: EventListener
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     chat.expire(clock)
     clock.shift(seconds(30))
 
@@ -94,7 +79,7 @@ def test_customer_goodbye_in_closing_completes_the_session(
     assert ChatMessage.objects.get(session=session, sender="customer").text == "Makasih banyak ya kak"
     # The grace timer that fires later finds nothing to do.
     clock.move_to(session.expires_at + seconds(300))
-    assert run(fire_closing_deadline, chat.id) is False
+    assert deliver(fire_closing_deadline, chat.id) is False
 
     listener.sync()
     [goodbye] = listener.events("mitra", session.mitra_id, "message")
@@ -134,7 +119,7 @@ def test_goodbye_validates_its_message(chat: Chat, clock: Any) -> None:
 def test_mitra_goodbye_is_recorded_but_does_not_complete(
     chat: Chat, clock: Any, listener: EventListener
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     chat.expire(clock)
 
     status, body = chat.post("mitra", "goodbye", {"message": "Semangat ya!"})
@@ -173,7 +158,7 @@ def test_goodbye_is_for_participants_only(chat: Chat, clock: Any, make_mitra: An
 
 
 def test_customer_early_end_goes_to_closing(chat: Chat, clock: Any, listener: EventListener) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.shift(seconds(600))
 
     status, body = chat.post("customer", "end")
@@ -189,7 +174,7 @@ def test_customer_early_end_goes_to_closing(chat: Chat, clock: Any, listener: Ev
         assert closing["ended_by"] == "customer"
     # The original expiry task is stale now.
     clock.move_to(session.expires_at)
-    assert run(fire_expiry, chat.id) is False
+    assert deliver(fire_expiry, chat.id) is False
 
 
 def test_early_end_is_forbidden_when_turned_off(chat: Chat) -> None:
@@ -218,7 +203,7 @@ def test_mitra_early_end_when_enabled(chat: Chat) -> None:
 
 
 def test_mitra_flips_the_topic_and_both_sides_hear_it(chat: Chat, listener: EventListener) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
 
     status, body = chat.api.patch(
         f"/api/shared/chat/sessions/{chat.id}/topic",
@@ -304,9 +289,9 @@ def _force(session_id: Any, expires_at: Any) -> tuple[int, dict[str, Any]]:
 def test_force_expires_at_moves_the_clock_and_clears_the_warning_flag(
     chat: Chat, clock: Any, published: Published, listener: EventListener
 ) -> None:
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.move_to(chat.session.expires_at - seconds(180))
-    assert run(fire_warning, chat.id) is True
+    assert deliver(fire_warning, chat.id) is True
     new_expiry = timezone.now() + dt.timedelta(minutes=10)
     published.clear()
 
@@ -319,7 +304,7 @@ def test_force_expires_at_moves_the_clock_and_clears_the_warning_flag(
     assert published.of(TASK_WARNING, chat.id) == [new_expiry - seconds(180)]
     assert published.of(TASK_EXPIRY, chat.id) == [new_expiry]
     clock.move_to(new_expiry - seconds(180))
-    assert run(fire_warning, chat.id) is True
+    assert deliver(fire_warning, chat.id) is True
     listener.sync()
     assert len(listener.events("customer", chat.session.customer_id, "session_warning")) == 2
 
@@ -330,7 +315,7 @@ def test_force_expires_at_in_the_past_expires_at_once(chat: Chat, published: Pub
     assert _force(chat.id, past.isoformat())[0] == 200
 
     assert published.of(TASK_EXPIRY, chat.id) == [past]
-    assert run(fire_expiry, chat.id) is True
+    assert deliver(fire_expiry, chat.id) is True
 
 
 @pytest.mark.parametrize(
@@ -398,7 +383,7 @@ def test_goodbye_racing_the_grace_timer_completes_once(
 
     from django.db import close_old_connections
 
-    joined(listener, chat)
+    joined(listener, chat.session)
     chat.expire(clock)
     clock.move_to(chat.reload().closing_deadline_at - seconds(0.001))
     results: list[Any] = []
@@ -414,7 +399,7 @@ def test_goodbye_racing_the_grace_timer_completes_once(
     def timer() -> None:
         try:
             barrier.wait()
-            results.append(run(fire_closing_deadline, chat.id))
+            results.append(deliver(fire_closing_deadline, chat.id))
         finally:
             close_old_connections()
 
@@ -442,7 +427,7 @@ def test_expiry_racing_an_early_end_closes_once(chat: Chat, clock: Any, listener
 
     from django.db import close_old_connections
 
-    joined(listener, chat)
+    joined(listener, chat.session)
     clock.move_to(chat.session.expires_at)
     results: list[Any] = []
     barrier = threading.Barrier(2)
@@ -457,7 +442,7 @@ def test_expiry_racing_an_early_end_closes_once(chat: Chat, clock: Any, listener
     def expire() -> None:
         try:
             barrier.wait()
-            results.append(run(fire_expiry, chat.id))
+            results.append(deliver(fire_expiry, chat.id))
         finally:
             close_old_connections()
 

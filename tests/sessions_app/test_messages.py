@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import time_machine
 from django.db import connection, transaction
-from django.utils import timezone
 
 from accounts.models import DeviceToken
 from halobestie.db import in_db_thread
@@ -24,6 +23,7 @@ from mitras.models import Mitra
 from sessions_app.models import ChatMessage, ChatSession, SessionStatus
 from sessions_app.realtime import iso
 from sessions_app.services.messages import PUSH_MESSAGE_BODY, chat_message_mark, chat_message_send
+from tests.sessions_app.clock_support import ActiveChat, active_session
 
 CUSTOMER_PHONE = "+6281299990001"
 CUSTOMER_EMAIL = "rahasia@example.com"
@@ -33,27 +33,9 @@ CUSTOMER_EMAIL = "rahasia@example.com"
 
 
 @pytest.fixture
-def chat(make_customer, make_mitra, login) -> Any:
+def chat(make_customer, make_mitra, login) -> ActiveChat:
     customer = make_customer("Bunga", phone=CUSTOMER_PHONE, email=CUSTOMER_EMAIL, is_anonymous=False)
-    mitra = make_mitra("Mawar")
-    now = timezone.now()
-    session = ChatSession.objects.create(
-        customer=customer,
-        mitra=mitra,
-        status=SessionStatus.ACTIVE,
-        duration_minutes=30,
-        started_at=now,
-        expires_at=now + dt.timedelta(minutes=30),
-    )
-
-    class Chat:
-        pass
-
-    c: Any = Chat()
-    c.customer, c.mitra, c.session = customer, mitra, session
-    c.customer_token = login(customer).access_token
-    c.mitra_token = login(mitra).access_token
-    return c
+    return ActiveChat(active_session(customer=customer, mitra=make_mitra("Mawar")), login)
 
 
 def set_status(session: ChatSession, status: str) -> None:
