@@ -16,14 +16,7 @@ from django.http import HttpRequest
 
 from accounts.models import AuthSession, Customer, DeviceToken, OtpRequest
 from accounts.phone import InvalidPhone, phone_mask, phone_normalize
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from halobestie.admin import NoAddMixin, NoChangeMixin, ReadOnlyAdminMixin
 
 
 def _search_terms(search_term: str) -> tuple[str | None, uuid.UUID | None]:
@@ -119,7 +112,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuthSession)
-class AuthSessionAdmin(ReadOnlyAdmin):
+class AuthSessionAdmin(NoAddMixin, NoChangeMixin, admin.ModelAdmin):
     """Logins. Deleting one (the "revoke" action) ends its refresh and access tokens."""
 
     list_display = ("id", "user_type", "customer", "mitra", "created_at", "last_used_at", "expires_at")
@@ -157,7 +150,7 @@ class AuthSessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(OtpRequest)
-class OtpRequestAdmin(ReadOnlyAdmin):
+class OtpRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "masked_phone",
         "user_type",
@@ -186,9 +179,6 @@ class OtpRequestAdmin(ReadOnlyAdmin):
     def masked_phone(self, obj: OtpRequest) -> str:
         return phone_mask(obj.phone)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[OtpRequest], search_term: str
     ) -> tuple[QuerySet[OtpRequest], bool]:
@@ -199,16 +189,13 @@ class OtpRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DeviceToken)
-class DeviceTokenAdmin(admin.ModelAdmin):
+class DeviceTokenAdmin(NoAddMixin, admin.ModelAdmin):
     list_display = ("short_token", "platform", "user_type", "customer", "mitra", "updated_at")
     list_filter = ("platform", "user_type")
     list_select_related = ("customer", "mitra")
     search_fields = ("mitra__display_name", "customer__call_name")
     readonly_fields = ("token", "platform", "user_type", "customer", "mitra", "created_at", "updated_at")
     ordering = ("-updated_at",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[DeviceToken], search_term: str

@@ -12,27 +12,21 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from availability import services as availability_services
+from halobestie.admin import NoDeleteMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineReason
 
 
-class OnlineStatusInline(admin.StackedInline):
+class OnlineStatusInline(ReadOnlyInlineMixin, admin.StackedInline):
     model = MitraOnlineStatus
-    can_delete = False
-    extra = 0
     max_num = 1
     fields = ("is_online", "last_online_at", "last_offline_at", "last_heartbeat_at", "updated_at")
     readonly_fields = fields
     verbose_name_plural = "online status (read-only; changed by the mitra app, sweeps and actions)"
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Mitra)
-class MitraAdmin(admin.ModelAdmin):
+class MitraAdmin(NoDeleteMixin, admin.ModelAdmin):
+    # Not deleted: sessions and logs reference mitras; deactivate instead.
     list_display = ("display_name", "phone", "is_active", "is_online", "last_heartbeat_at", "created_at")
     list_filter = ("is_active", ("online_status__is_online", admin.BooleanFieldListFilter))
     search_fields = ("phone", "display_name")
@@ -61,10 +55,6 @@ class MitraAdmin(admin.ModelAdmin):
         url = reverse("admin:mitras_mitraonlinelog_changelist") + f"?mitra__id__exact={obj.pk}"
         count = MitraOnlineLog.objects.filter(mitra=obj).count()
         return format_html('<a href="{}">{} online/offline changes</a>', url, count)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Sessions and logs reference mitras; deactivate instead.
-        return False
 
     def save_model(self, request: HttpRequest, obj: Mitra, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -95,7 +85,7 @@ class MitraAdmin(admin.ModelAdmin):
 
 
 @admin.register(MitraOnlineLog)
-class MitraOnlineLogAdmin(admin.ModelAdmin):
+class MitraOnlineLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only history: viewable, never edited."""
 
     list_display = ("at", "mitra", "event", "reason")
@@ -105,18 +95,9 @@ class MitraOnlineLogAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     ordering = ("-at",)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(MitraOnlineStatus)
-class MitraOnlineStatusAdmin(admin.ModelAdmin):
+class MitraOnlineStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who is online right now, as Postgres knows it. Read-only: presence changes only through the
     availability services (the Mitra page's actions), which also keep the Valkey mirror in step."""
 
@@ -125,12 +106,3 @@ class MitraOnlineStatusAdmin(admin.ModelAdmin):
     search_fields = ("mitra__display_name", "mitra__phone")
     list_select_related = ("mitra",)
     ordering = ("-is_online", "-last_heartbeat_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

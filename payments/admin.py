@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from halobestie.admin import NoAddMixin, NoChangeMixin, NoDeleteMixin
 from payments.models import PaymentMethod, PaymentRequest, PricingTier, WebhookLog
 
 
@@ -25,7 +23,7 @@ class PaymentMethodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(PaymentRequest)
-class PaymentRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PaymentRequestAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Money records: read-only here; status changes go through the payment services."""
 
     list_display = ("id", "customer_call_name", "amount", "mode", "minutes", "method", "status", "created_at")
@@ -55,21 +53,9 @@ class PaymentRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def customer_call_name(self, obj: PaymentRequest) -> str:
         return obj.customer.call_name
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(WebhookLog)
-class WebhookLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class WebhookLogAdmin(NoAddMixin, NoChangeMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "provider", "received_at", "authenticated", "processed_at", "error")
     list_filter = ("provider", "authenticated")
     readonly_fields = ("provider", "headers", "body", "received_at", "authenticated", "processed_at", "error")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -7,7 +7,6 @@ call name only (no phone or email on these pages). Reroute goes through the pair
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,6 +14,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from halobestie.admin import NoAddMixin, NoDeleteMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from halobestie.exceptions import ApplicationError
 from sessions_app.models import (
     ChatMessage,
@@ -27,19 +27,7 @@ from sessions_app.models import (
 from sessions_app.services.pairing import session_reroute
 
 
-class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class MessageInline(ReadOnlyInline):
+class MessageInline(ReadOnlyInlineMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = ChatMessage
     fields = ("created_at", "sender", "text", "delivered_at", "read_at")
     readonly_fields = fields
@@ -47,19 +35,19 @@ class MessageInline(ReadOnlyInline):
     verbose_name_plural = "transcript (read-only)"
 
 
-class OfferInline(ReadOnlyInline):
+class OfferInline(ReadOnlyInlineMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = ChatRequestNotification
     fields = ("mitra", "notified_at", "mitra_load_at_notify", "response", "responded_at")
     readonly_fields = fields
 
 
-class ExtensionInline(ReadOnlyInline):
+class ExtensionInline(ReadOnlyInlineMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = SessionExtension
     fields = ("requested_at", "minutes", "price", "status", "resolved_at")
     readonly_fields = fields
 
 
-class ClosureInline(ReadOnlyInline):
+class ClosureInline(ReadOnlyInlineMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = SessionClosure
     fields = ("side", "message", "created_at")
     readonly_fields = fields
@@ -70,7 +58,8 @@ class RerouteActionForm(ActionForm):
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ChatSessionAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    # Sessions come from payments, never by hand; the record and transcript are kept.
     list_display = (
         "id",
         "status",
@@ -118,12 +107,6 @@ class ChatSessionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def customer_call_name(self, obj: ChatSession) -> str:
         return obj.customer.call_name
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # sessions come from payments, never by hand
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # the record and transcript are kept
-
     @admin.action(description="Reroute selected live sessions to the mitra id below")
     def reroute_sessions(self, request: HttpRequest, queryset: QuerySet[ChatSession]) -> None:
         try:
@@ -141,36 +124,25 @@ class ChatSessionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ChatRequestNotification)
-class ChatRequestNotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ChatRequestNotificationAdmin(NoAddMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("session", "mitra", "notified_at", "mitra_load_at_notify", "response", "responded_at")
     list_filter = ("response", "notified_at")
     search_fields = ("=session__id", "mitra__display_name")
     list_select_related = ("session", "mitra")
     readonly_fields = ("session", "mitra", "notified_at", "mitra_load_at_notify", "response", "responded_at")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(ChatMessage)
-class ChatMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ChatMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    # The transcript is read-only.
     list_display = ("session", "sender", "created_at", "delivered_at", "read_at")
     list_filter = ("sender", "created_at")
     search_fields = ("=session__id",)
     readonly_fields = ("session", "sender", "client_id", "text", "created_at", "delivered_at", "read_at")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # the transcript is read-only
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(SessionExtension)
-class SessionExtensionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class SessionExtensionAdmin(NoAddMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("session", "minutes", "price", "status", "requested_at", "resolved_at")
     list_filter = ("status",)
     search_fields = ("=session__id",)
@@ -186,23 +158,17 @@ class SessionExtensionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "payment",
     )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(SessionClosure)
-class SessionClosureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class SessionClosureAdmin(NoAddMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("session", "side", "created_at")
     list_filter = ("side",)
     search_fields = ("=session__id",)
     readonly_fields = ("session", "side", "message", "created_at")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(PairingFailure)
-class PairingFailureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PairingFailureAdmin(NoAddMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Paid requests that produced no chat: ops review each for a refund."""
 
     list_display = ("payment_request", "cause", "session", "created_at", "refund_reviewed")
@@ -211,6 +177,3 @@ class PairingFailureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ("session", "payment_request", "cause", "created_at")
     fields = ("session", "payment_request", "cause", "created_at", "refund_reviewed", "review_note")
     list_editable = ("refund_reviewed",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
