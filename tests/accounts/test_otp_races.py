@@ -1,9 +1,6 @@
 """Races on one phone: parallel requests never exceed the limit, a code is consumed exactly once."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from accounts.models import Customer, OtpRequest
 from accounts.otp_senders import RecordingOtpSender
@@ -13,6 +10,7 @@ from accounts.services.customers import (
     customer_verify_phone,
 )
 from halobestie.exceptions import ApplicationError
+from tests.concurrency import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,24 +18,8 @@ PHONE = "+6281234567890"
 
 
 def _run_together(workers):
-    barrier = threading.Barrier(len(workers))
-    results: list = [None] * len(workers)
-
-    def run(i, fn):
-        try:
-            barrier.wait()
-            results[i] = fn()
-        except ApplicationError as exc:
-            results[i] = exc.code
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
+    """race(), with each ApplicationError given as its code."""
+    return [r.code if isinstance(r, ApplicationError) else r for r in race(*workers)]
 
 
 def test_parallel_requests_never_pass_the_rate_limit(settings):

@@ -254,10 +254,12 @@ def build_session(catalog: Any, make_customer: Any, make_mitra: Any) -> Callable
 
 
 class ActiveChat:
-    """An active session with both sides logged in (`login` is the conftest fixture)."""
+    """An active session with both sides logged in (`login` and `api` are the conftest fixtures;
+    subclasses add the routes their tests call through `api`)."""
 
-    def __init__(self, session: ChatSession, login: Any) -> None:
+    def __init__(self, session: ChatSession, login: Any, api: Any = None) -> None:
         self.session: Any = session
+        self.api = api
         self.customer_token: str = login(session.customer).access_token
         self.mitra_token: str = login(session.mitra).access_token
 

@@ -4,15 +4,15 @@ method catalog are tests/payments/test_catalog.py."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import functools
 
 import pytest
 import time_machine
-from django.db import connection
 
 from payments.models import PaymentMethod, PaymentRequest, PaymentStatus
 from payments.tasks import expire_stale_payments
 from sessions_app.models import ChatSession, SessionStatus
+from tests.concurrency import race
 from tests.sessions_app.pairing_support import seed
 
 NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
@@ -180,24 +180,14 @@ def test_two_concurrent_creates_give_one_pending_request(make_customer, login):
     seed()
     customer = make_customer()
     token = login(customer).access_token
-    barrier = threading.Barrier(4)
-    results: list[tuple[int, str | None]] = []
 
-    def attempt() -> None:
-        try:
-            client = ApiClient()
-            barrier.wait()
-            status, body = client.post(
-                PAY, {"mode": "chat", "duration_minutes": 15, "method": "qris"}, token=token
-            )
-            results.append((status, body.get("error", {}).get("code")))
-        finally:
-            connection.close()
+    def attempt(client: ApiClient) -> tuple[int, str | None]:
+        status, body = client.post(
+            PAY, {"mode": "chat", "duration_minutes": 15, "method": "qris"}, token=token
+        )
+        return status, body.get("error", {}).get("code")
 
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    clients = [ApiClient() for _ in range(4)]
+    results = race(*(functools.partial(attempt, client) for client in clients))
     assert sorted(results, key=lambda r: r[0]) == [(201, None)] + [(409, "INVALID_STATE")] * 3
     assert PaymentRequest.objects.filter(customer=customer, status=PaymentStatus.PENDING).count() == 1

@@ -6,11 +6,9 @@ time moved with time-machine. Events are read on the users' channel-layer groups
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
 
 from halobestie.celery import app as celery_app
 from sessions_app.models import EndedBy, SessionStatus
@@ -28,6 +26,7 @@ from sessions_app.tasks.clock import (
     fire_expiry,
     fire_warning,
 )
+from tests.concurrency import race
 from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import (
     EventListener,
@@ -251,21 +250,7 @@ def test_concurrent_deliveries_send_the_warning_once(
     session = build_session(minutes=30)
     joined(listener, session)
     clock.move_to(session.expires_at - seconds(100))
-    results: list[bool] = []
-    barrier = threading.Barrier(4)
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            results.append(deliver(fire_warning, session.id))
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(*[lambda: deliver(fire_warning, session.id)] * 4)
 
     assert sorted(results) == [False, False, False, True]
     listener.sync()

@@ -3,12 +3,10 @@ safeguard, late answers, the frozen clock, and how extensions interact with the 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
 from django.utils import timezone
 
 from accounts.models import DeviceToken
@@ -19,6 +17,7 @@ from sessions_app.models import EndedBy, ExtensionStatus, SessionExtension, Sess
 from sessions_app.realtime import iso
 from sessions_app.services.clock import TASK_EXTENSION_DEADLINE, TASK_WARNING
 from sessions_app.tasks.clock import deadline_sweep, fire_expiry, fire_extension_deadline, fire_warning
+from tests.concurrency import race
 from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import (
     TIER_PRICES,
@@ -40,10 +39,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 class Chat(ActiveChat):
     """An active session with both sides logged in, and the extension routes."""
-
-    def __init__(self, session: Any, api: Any, login: Any) -> None:
-        super().__init__(session, login)
-        self.api = api
 
     def ask(self, minutes: Any = 15) -> tuple[int, dict[str, Any]]:
         return self.api.post(
@@ -67,7 +62,7 @@ class Chat(ActiveChat):
 
 @pytest.fixture
 def chat(clock: Any, build_session: Any, api: Any, login: Any) -> Chat:
-    return Chat(build_session(minutes=30), api, login)
+    return Chat(build_session(minutes=30), login, api)
 
 
 def test_request_pauses_the_chat_and_asks_the_mitra(
@@ -487,32 +482,11 @@ def test_answer_racing_the_timer_resolves_exactly_once(
     go_online(chat.session.mitra)
     extension_id = chat.ask(15)[1]["data"]["extension_id"]
     clock.shift(seconds(10))
-    results: list[Any] = []
-    barrier = threading.Barrier(3)
 
-    def answer() -> None:
-        try:
-            barrier.wait()
-            results.append(chat.answer(extension_id, True)[0])
-        finally:
-            close_old_connections()
+    def timer() -> bool:
+        return deliver(fire_extension_deadline, extension_id)
 
-    def timer() -> None:
-        try:
-            barrier.wait()
-            results.append(deliver(fire_extension_deadline, extension_id))
-        finally:
-            close_old_connections()
-
-    threads = [
-        threading.Thread(target=answer),
-        threading.Thread(target=timer),
-        threading.Thread(target=timer),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    race(lambda: chat.answer(extension_id, True)[0], timer, timer)
 
     assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.AUTO_APPROVED
     assert PaymentRequest.objects.filter(status=PaymentStatus.CONSUMED).count() == 2  # original + one charge

@@ -16,6 +16,7 @@ from availability.services import mitra_deactivate
 from sessions_app.models import ChatMessage, EndedBy, SessionClosure, SessionStatus
 from sessions_app.services.clock import TASK_EXPIRY, TASK_WARNING
 from sessions_app.tasks.clock import fire_closing_deadline, fire_expiry, fire_warning
+from tests.concurrency import race
 from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import (
     ActiveChat,
@@ -37,10 +38,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class Chat(ActiveChat):
     """An active session with both sides logged in, and the lifecycle routes."""
 
-    def __init__(self, session: Any, api: Any, login: Any) -> None:
-        super().__init__(session, login)
-        self.api = api
-
     def post(self, side: str, action: str, body: Any = None) -> tuple[int, dict[str, Any]]:
         prefix = "client" if side == "customer" else "mitra"
         token = self.customer_token if side == "customer" else self.mitra_token
@@ -53,7 +50,7 @@ class Chat(ActiveChat):
 
 @pytest.fixture
 def chat(clock: Any, build_session: Any, api: Any, login: Any) -> Chat:
-    return Chat(build_session(minutes=30), api, login)
+    return Chat(build_session(minutes=30), login, api)
 
 
 # --- goodbyes ----------------------------------------------------------------------------------
@@ -379,39 +376,14 @@ def test_a_completed_session_frees_the_mitra_for_new_requests(chat: Chat, clock:
 def test_goodbye_racing_the_grace_timer_completes_once(
     chat: Chat, clock: Any, listener: EventListener
 ) -> None:
-    import threading
-
-    from django.db import close_old_connections
-
     joined(listener, chat.session)
     chat.expire(clock)
     clock.move_to(chat.reload().closing_deadline_at - seconds(0.001))
-    results: list[Any] = []
-    barrier = threading.Barrier(3)
 
-    def goodbye() -> None:
-        try:
-            barrier.wait()
-            results.append(chat.post("customer", "goodbye", {"message": ""})[0])
-        finally:
-            close_old_connections()
+    def timer() -> bool:
+        return deliver(fire_closing_deadline, chat.id)
 
-    def timer() -> None:
-        try:
-            barrier.wait()
-            results.append(deliver(fire_closing_deadline, chat.id))
-        finally:
-            close_old_connections()
-
-    threads = [
-        threading.Thread(target=goodbye),
-        threading.Thread(target=timer),
-        threading.Thread(target=timer),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(lambda: chat.post("customer", "goodbye", {"message": ""})[0], timer, timer)
 
     # Just before the deadline the timer is not due: the goodbye wins, exactly once.
     assert sorted(map(str, results)) == ["200", "False", "False"]
@@ -423,34 +395,9 @@ def test_goodbye_racing_the_grace_timer_completes_once(
 
 
 def test_expiry_racing_an_early_end_closes_once(chat: Chat, clock: Any, listener: EventListener) -> None:
-    import threading
-
-    from django.db import close_old_connections
-
     joined(listener, chat.session)
     clock.move_to(chat.session.expires_at)
-    results: list[Any] = []
-    barrier = threading.Barrier(2)
-
-    def end() -> None:
-        try:
-            barrier.wait()
-            results.append(chat.post("customer", "end")[0])
-        finally:
-            close_old_connections()
-
-    def expire() -> None:
-        try:
-            barrier.wait()
-            results.append(deliver(fire_expiry, chat.id))
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=end), threading.Thread(target=expire)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(lambda: chat.post("customer", "end")[0], lambda: deliver(fire_expiry, chat.id))
 
     session = chat.reload()
     assert session.status == SessionStatus.CLOSING

@@ -23,6 +23,7 @@ from mitras.models import Mitra
 from sessions_app.models import ChatMessage, ChatSession, SessionStatus
 from sessions_app.realtime import iso
 from sessions_app.services.messages import PUSH_MESSAGE_BODY, chat_message_mark, chat_message_send
+from tests.concurrency import race
 from tests.sessions_app.clock_support import ActiveChat, active_session
 
 CUSTOMER_PHONE = "+6281299990001"
@@ -306,31 +307,19 @@ async def test_frames_to_the_mitra_never_carry_customer_contact_details(sockets,
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_resends_store_one_message(chat):
-    barrier = threading.Barrier(4)
-    results: list[uuid.UUID] = []
-    errors: list[BaseException] = []
+    def send() -> uuid.UUID:
+        sent = chat_message_send(
+            session_id=chat.session.id,
+            sender_type="customer",
+            sender_id=chat.customer.id,
+            client_id="race",
+            text="bersamaan",
+        )
+        return sent.message.id
 
-    def send() -> None:
-        try:
-            barrier.wait()
-            sent = chat_message_send(
-                session_id=chat.session.id,
-                sender_type="customer",
-                sender_id=chat.customer.id,
-                client_id="race",
-                text="bersamaan",
-            )
-            results.append(sent.message.id)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(20)
+    outcomes = race(*[send] * 4)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    results = [o for o in outcomes if not isinstance(o, BaseException)]
     assert not errors
     assert len(set(results)) == 1
     assert len(results) == 4

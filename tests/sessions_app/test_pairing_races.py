@@ -5,44 +5,21 @@ Exactly one outcome wins and every loser gets its error code."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import time_machine
-from django.db import connections
 
 from availability.services import mitra_set_offline
 from payments.models import PaymentStatus
 from sessions_app.models import ChatRequestNotification, ChatSession, NotificationResponse, SessionStatus
 from sessions_app.services.pairing import pairing_deadline_fire
+from tests.concurrency import race
 from tests.conftest import ApiClient
 from tests.sessions_app.pairing_support import go_online, paid_session, payment_of, seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(*contenders: Callable[[], Any]) -> list[Any]:
-    """Start every contender at the same instant in its own thread; return their results in order."""
-    barrier = threading.Barrier(len(contenders))
-    results: list[Any] = [None] * len(contenders)
-
-    def runner(index: int, fn: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = fn()
-        except BaseException as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i, fn)) for i, fn in enumerate(contenders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 def post(path: str, token: str) -> Callable[[], tuple[int, str | None]]:
