@@ -173,6 +173,17 @@ def _optional_customer(request: HttpRequest) -> Any:
     return principal.user_id if principal is not None else None
 
 
+def _social_sign_in(request: HttpRequest, payload: SocialIn, *, provider_name: str) -> dict[str, Any]:
+    signed = customer_sign_in_social(
+        provider_name=provider_name,
+        id_token=payload.id_token,
+        call_name=payload.call_name,
+        caller_id=_optional_customer(request),
+        device_info=_device_info(request),
+    )
+    return ok(_customer_tokens(signed))
+
+
 @shared.post(
     "/auth/google",
     response={200: Envelope(CustomerTokensOut), **PUBLIC_ERRORS},
@@ -180,14 +191,7 @@ def _optional_customer(request: HttpRequest) -> Any:
     description="Optional customer bearer token: links Google to that (anonymous) customer.",
 )
 def auth_google(request: HttpRequest, payload: SocialIn) -> dict[str, Any]:
-    signed = customer_sign_in_social(
-        provider_name="google",
-        id_token=payload.id_token,
-        call_name=payload.call_name,
-        caller_id=_optional_customer(request),
-        device_info=_device_info(request),
-    )
-    return ok(_customer_tokens(signed))
+    return _social_sign_in(request, payload, provider_name="google")
 
 
 @shared.post(
@@ -197,14 +201,7 @@ def auth_google(request: HttpRequest, payload: SocialIn) -> dict[str, Any]:
     description="Optional customer bearer token: links Apple to that (anonymous) customer.",
 )
 def auth_apple(request: HttpRequest, payload: SocialIn) -> dict[str, Any]:
-    signed = customer_sign_in_social(
-        provider_name="apple",
-        id_token=payload.id_token,
-        call_name=payload.call_name,
-        caller_id=_optional_customer(request),
-        device_info=_device_info(request),
-    )
-    return ok(_customer_tokens(signed))
+    return _social_sign_in(request, payload, provider_name="apple")
 
 
 # --- /api/client ------------------------------------------------------------------------------
