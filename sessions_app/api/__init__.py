@@ -2,6 +2,12 @@
 
 from ninja import Router
 
-from sessions_app.api import chat, checkout, clock, pairing
+from sessions_app.api import chat, checkout, clock, history, pairing
 
-ROUTERS: list[tuple[str, Router]] = [*checkout.ROUTERS, *chat.ROUTERS, *pairing.ROUTERS, *clock.ROUTERS]
+ROUTERS: list[tuple[str, Router]] = [
+    *checkout.ROUTERS,
+    *chat.ROUTERS,
+    *pairing.ROUTERS,
+    *clock.ROUTERS,
+    *history.ROUTERS,
+]

@@ -5,10 +5,7 @@ Used by the WebSocket gateway (sessions_app.consumers) and the transcript route 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import uuid
 from dataclasses import dataclass
 
@@ -16,6 +13,7 @@ from django.db.models import Q
 
 from accounts.auth import auth_session_is_live
 from accounts.tokens import Principal, access_token_decode
+from halobestie.cursors import keyset_cursor_decode, keyset_cursor_encode
 from halobestie.exceptions import AccountInactive, Forbidden, NotFound, Unauthorized, ValidationFailed
 from mitras.models import Mitra
 from sessions_app.models import ChatMessage, ChatSession
@@ -93,24 +91,6 @@ class MessagePage:
     next_cursor: str | None
 
 
-def _cursor_encode(message: ChatMessage) -> str:
-    raw = json.dumps([message.created_at.isoformat(), str(message.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _cursor_decode(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at_raw, message_id_raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        created_at = dt.datetime.fromisoformat(created_at_raw)
-        message_id = uuid.UUID(message_id_raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed("cursor: not a cursor returned by this endpoint") from exc
-    if created_at.tzinfo is None:
-        raise ValidationFailed("cursor: not a cursor returned by this endpoint")
-    return created_at, message_id
-
-
 def chat_message_list(
     *,
     session_id: uuid.UUID,
@@ -132,7 +112,7 @@ def chat_message_list(
     messages = ChatMessage.objects.filter(session_id=session_id)
     start: tuple[dt.datetime, uuid.UUID] | None = None
     if cursor:
-        start = _cursor_decode(cursor)
+        start = keyset_cursor_decode(cursor)
     elif after:
         anchor = messages.filter(pk=after).values_list("created_at", "id").first()
         if anchor is None:
@@ -144,4 +124,7 @@ def chat_message_list(
     rows = list(messages.order_by("created_at", "id")[: limit + 1])
     has_more = len(rows) > limit
     items = rows[:limit]
-    return MessagePage(items=items, next_cursor=_cursor_encode(items[-1]) if has_more else None)
+    return MessagePage(
+        items=items,
+        next_cursor=keyset_cursor_encode(items[-1].created_at, items[-1].id) if has_more else None,
+    )
