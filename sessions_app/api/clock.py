@@ -113,7 +113,7 @@ class TopicOut(Schema):
 
 
 @shared_router.get(
-    "/chat/{session_id}/info", auth=AnyUserAuth(), response={200: Envelope(SessionInfoOut), **ERRORS}
+    "/chat/{uuid:session_id}/info", auth=AnyUserAuth(), response={200: Envelope(SessionInfoOut), **ERRORS}
 )
 def session_info(request: HttpRequest, session_id: uuid.UUID) -> Any:
     """The session as the clock sees it (participants only; display names only)."""
@@ -121,7 +121,7 @@ def session_info(request: HttpRequest, session_id: uuid.UUID) -> Any:
 
 
 @shared_router.patch(
-    "/chat/sessions/{session_id}/topic", auth=MitraAuth(), response={200: Envelope(TopicOut), **ERRORS}
+    "/chat/sessions/{uuid:session_id}/topic", auth=MitraAuth(), response={200: Envelope(TopicOut), **ERRORS}
 )
 def session_topic(request: HttpRequest, session_id: uuid.UUID, payload: TopicIn) -> Any:
     """The session's mitra flips the topic flag; both sides get `session_topic_updated`."""
@@ -137,7 +137,7 @@ def session_topic(request: HttpRequest, session_id: uuid.UUID, payload: TopicIn)
 
 
 @client_router.post(
-    "/chat/sessions/{session_id}/extensions", response={201: Envelope(ExtensionCreatedOut), **ERRORS}
+    "/chat/sessions/{uuid:session_id}/extensions", response={201: Envelope(ExtensionCreatedOut), **ERRORS}
 )
 def extension_create(request: HttpRequest, session_id: uuid.UUID, payload: ExtensionIn) -> Any:
     """Ask for more minutes (price from the tier); the mitra has `timeout_seconds` to answer."""
@@ -161,7 +161,9 @@ def extension_create(request: HttpRequest, session_id: uuid.UUID, payload: Exten
     )
 
 
-@client_router.post("/chat/sessions/{session_id}/end", response={200: Envelope(SessionStateOut), **ERRORS})
+@client_router.post(
+    "/chat/sessions/{uuid:session_id}/end", response={200: Envelope(SessionStateOut), **ERRORS}
+)
 def customer_end(request: HttpRequest, session_id: uuid.UUID) -> Any:
     """Early end (FORBIDDEN when ops turned it off): the session goes to closing."""
     state = session_end_early(
@@ -171,7 +173,7 @@ def customer_end(request: HttpRequest, session_id: uuid.UUID) -> Any:
 
 
 @client_router.post(
-    "/chat/sessions/{session_id}/goodbye", response={200: Envelope(SessionStateOut), **ERRORS}
+    "/chat/sessions/{uuid:session_id}/goodbye", response={200: Envelope(SessionStateOut), **ERRORS}
 )
 def customer_goodbye(request: HttpRequest, session_id: uuid.UUID, payload: GoodbyeIn) -> Any:
     """The customer's goodbye while closing; it completes the session."""
@@ -185,7 +187,7 @@ def customer_goodbye(request: HttpRequest, session_id: uuid.UUID, payload: Goodb
 
 
 @mitra_router.post(
-    "/chat/sessions/{session_id}/extensions/{extension_id}/respond",
+    "/chat/sessions/{uuid:session_id}/extensions/{uuid:extension_id}/respond",
     response={200: Envelope(ExtensionOutcomeOut), **ERRORS},
 )
 def extension_answer(
@@ -201,7 +203,9 @@ def extension_answer(
     return ok(outcome.as_dict())
 
 
-@mitra_router.post("/chat/sessions/{session_id}/end", response={200: Envelope(SessionStateOut), **ERRORS})
+@mitra_router.post(
+    "/chat/sessions/{uuid:session_id}/end", response={200: Envelope(SessionStateOut), **ERRORS}
+)
 def mitra_end(request: HttpRequest, session_id: uuid.UUID) -> Any:
     """Early end by the mitra (off by default: FORBIDDEN unless ops enabled it)."""
     state = session_end_early(
@@ -210,7 +214,9 @@ def mitra_end(request: HttpRequest, session_id: uuid.UUID) -> Any:
     return ok(state.as_dict())
 
 
-@mitra_router.post("/chat/sessions/{session_id}/goodbye", response={200: Envelope(SessionStateOut), **ERRORS})
+@mitra_router.post(
+    "/chat/sessions/{uuid:session_id}/goodbye", response={200: Envelope(SessionStateOut), **ERRORS}
+)
 def mitra_goodbye(request: HttpRequest, session_id: uuid.UUID, payload: GoodbyeIn) -> Any:
     """The mitra's goodbye while closing: recorded and shown to the customer; it does not complete."""
     state = session_goodbye_mitra(

@@ -271,6 +271,33 @@ def test_info_refuses_a_deactivated_mitra(chat: Chat, login: Any) -> None:
     assert (status, body["error"]["code"]) == (403, "ACCOUNT_INACTIVE")
 
 
+@pytest.mark.parametrize(
+    ("side", "method", "path", "body"),
+    [
+        ("customer", "GET", "/api/shared/chat/{bad}/info", None),
+        ("mitra", "PATCH", "/api/shared/chat/sessions/{bad}/topic", {"topic_sensitivity": "sensitive"}),
+        ("customer", "POST", "/api/client/chat/sessions/{bad}/extensions", {"duration_minutes": 15}),
+        ("customer", "POST", "/api/client/chat/sessions/{bad}/end", None),
+        ("customer", "POST", "/api/client/chat/sessions/{bad}/goodbye", {"message": ""}),
+        ("mitra", "POST", "/api/mitra/chat/sessions/{bad}/end", None),
+        ("mitra", "POST", "/api/mitra/chat/sessions/{bad}/goodbye", {"message": ""}),
+        ("mitra", "POST", "/api/mitra/chat/sessions/{bad}/extensions/{id}/respond", {"accept": True}),
+        ("mitra", "POST", "/api/mitra/chat/sessions/{id}/extensions/{bad}/respond", {"accept": True}),
+    ],
+)
+def test_malformed_ids_are_not_found_like_every_other_id_route(
+    chat: Chat, side: str, method: str, path: str, body: Any
+) -> None:
+    """api.md: NOT_FOUND (404) for an unknown id; an id that is not even a UUID is unknown too, as on
+    the transcript, pairing and payment routes."""
+    token = chat.customer_token if side == "customer" else chat.mitra_token
+    url = path.format(bad="not-a-uuid", id=chat.id)
+
+    status, answer = chat.api.request(method, url, body, token=token)
+
+    assert (status, answer["success"], answer["error"]["code"]) == (404, False, "NOT_FOUND")
+
+
 # --- dev route -----------------------------------------------------------------------------------
 
 
