@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from accounts.phone import InvalidPhone, phone_normalize
-from mitras.models import Mitra, MitraOnlineStatus
+from mitras.models import Mitra
+from mitras.services import mitra_create
 
 DISPLAY_NAME_MAX = 60
 
@@ -37,9 +38,7 @@ class Command(BaseCommand):
         if existing is not None:
             raise CommandError(f"A mitra with this phone already exists: {existing.id}", returncode=2)
         try:
-            with transaction.atomic():
-                mitra = Mitra.objects.create(phone=phone, display_name=name)
-                MitraOnlineStatus.objects.create(mitra=mitra)
+            mitra = mitra_create(phone=phone, display_name=name)
         except IntegrityError as exc:
             # Lost a race with another create for the same phone.
             existing = Mitra.objects.filter(phone=phone).first()

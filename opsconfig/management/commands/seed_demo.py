@@ -8,7 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from mitras.models import Mitra, MitraOnlineStatus
+from mitras.models import Mitra
+from mitras.services import mitra_create
 
 DEMO_MITRAS = [("+6281100000001", "Mitra Demo Satu"), ("+6281100000002", "Mitra Demo Dua")]
 
@@ -37,8 +38,8 @@ class Command(BaseCommand):
             ops.is_staff = ops.is_superuser = True
             ops.save()
         for phone, name in DEMO_MITRAS:
-            mitra, _ = Mitra.objects.get_or_create(phone=phone, defaults={"display_name": name})
-            MitraOnlineStatus.objects.get_or_create(mitra=mitra)
+            if not Mitra.objects.filter(phone=phone).exists():
+                mitra_create(phone=phone, display_name=name)
         self.stdout.write("demo accounts:")
         self.stdout.write(f"  ops admin: username 'ops', password '{password}' (kept in .dev/ops_password)")
         for phone, name in DEMO_MITRAS:
