@@ -6,7 +6,7 @@ import logging
 from functools import cache
 from typing import Any, Literal
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -87,8 +87,6 @@ def response_for_exception(request: HttpRequest, exc: Exception) -> HttpResponse
         return _json(request, 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable.")
     rid = request_id_var.get()
     logger.exception("unhandled error (request id %s)", rid)
-    if isinstance(exc, DatabaseError):
-        return _json(request, 500, "INTERNAL_ERROR", f"Internal error (request id {rid}).")
     return _json(request, 500, "INTERNAL_ERROR", f"Internal error (request id {rid}).")
 
 
