@@ -29,8 +29,7 @@ from django.conf import settings
 
 from accounts.tokens import access_token_decode
 from availability import store
-from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized
-from halobestie.middleware import error_body
+from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized, error_body
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,48 @@
-"""Application errors with the stable codes of api.md; one handler (halobestie.api) maps them."""
+"""Application errors with the stable codes of api.md, and the one mapping of any exception to the
+`{"success": false, "error": {code, message}}` envelope (used by the ninja API, the envelope
+middleware and the ASGI hot path)."""
 
 from __future__ import annotations
+
+import contextvars
+import logging
+from typing import Any
+
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+try:
+    from psycopg_pool import PoolTimeout
+except ImportError:  # pragma: no cover - the pool is optional
+    PoolTimeout = None  # type: ignore[assignment,misc]
+
+# Kept under the name of the module that used to hold the mapping, so log routing does not change.
+logger = logging.getLogger("halobestie.api")
+
+# The request id of the request being served (set by RequestIdMiddleware, read by logs and errors).
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def error_body(code: str, message: str) -> dict[str, object]:
+    return {"success": False, "error": {"code": code, "message": message}}
+
+
+_STATUS_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "NOT_FOUND",
+    413: "VALIDATION_ERROR",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def code_for_status(status: int) -> str:
+    return _STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")
 
 
 class ApplicationError(Exception):
@@ -95,3 +137,52 @@ class ServiceUnavailable(ApplicationError):
 
 class InternalError(ApplicationError):
     code, status, default_message = "INTERNAL_ERROR", 500, "Internal error."
+
+
+# --- mapping -------------------------------------------------------------------------------------
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for err in errors[:5]:
+        loc = [str(p) for p in err.get("loc", []) if p not in ("body", "query", "path", "payload")]
+        field = ".".join(loc) or "body"
+        parts.append(f"{field}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "Invalid input."
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    response = JsonResponse(error_body(code, message), status=status)
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def response_for_exception(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Map any exception to the envelope. The one place errors become responses."""
+    if isinstance(exc, ApplicationError):
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    if isinstance(exc, ValidationError):
+        return error_response(422, "VALIDATION_ERROR", _validation_message(exc.errors))
+    if isinstance(exc, AuthenticationError):
+        return error_response(401, "UNAUTHORIZED", "Missing, invalid or expired access token.")
+    if isinstance(exc, HttpError):
+        headers = {}
+        wait = getattr(exc, "wait", None)
+        if exc.status_code == 429 and wait:
+            headers["Retry-After"] = str(int(wait))
+        return error_response(exc.status_code, code_for_status(exc.status_code), str(exc), headers)
+    if isinstance(exc, Http404):
+        return error_response(404, "NOT_FOUND", "Not found.")
+    if isinstance(exc, (OperationalError, InterfaceError)) or _is_pool_timeout(exc):
+        logger.error("database unavailable: %s", type(exc).__name__)
+        return error_response(503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable.")
+    rid = request_id_var.get()
+    logger.exception("unhandled error (request id %s)", rid)
+    return error_response(500, "INTERNAL_ERROR", f"Internal error (request id {rid}).")
+
+
+def _is_pool_timeout(exc: Exception) -> bool:
+    return PoolTimeout is not None and isinstance(exc, PoolTimeout)

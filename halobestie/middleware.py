@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import ipaddress
 import json
 import logging
@@ -12,9 +11,9 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-logger = logging.getLogger(__name__)
+from halobestie.exceptions import code_for_status, error_body, request_id_var, response_for_exception
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+logger = logging.getLogger(__name__)
 
 
 class RequestIdLogFilter(logging.Filter):
@@ -22,27 +21,6 @@ class RequestIdLogFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
         return True
-
-
-def error_body(code: str, message: str) -> dict[str, object]:
-    return {"success": False, "error": {"code": code, "message": message}}
-
-
-_STATUS_CODES = {
-    400: "VALIDATION_ERROR",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "NOT_FOUND",
-    413: "VALIDATION_ERROR",
-    422: "VALIDATION_ERROR",
-    429: "RATE_LIMITED",
-    503: "SERVICE_UNAVAILABLE",
-}
-
-
-def code_for_status(status: int) -> str:
-    return _STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")
 
 
 class RequestIdMiddleware:
@@ -96,8 +74,6 @@ class ApiEnvelopeMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not request.path.startswith("/api/"):
             return None
-        from halobestie.api import response_for_exception
-
         return response_for_exception(request, exception)
 
 

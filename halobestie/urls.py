@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import path
 
-from halobestie.api import api
 from halobestie.dev_routes import urlpatterns as dev_urlpatterns
 from halobestie.health import health, ready
+from halobestie.routers import api
 
 urlpatterns = [
     path("health", health, name="health"),

@@ -14,9 +14,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from halobestie.api import ok, response_for_exception
-from halobestie.exceptions import ApplicationError, ValidationFailed
-from halobestie.middleware import error_body
+from halobestie.api import ok
+from halobestie.exceptions import ApplicationError, ValidationFailed, error_body, response_for_exception
 from sessions_app import realtime as events
 from sessions_app.selectors.checkout import payment_request_session_id
 from sessions_app.services.checkout import payment_request_confirm

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.test import Client, RequestFactory
 
-from halobestie.api import response_for_exception
+from halobestie.exceptions import response_for_exception
 from halobestie.middleware import ApiEnvelopeMiddleware
 
 ROOT = Path(__file__).resolve().parents[2]
