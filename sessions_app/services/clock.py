@@ -4,8 +4,8 @@ Every deadline is a column on the row (expires_at, warning_sent_at, closing_dead
 session_extensions.deadline_at). A Celery ETA task is only the fast path that fires a deadline on
 time; each handler re-reads the row under select_for_update and acts only if the deadline is still
 due, so duplicate, stale (the deadline moved) or redelivered tasks do nothing. The beat sweep
-(`session_deadlines_settle`) settles anything an ETA task missed, and `clock_restore` runs it and
-re-arms every live session when a worker starts.
+(`sessions_app.services.deadlines.session_deadlines_settle`) settles anything an ETA task missed,
+and `clock_restore` there runs it and re-arms every live session when a worker starts.
 
 While a session is `extending` its clock is frozen (docs/clock.md): no warning and no expiry fire;
 the extension's own deadline is armed instead, and the outcome re-arms the rest.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -27,11 +26,6 @@ from sessions_app import realtime as events
 from sessions_app.models import ChatSession, ExtensionStatus, SessionExtension, SessionStatus
 from sessions_app.selectors.clock import (
     WARNING_LEAD,
-    extensions_overdue_ids,
-    sessions_closing_overdue_ids,
-    sessions_expiry_overdue_ids,
-    sessions_live_for_restore,
-    sessions_warning_overdue_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,7 +40,7 @@ def timer_enqueue_on_commit(*, task_name: str, object_id: uuid.UUID, eta: dt.dat
     """Send an ETA task after commit. A broker error is logged, not raised: the sweep is the net."""
 
     def send() -> None:
-        from halobestie.celery import app
+        from halobestie.celery import app  # reason: the Celery app configures Django on import; load it late
 
         try:
             # retry=False: a broker outage must not hold the request for seconds; the sweep
@@ -160,58 +154,3 @@ def session_timer_event(session: ChatSession, *, remaining: int | None = None) -
             remaining if remaining is not None else events.remaining_seconds(session.expires_at)
         ),
     )
-
-
-@dataclass(frozen=True)
-class SettleResult:
-    warnings: int
-    expiries: int
-    completions: int
-    extensions: int
-
-    @property
-    def total(self) -> int:
-        return self.warnings + self.expiries + self.completions + self.extensions
-
-
-def session_deadlines_settle() -> SettleResult:
-    """Settle every overdue clock deadline (the beat sweep and the startup restore).
-
-    Each handler runs in its own transaction and re-checks under lock, so sweeps on several workers
-    and ETA tasks firing at the same moment act once between them. Warnings run before expiries so
-    that a session whose warning and expiry are both overdue gets only what still makes sense.
-    """
-    # Imported here because lifecycle and extensions build on this module (they arm timers).
-    from sessions_app.services.extensions import extension_deadline_fire
-    from sessions_app.services.lifecycle import session_closing_deadline_fire, session_expire
-
-    now = timezone.now()
-    warnings = sum(session_warning_fire(session_id=sid) for sid in sessions_warning_overdue_ids(now=now))
-    extensions = sum(extension_deadline_fire(extension_id=eid) for eid in extensions_overdue_ids(now=now))
-    expiries = sum(session_expire(session_id=sid) for sid in sessions_expiry_overdue_ids(now=now))
-    completions = sum(
-        session_closing_deadline_fire(session_id=sid) for sid in sessions_closing_overdue_ids(now=now)
-    )
-    result = SettleResult(warnings, expiries, completions, extensions)
-    if result.total:
-        # A non-zero count means an ETA task was lost or late (restart, broker flush): worth a line.
-        logger.info(
-            "clock sweep settled: %d warnings, %d expiries, %d completions, %d extensions",
-            warnings,
-            expiries,
-            completions,
-            extensions,
-        )
-    return result
-
-
-def clock_restore() -> int:
-    """Worker start: settle what is overdue, then re-arm every live session. Returns sessions armed."""
-    session_deadlines_settle()
-    sessions, pending_by_session = sessions_live_for_restore()
-    now = timezone.now()
-    with transaction.atomic():
-        for session in sessions:
-            clock_arm_session(session, pending=pending_by_session.get(session.id), now=now)
-    logger.info("clock restore: re-armed %d live sessions", len(sessions))
-    return len(sessions)

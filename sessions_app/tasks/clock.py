@@ -22,10 +22,9 @@ from sessions_app.services.clock import (
     TASK_EXPIRY,
     TASK_EXTENSION_DEADLINE,
     TASK_WARNING,
-    clock_restore,
-    session_deadlines_settle,
     session_warning_fire,
 )
+from sessions_app.services.deadlines import clock_restore, session_deadlines_settle
 from sessions_app.services.extensions import extension_deadline_fire
 from sessions_app.services.lifecycle import session_closing_deadline_fire, session_expire
 

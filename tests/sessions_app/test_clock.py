@@ -18,8 +18,8 @@ from sessions_app.services.clock import (
     TASK_EXPIRY,
     TASK_WARNING,
     clock_arm,
-    clock_restore,
 )
+from sessions_app.services.deadlines import clock_restore
 from sessions_app.tasks.clock import (
     deadline_sweep,
     fire_closing_deadline,
