@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 
 from accounts.auth import principal_of
-from availability import selectors, services
+from availability import readers, selectors, services
 from availability.auth import CustomerTokenAuth, MitraAuth, MitraTokenAuth
 from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
 
@@ -92,7 +92,7 @@ def mitra_heartbeat(request: HttpRequest) -> dict[str, object]:
 )
 def mitra_availability(request: HttpRequest) -> dict[str, object]:
     """The beacon: is any mitra available now, and how many. Shared snapshot, ≤ 10 s old."""
-    beacon = selectors.beacon_get()
+    beacon = readers.beacon_get()
     return ok({"available": beacon.available, "count": beacon.count})
 
 

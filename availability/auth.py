@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from accounts.auth import CustomerAuth, TokenAuth
 from accounts.tokens import Principal, access_token_decode
-from availability.selectors import mitra_is_deactivated
+from availability.readers import mitra_is_deactivated
 from halobestie.exceptions import AccountInactive, Forbidden
 
 

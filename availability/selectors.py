@@ -1,8 +1,6 @@
-"""Availability readers: Valkey first, the ORM on any Valkey error (architecture.md §4).
-
-Every public reader answers correctly with Valkey down, only slower. A mirror that Valkey cannot
-vouch for (restarted or wiped server, or this process saw an outage since the last rebuild) is
-rebuilt first by whoever gets the reseed lock; meanwhile the others answer from Postgres.
+"""Availability selectors: the Postgres truth (the `*_orm` readers, the seed source) and this
+process's decoded copy of the Valkey ready set. They never write; the Valkey-first readers that may
+first rebuild the mirror are in availability.readers.
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,27 +34,6 @@ def _capacity_statuses() -> tuple[str, ...]:
 
 def _cutoff() -> dt.datetime:
     return timezone.now() - dt.timedelta(seconds=config_get().mitra_stale_after_seconds)
-
-
-def _valkey_first(valkey: Callable[[], T], orm: Callable[[], T], *, what: str) -> T:
-    """Run the Valkey reader; on any store problem heal if we can, and answer from Postgres."""
-    from availability.services import availability_heal
-
-    try:
-        if store.reconnect_pending() is not None:
-            raise store.StoreNotSeeded()
-        return valkey()
-    except store.StoreNotSeeded:
-        if availability_heal():
-            try:
-                return valkey()
-            except store.StoreUnavailable:
-                pass
-        logger.info("availability: %s from Postgres (mirror not trusted yet)", what)
-        return orm()
-    except store.StoreUnavailable:
-        logger.warning("availability: Valkey unavailable, %s from Postgres", what)
-        return orm()
 
 
 # --- ORM (truth / fallback) --------------------------------------------------------------------
@@ -224,66 +200,6 @@ class _ReadyCopy:
 
 
 _ready_copy = _ReadyCopy()
-
-
-def find_available_mitras(*, exclude: set[uuid.UUID] | None = None) -> list[uuid.UUID]:
-    """Ids of mitras who can take a new request now: online, active, fresh heartbeat, under capacity."""
-
-    def valkey() -> list[uuid.UUID]:
-        values, stale = _ready_copy.refresh(
-            cutoff=_cutoff().timestamp(), max_per_mitra=config_get().max_customers_per_mitra
-        )
-        skip = set(exclude or ())
-        if stale:
-            skip.update(_as_uuids(stale, None))
-        return [v for v in values if v not in skip] if skip else list(values)
-
-    return _valkey_first(valkey, lambda: find_available_mitras_orm(exclude=exclude), what="find-available")
-
-
-def is_mitra_reachable(*, mitra_id: uuid.UUID) -> bool:
-    """Online, active and with a fresh heartbeat (capacity not considered)."""
-    return _valkey_first(
-        lambda: store.reachable(mitra_id=mitra_id, cutoff=_cutoff().timestamp()),
-        lambda: is_mitra_reachable_orm(mitra_id=mitra_id),
-        what="is-reachable",
-    )
-
-
-def mitra_is_deactivated(*, mitra_id: uuid.UUID) -> bool:
-    """The deactivated guard: SISMEMBER in Valkey, Postgres when Valkey cannot vouch."""
-    return _valkey_first(
-        lambda: store.guard_check(mitra_id=mitra_id),
-        lambda: mitra_is_deactivated_orm(mitra_id=mitra_id),
-        what="deactivated guard",
-    )
-
-
-def beacon_get() -> Beacon:
-    """The customer app's beacon. Zero SQL on a snapshot hit or a Valkey compute."""
-
-    def valkey() -> Beacon:
-        cfg = config_get()
-        data = store.beacon_read(
-            cutoff=_cutoff().timestamp(),
-            max_per_mitra=cfg.max_customers_per_mitra,
-            ttl=int(settings.BEACON_SNAPSHOT_TTL_SECONDS),
-        )
-        return Beacon(available=bool(data["available"]), count=int(data["count"]))
-
-    return _valkey_first(valkey, beacon_orm, what="beacon")
-
-
-def dashboard_counts() -> DashboardCounts:
-    """Online, available and deactivated mitra counts for the ops dashboard."""
-
-    def valkey() -> DashboardCounts:
-        c = store.counts(cutoff=_cutoff().timestamp(), max_per_mitra=config_get().max_customers_per_mitra)
-        return DashboardCounts(
-            online=c.online, available=c.available, deactivated=c.deactivated, source="valkey"
-        )
-
-    return _valkey_first(valkey, dashboard_counts_orm, what="dashboard counts")
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@
 - FcmPushSender: the real provider (Firebase Cloud Messaging HTTP v1). The HTTP call runs on a small
   background pool so a slow provider never holds up a socket or a request.
 
-`push_notify_user()` sends one notification to every registered device of a user. Callers run it
-after commit and only when the user has no live socket (halobestie.realtime presence). Bodies are
-generic: a push never carries chat text.
+`push_to_tokens()` is the one loop that sends a notification to a list of device tokens; the
+device tokens themselves are accounts' rows (accounts.services.devices.push_notify_users picks them).
+Callers run it after commit and only when the user has no live socket (halobestie.realtime presence).
+Bodies are generic: a push never carries chat text.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -178,30 +179,26 @@ def push_sender() -> PushSender:
     return _sender(settings.PUSH_SENDER)
 
 
-def push_notify_user(
+def push_to_tokens(
     *,
-    user_type: str,
-    user_id: uuid.UUID,
+    tokens: Iterable[str],
     kind: str,
     title: str,
     body: str,
     data: dict[str, str] | None = None,
 ) -> int:
-    """Send one push to each device token of the user; returns how many were handed to the sender.
+    """The one push loop: one notification to each device token; returns how many the sender took.
 
-    A provider failure on one device never stops the others, nor the caller.
+    A sender failure on one device (a bad or expired token, a provider error) is logged and never
+    stops the others, nor the caller. `data` goes out with `kind` added; never chat text.
     """
-    from accounts.models import DeviceToken  # accounts sits above the project package
-
-    owner = {"customer_id": user_id} if user_type == "customer" else {"mitra_id": user_id}
-    tokens = list(DeviceToken.objects.filter(user_type=user_type, **owner).values_list("token", flat=True))
     payload = {"kind": kind, **(data or {})}
     sender = push_sender()
     handed = 0
     for token in tokens:
         try:
-            sender.send(PushMessage(token=token, kind=kind, title=title, body=body, data=payload))
+            sender.send(PushMessage(token=token, kind=kind, title=title, body=body, data=dict(payload)))
             handed += 1
         except Exception:  # one bad device must not stop the rest
-            logger.exception("push: sender failed for a %s push", kind)
+            logger.exception("push: sender failed for a %s push to token …%s", kind, token[-6:])
     return handed

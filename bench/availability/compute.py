@@ -32,7 +32,7 @@ def _median_ms(
 
 
 def run_size(n: int, repeat: int) -> dict[str, float]:
-    from availability import selectors, services, store
+    from availability import readers, selectors, services, store
     from halobestie.valkey import get_valkey
     from mitras.models import MitraOnlineStatus
     from opsconfig.services import config_get
@@ -57,12 +57,12 @@ def run_size(n: int, repeat: int) -> dict[str, float]:
         pipe.execute()
 
     bump()
-    rows["beacon compute ms"], beacon = _median_ms(selectors.beacon_get, repeat, before=store.snapshot_delete)
-    rows["beacon cached ms"], _ = _median_ms(selectors.beacon_get, repeat)
+    rows["beacon compute ms"], beacon = _median_ms(readers.beacon_get, repeat, before=store.snapshot_delete)
+    rows["beacon cached ms"], _ = _median_ms(readers.beacon_get, repeat)
     rows["beacon ORM fallback ms"], orm_beacon = _median_ms(selectors.beacon_orm, repeat)
     assert beacon == orm_beacon, (beacon, orm_beacon)
 
-    rows["find-available Valkey ms"], fast = _median_ms(selectors.find_available_mitras, repeat)
+    rows["find-available Valkey ms"], fast = _median_ms(readers.find_available_mitras, repeat)
     # The same right after the ready membership changed (a session started/ended, a mitra came
     # online): the members are read and decoded again.
     flip = {"n": 0}
@@ -74,7 +74,7 @@ def run_size(n: int, repeat: int) -> dict[str, float]:
         store.capacity_write(mitra_id=busy_id, capacity=flip["n"])  # type: ignore[arg-type]
 
     rows["find-available Valkey, after a membership change ms"], _ = _median_ms(
-        selectors.find_available_mitras, repeat, before=membership_change
+        readers.find_available_mitras, repeat, before=membership_change
     )
     store.capacity_write(mitra_id=busy_id, capacity=0)  # type: ignore[arg-type]
 
@@ -82,7 +82,7 @@ def run_size(n: int, repeat: int) -> dict[str, float]:
         selectors._ready_copy.version = -1  # a fresh process: the whole set is read and decoded
 
     rows["find-available Valkey, cold process ms"], cold = _median_ms(
-        selectors.find_available_mitras, repeat, before=forget
+        readers.find_available_mitras, repeat, before=forget
     )
     assert sorted(cold) == sorted(fast)
     rows["find-available ORM ms"], slow = _median_ms(selectors.find_available_mitras_orm, repeat)

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from accounts.tokens import Principal
-from availability.selectors import mitra_is_deactivated
+from availability.readers import mitra_is_deactivated
 from halobestie.exceptions import AccountInactive, Forbidden, NotFound
 from sessions_app import realtime as events
 from sessions_app.models import ChatSession, ExtensionStatus, SessionExtension, SessionStatus

@@ -26,11 +26,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import DeviceToken, UserType
-from availability.selectors import is_mitra_reachable
+from accounts.models import UserType
+from accounts.services.devices import push_notify_user
+from availability.readers import is_mitra_reachable
 from halobestie import realtime
 from halobestie.exceptions import ExtensionResolved, InvalidState, NotFound, ValidationFailed
-from halobestie.push import PushMessage, push_sender
 from opsconfig.models import ExtensionTimeoutAction
 from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus, PricingTier
@@ -76,26 +76,18 @@ def _push_extension_request(mitra_id: uuid.UUID, extension: SessionExtension) ->
     """After commit: a mitra with no live socket gets a push (no customer details in it)."""
     if realtime.user_has_socket("mitra", mitra_id):
         return
-    sender = push_sender()
-    for token in DeviceToken.objects.filter(mitra_id=mitra_id, user_type=UserType.MITRA).values_list(
-        "token", flat=True
-    ):
-        try:
-            sender.send(
-                PushMessage(
-                    token=token,
-                    kind="extension_request",
-                    title="Permintaan perpanjangan sesi",
-                    body=f"Pelanggan meminta tambahan {extension.minutes} menit. Jawab dalam beberapa detik.",
-                    data={
-                        "type": "extension_request",
-                        "session_id": str(extension.session_id),
-                        "extension_id": str(extension.id),
-                    },
-                )
-            )
-        except Exception:
-            logger.warning("push: extension_request push failed")
+    push_notify_user(
+        user_type=UserType.MITRA,
+        user_id=mitra_id,
+        kind="extension_request",
+        title="Permintaan perpanjangan sesi",
+        body=f"Pelanggan meminta tambahan {extension.minutes} menit. Jawab dalam beberapa detik.",
+        data={
+            "type": "extension_request",
+            "session_id": str(extension.session_id),
+            "extension_id": str(extension.id),
+        },
+    )
 
 
 @transaction.atomic

@@ -14,7 +14,8 @@ from typing import Any, Literal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from halobestie import push, realtime
+from accounts.services.devices import push_notify_user
+from halobestie import realtime
 from halobestie.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from sessions_app.models import ChatMessage, ChatSession, MessageSender, SessionStatus
 from sessions_app.realtime import iso
@@ -144,7 +145,7 @@ def chat_message_push_if_away(
     """
     if realtime.session_has_socket(session_id, recipient_type):
         return 0
-    return push.push_notify_user(
+    return push_notify_user(
         user_type=recipient_type,
         user_id=recipient_id,
         kind="message",

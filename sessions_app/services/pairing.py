@@ -27,8 +27,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.models import DeviceToken, UserType
-from availability.selectors import find_available_mitras, is_mitra_reachable
+from accounts.models import UserType
+from accounts.services.devices import push_notify_users
+from availability.readers import find_available_mitras, is_mitra_reachable
 from availability.services import capacity_recompute
 from halobestie import realtime
 from halobestie.celery import app as celery_app
@@ -40,7 +41,6 @@ from halobestie.exceptions import (
     RequestTaken,
     ValidationFailed,
 )
-from halobestie.push import PushMessage, push_sender
 from mitras.models import Mitra
 from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus
@@ -153,20 +153,14 @@ def _push_offer(mitra_ids: list[uuid.UUID], session_id: str) -> None:
     offline = [mitra_id for mitra_id in mitra_ids if str(mitra_id) not in connected]
     if not offline:
         return
-    tokens = DeviceToken.objects.filter(user_type=UserType.MITRA, mitra_id__in=offline).values_list(
-        "token", flat=True
+    push_notify_users(
+        user_type=UserType.MITRA,
+        user_ids=offline,
+        kind="chat_request",
+        title="Ada yang butuh teman cerita",
+        body="Buka aplikasi untuk menerima permintaan curhat.",
+        data={"type": "chat_request", "session_id": session_id},
     )
-    sender = push_sender()
-    for token in tokens:
-        sender.send(
-            PushMessage(
-                token=token,
-                kind="chat_request",
-                title="Ada yang butuh teman cerita",
-                body="Buka aplikasi untuk menerima permintaan curhat.",
-                data={"type": "chat_request", "session_id": session_id},
-            )
-        )
 
 
 def _open_notification_mitras(session_id: uuid.UUID) -> list[uuid.UUID]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from availability import selectors, services
+from availability import readers, services
 from mitras.models import MitraOnlineLog, MitraOnlineStatus, OnlineReason
 from tests.availability.conftest import online_members
 
@@ -24,14 +24,14 @@ def test_logout_of_the_last_login_takes_the_mitra_offline(
     mitra = make_mitra()
     tokens = login(mitra)
     _online_with_heartbeat(mitra)
-    assert selectors.find_available_mitras() == [mitra.id]
+    assert readers.find_available_mitras() == [mitra.id]
 
     status, _ = api.post("/api/shared/auth/logout", token=tokens.access_token)
 
     assert status == 200
     assert MitraOnlineStatus.objects.get(mitra=mitra).is_online is False
     assert str(mitra.id) not in online_members()
-    assert selectors.find_available_mitras() == []
+    assert readers.find_available_mitras() == []
     last = MitraOnlineLog.objects.filter(mitra=mitra).latest("at")
     assert (last.event, last.reason) == ("offline", OnlineReason.LOGOUT)
 
@@ -47,7 +47,7 @@ def test_logout_on_one_of_two_devices_keeps_the_mitra_online(
 
     assert status == 200
     assert MitraOnlineStatus.objects.get(mitra=mitra).is_online is True
-    assert selectors.find_available_mitras() == [mitra.id]
+    assert readers.find_available_mitras() == [mitra.id]
     assert api.get("/api/mitra/status", token=phone.access_token)[0] == 200
 
 
@@ -59,4 +59,4 @@ def test_customer_logout_touches_no_mitra(
     customer_tokens = login(make_customer())
 
     assert api.post("/api/shared/auth/logout", token=customer_tokens.access_token)[0] == 200
-    assert selectors.find_available_mitras() == [mitra.id]
+    assert readers.find_available_mitras() == [mitra.id]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from availability import selectors, services, store
+from availability import readers, services, store
 from halobestie.exceptions import AccountInactive
 from halobestie.valkey import get_valkey
 from mitras.models import Mitra, MitraOnlineStatus
@@ -36,16 +36,16 @@ def fleet(make_mitra: Any, make_session: Any, seeded: Any) -> dict[str, Any]:
 def test_readers_answer_from_postgres(fleet: dict[str, Any], valkey_server: Any) -> None:
     idle, busy, gone = fleet["idle"], fleet["busy"], fleet["gone"]
     valkey_server.stop()
-    assert selectors.find_available_mitras() == [idle.id]
-    assert selectors.find_available_mitras(exclude={idle.id}) == []
-    assert selectors.is_mitra_reachable(mitra_id=busy.id) is True
-    assert selectors.is_mitra_reachable(mitra_id=gone.id) is False
-    beacon = selectors.beacon_get()
+    assert readers.find_available_mitras() == [idle.id]
+    assert readers.find_available_mitras(exclude={idle.id}) == []
+    assert readers.is_mitra_reachable(mitra_id=busy.id) is True
+    assert readers.is_mitra_reachable(mitra_id=gone.id) is False
+    beacon = readers.beacon_get()
     assert (beacon.available, beacon.count) == (True, 1)
-    counts = selectors.dashboard_counts()
+    counts = readers.dashboard_counts()
     assert (counts.online, counts.available, counts.deactivated, counts.source) == (2, 1, 1, "postgres")
-    assert selectors.mitra_is_deactivated(mitra_id=gone.id) is True
-    assert selectors.mitra_is_deactivated(mitra_id=idle.id) is False
+    assert readers.mitra_is_deactivated(mitra_id=gone.id) is True
+    assert readers.mitra_is_deactivated(mitra_id=idle.id) is False
 
 
 def test_writes_succeed_and_heartbeat_goes_to_postgres(fleet: dict[str, Any], valkey_server: Any) -> None:
@@ -84,13 +84,13 @@ def test_reseed_restores_exact_state_after_restart(
     backoff_elapsed()
     assert not get_valkey().exists(store.SEEDED)  # restarted empty
     # The first reader after the outage rebuilds before trusting Valkey.
-    assert selectors.find_available_mitras() == [gone.id]
+    assert readers.find_available_mitras() == [gone.id]
     assert online_members() == {str(gone.id), str(newcomer.id)}
     assert deactivated_members() == {str(busy.id)}
     assert ready_members() == {str(gone.id)}
     assert capacity_of(newcomer.id) == 1
     assert capacity_of(gone.id) == 0
-    assert selectors.dashboard_counts().source == "valkey"
+    assert readers.dashboard_counts().source == "valkey"
 
 
 def test_outage_seen_by_this_process_forces_rebuild_even_if_data_survived(
@@ -108,7 +108,7 @@ def test_outage_seen_by_this_process_forces_rebuild_even_if_data_survived(
     client.set(store.MAX_PER_MITRA, 1)
     client.set(store.SEEDED, "1")  # a rebuild from before the failure
     backoff_elapsed()
-    assert idle.id not in selectors.find_available_mitras()
+    assert idle.id not in readers.find_available_mitras()
     assert str(idle.id) not in online_members()
     assert store.reconnect_pending() is None
 
@@ -124,19 +124,19 @@ def test_writes_skip_valkey_until_rebuilt_and_rebuild_covers_them(
     services.mitra_set_online(mitra_id=idle.id)
     assert online_members() == set()
     backoff_elapsed()
-    assert selectors.find_available_mitras() == [idle.id]  # the reader rebuilds first
+    assert readers.find_available_mitras() == [idle.id]  # the reader rebuilds first
     assert online_members() == {str(idle.id), str(fleet["busy"].id)}
 
 
 def test_readers_back_off_after_a_failed_heal(fleet: dict[str, Any], valkey_server: Any) -> None:
     valkey_server.stop()
-    assert selectors.find_available_mitras() == [fleet["idle"].id]  # heal failed: back-off starts
+    assert readers.find_available_mitras() == [fleet["idle"].id]  # heal failed: back-off starts
     assert store.seconds_since_failure() is not None
     valkey_server.start()
     # Within the back-off, Postgres answers without touching Valkey ...
-    assert selectors.find_available_mitras() == [fleet["idle"].id]
+    assert readers.find_available_mitras() == [fleet["idle"].id]
     assert not get_valkey().exists(store.SEEDED)
     # ... and after it the mirror is rebuilt.
     backoff_elapsed()
-    assert selectors.find_available_mitras() == [fleet["idle"].id]
+    assert readers.find_available_mitras() == [fleet["idle"].id]
     assert get_valkey().exists(store.SEEDED)

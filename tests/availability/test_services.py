@@ -11,7 +11,7 @@ import time_machine
 from django.db import transaction
 
 from accounts.models import AuthSession
-from availability import selectors, services, store
+from availability import readers, selectors, services, store
 from halobestie.exceptions import AccountInactive
 from halobestie.valkey import get_valkey as _get_valkey
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus
@@ -48,7 +48,7 @@ def test_set_online_writes_postgres_then_mirror(make_mitra: Any, seeded: Any) ->
     assert str(mitra.id) in ready_members()
     assert get_valkey().get(store.heartbeat_key(mitra.id)) is not None
     assert capacity_of(mitra.id) == 0
-    assert selectors.find_available_mitras() == [mitra.id]
+    assert readers.find_available_mitras() == [mitra.id]
 
 
 def test_set_online_twice_logs_once(make_mitra: Any, seeded: Any) -> None:
@@ -95,10 +95,10 @@ def test_heartbeat_refreshes_and_rejects_deactivated(make_mitra: Any, seeded: An
         assert float(get_valkey().get(store.heartbeat_key(mitra.id))) == pytest.approx(score)
         # 40 s after the last ping: still fresh (45 s); 50 s: stale, so not available.
         traveller.shift(40)
-        assert selectors.is_mitra_reachable(mitra_id=mitra.id)
+        assert readers.is_mitra_reachable(mitra_id=mitra.id)
         traveller.shift(10)
-        assert not selectors.is_mitra_reachable(mitra_id=mitra.id)
-        assert selectors.find_available_mitras() == []
+        assert not readers.is_mitra_reachable(mitra_id=mitra.id)
+        assert readers.find_available_mitras() == []
     services.mitra_deactivate(mitra_id=mitra.id)
     with pytest.raises(AccountInactive):
         services.availability_heartbeat(mitra_id=mitra.id)
@@ -116,7 +116,7 @@ def test_heartbeat_is_zero_sql(make_mitra: Any, seeded: Any, django_assert_num_q
     services.mitra_set_online(mitra_id=mitra.id)
     with django_assert_num_queries(0):
         services.availability_heartbeat(mitra_id=mitra.id)
-        assert selectors.mitra_is_deactivated(mitra_id=mitra.id) is False
+        assert readers.mitra_is_deactivated(mitra_id=mitra.id) is False
 
 
 def test_deactivate_revokes_logins_and_mirrors(make_mitra: Any, login: Any, seeded: Any) -> None:
@@ -132,7 +132,7 @@ def test_deactivate_revokes_logins_and_mirrors(make_mitra: Any, login: Any, seed
     assert AuthSession.objects.filter(mitra=mitra).count() == 0
     assert deactivated_members() == {str(mitra.id)}
     assert online_members() == set() and ready_members() == set()
-    assert selectors.mitra_is_deactivated(mitra_id=mitra.id) is True
+    assert readers.mitra_is_deactivated(mitra_id=mitra.id) is True
     with pytest.raises(AccountInactive):
         services.mitra_set_online(mitra_id=mitra.id)
     # Idempotent.
@@ -146,9 +146,9 @@ def test_reactivate(make_mitra: Any, seeded: Any) -> None:
     services.mitra_reactivate(mitra_id=mitra.id)
     assert Mitra.objects.get(pk=mitra.id).is_active
     assert deactivated_members() == set()
-    assert selectors.mitra_is_deactivated(mitra_id=mitra.id) is False
+    assert readers.mitra_is_deactivated(mitra_id=mitra.id) is False
     services.mitra_set_online(mitra_id=mitra.id)
-    assert selectors.find_available_mitras() == [mitra.id]
+    assert readers.find_available_mitras() == [mitra.id]
 
 
 def test_capacity_recompute_follows_postgres(make_mitra: Any, make_session: Any, seeded: Any) -> None:
@@ -160,13 +160,13 @@ def test_capacity_recompute_follows_postgres(make_mitra: Any, make_session: Any,
     # max_customers_per_mitra = 1: at capacity, so online but not available.
     assert str(mitra.id) in online_members()
     assert ready_members() == set()
-    assert selectors.find_available_mitras() == []
-    assert selectors.is_mitra_reachable(mitra_id=mitra.id)
+    assert readers.find_available_mitras() == []
+    assert readers.is_mitra_reachable(mitra_id=mitra.id)
     session.status = "completed"
     session.save()
     assert services.capacity_recompute(mitra_id=mitra.id) == 0
     assert capacity_of(mitra.id) == 0
-    assert selectors.find_available_mitras() == [mitra.id]
+    assert readers.find_available_mitras() == [mitra.id]
 
 
 def test_capacity_recompute_waits_for_commit(make_mitra: Any, make_session: Any, seeded: Any) -> None:
@@ -187,11 +187,11 @@ def test_find_available_excludes_and_respects_max(make_mitra: Any, make_session:
         services.mitra_set_online(mitra_id=m.id)
     make_session(b)
     services.capacity_recompute(mitra_id=b.id)
-    assert set(selectors.find_available_mitras()) == {a.id, c.id}
-    assert set(selectors.find_available_mitras(exclude={a.id})) == {c.id}
+    assert set(readers.find_available_mitras()) == {a.id, c.id}
+    assert set(readers.find_available_mitras(exclude={a.id})) == {c.id}
     # Raising the max rebuilds the mirror before it is trusted again.
     config_update(max_customers_per_mitra=2)
-    assert set(selectors.find_available_mitras()) == {a.id, b.id, c.id}
+    assert set(readers.find_available_mitras()) == {a.id, b.id, c.id}
     assert get_valkey().get(store.MAX_PER_MITRA) == "2"
 
 
@@ -202,7 +202,7 @@ def test_dashboard_counts(make_mitra: Any, make_session: Any, seeded: Any) -> No
     make_session(b)
     services.capacity_recompute(mitra_id=b.id)
     services.mitra_deactivate(mitra_id=c.id)
-    counts = selectors.dashboard_counts()
+    counts = readers.dashboard_counts()
     assert (counts.online, counts.available, counts.deactivated, counts.source) == (2, 1, 1, "valkey")
     orm = selectors.dashboard_counts_orm()
     assert (orm.online, orm.available, orm.deactivated) == (2, 1, 1)
@@ -225,16 +225,16 @@ def test_find_available_reuses_members_but_not_stale_ones(make_mitra: Any, seede
     with time_machine.travel(T0, tick=False) as traveller:
         services.mitra_set_online(mitra_id=a.id)
         services.mitra_set_online(mitra_id=b.id)
-        assert set(selectors.find_available_mitras()) == {a.id, b.id}
+        assert set(readers.find_available_mitras()) == {a.id, b.id}
         traveller.shift(30)
         services.availability_heartbeat(mitra_id=b.id)
         traveller.shift(20)  # a: 50 s silent
-        assert selectors.find_available_mitras() == [b.id]
+        assert readers.find_available_mitras() == [b.id]
         services.availability_heartbeat(mitra_id=a.id)
-        assert set(selectors.find_available_mitras()) == {a.id, b.id}
+        assert set(readers.find_available_mitras()) == {a.id, b.id}
         services.mitra_set_offline(mitra_id=b.id)
-        assert selectors.find_available_mitras() == [a.id]
-        assert selectors.find_available_mitras(exclude={a.id}) == []
+        assert readers.find_available_mitras() == [a.id]
+        assert readers.find_available_mitras(exclude={a.id}) == []
 
 
 def test_find_available_matches_orm_through_random_membership_changes(
@@ -271,7 +271,7 @@ def test_find_available_matches_orm_through_random_membership_changes(
                 monkeypatch.setattr(store, "READY_LOG_MAX", 0)
             else:
                 monkeypatch.setattr(store, "READY_LOG_MAX", 2000)
-            assert set(selectors.find_available_mitras()) == set(selectors.find_available_mitras_orm()), step
+            assert set(readers.find_available_mitras()) == set(selectors.find_available_mitras_orm()), step
 
 
 def test_beacon_service_zero_sql_and_shared_snapshot(
@@ -280,11 +280,11 @@ def test_beacon_service_zero_sql_and_shared_snapshot(
     mitra = make_mitra()
     services.mitra_set_online(mitra_id=mitra.id)
     with django_assert_num_queries(0):
-        first = selectors.beacon_get()  # computed from the ready set, stored for 10 s
-        second = selectors.beacon_get()  # the snapshot
-        counts = selectors.dashboard_counts()
-        find = selectors.find_available_mitras()
-        reachable = selectors.is_mitra_reachable(mitra_id=mitra.id)
+        first = readers.beacon_get()  # computed from the ready set, stored for 10 s
+        second = readers.beacon_get()  # the snapshot
+        counts = readers.dashboard_counts()
+        find = readers.find_available_mitras()
+        reachable = readers.is_mitra_reachable(mitra_id=mitra.id)
     assert (first.available, first.count) == (True, 1) and second == first
     assert 0 < get_valkey().ttl(store.SNAPSHOT) <= 10
     assert (counts.online, counts.available) == (1, 1) and find == [mitra.id] and reachable

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.test import override_settings
 
 from accounts.models import DeviceToken
-from halobestie import push, realtime
+from accounts.services import devices
+from halobestie import realtime
 from halobestie.asgi import application
 from halobestie.db import in_db_thread
 from halobestie.push import PushMessage, PushSender, RecordingPushSender
@@ -190,7 +191,7 @@ def test_push_goes_to_every_device_of_that_user_only(make_customer, make_mitra):
     DeviceToken.objects.create(token="tablet-a", platform="ios", user_type="customer", customer=customer)
     DeviceToken.objects.create(token="phone-b", platform="android", user_type="customer", customer=other)
     DeviceToken.objects.create(token="phone-m", platform="android", user_type="mitra", mitra=mitra)
-    handed = push.push_notify_user(
+    handed = devices.push_notify_user(
         user_type="customer", user_id=customer.id, kind="message", title="HaloBestie", body="New message"
     )
     assert handed == 2
@@ -205,7 +206,7 @@ def test_one_failing_device_does_not_stop_the_others(make_mitra):
     mitra = make_mitra()
     DeviceToken.objects.create(token="broken-1", platform="android", user_type="mitra", mitra=mitra)
     DeviceToken.objects.create(token="good-1", platform="ios", user_type="mitra", mitra=mitra)
-    handed = push.push_notify_user(
+    handed = devices.push_notify_user(
         user_type="mitra", user_id=mitra.id, kind="chat_request", title="t", body="b"
     )
     assert handed == 1

@@ -389,7 +389,7 @@ def test_capacity_mirror_matches_postgres_after_every_transition(chat: Chat, clo
 
 
 def test_a_completed_session_frees_the_mitra_for_new_requests(chat: Chat, clock: Any) -> None:
-    from availability.selectors import find_available_mitras
+    from availability.readers import find_available_mitras
 
     chat.expire(clock)
     go_online(chat.session.mitra)

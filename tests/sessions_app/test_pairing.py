@@ -128,7 +128,7 @@ def test_first_accept_wins_and_everything_follows(api, world, commit):
         third.id: NotificationResponse.MISSED,
     }
     # Capacity mirrored: the winner (capacity 1) is no longer offered anything.
-    from availability.selectors import find_available_mitras
+    from availability.readers import find_available_mitras
 
     assert winner.id not in find_available_mitras()
 
@@ -405,7 +405,7 @@ def test_reroute_moves_a_live_session_to_another_available_mitra(
     assert moved.mitra_id == new.id and moved.expires_at == expires
     assert api.get(f"{MITRA}/sessions/active", token=world.tokens[old.id])[1]["data"]["items"] == []
     assert len(api.get(f"{MITRA}/sessions/active", token=world.tokens[new.id])[1]["data"]["items"]) == 1
-    from availability.selectors import find_available_mitras
+    from availability.readers import find_available_mitras
 
     available = find_available_mitras()
     assert old.id in available and new.id not in available
