@@ -16,6 +16,7 @@ from django.http import HttpRequest
 
 from accounts.models import AuthSession, Customer, DeviceToken, OtpRequest
 from accounts.phone import InvalidPhone, phone_mask, phone_normalize
+from accounts.services.tokens import auth_sessions_revoke
 from halobestie.admin import NoAddMixin, NoChangeMixin, ReadOnlyAdminMixin
 
 
@@ -145,7 +146,7 @@ class AuthSessionAdmin(NoAddMixin, NoChangeMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected logins", permissions=["delete"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[AuthSession]) -> None:
-        count, _ = queryset.delete()
+        count = auth_sessions_revoke(auth_session_ids=list(queryset.values_list("id", flat=True)))
         self.message_user(request, f"Revoked {count} login(s).")
 
 

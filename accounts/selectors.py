@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from django.conf import settings
+import uuid
 
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import AuthSession
 from accounts.social import APPLE, GOOGLE
 
 
@@ -14,3 +18,8 @@ def auth_providers_get() -> dict[str, dict[str, bool]]:
         "apple": {"enabled": APPLE.enabled and bool(APPLE.client_ids)},
         "phone": {"enabled": bool(getattr(settings, "PHONE_SIGNIN_ENABLED", True))},
     }
+
+
+def mitra_has_live_login(*, mitra_id: uuid.UUID) -> bool:
+    """The mitra is still signed in somewhere (a login that has not expired)."""
+    return AuthSession.objects.filter(mitra_id=mitra_id, expires_at__gt=timezone.now()).exists()

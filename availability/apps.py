@@ -6,5 +6,17 @@ class AvailabilityConfig(AppConfig):
     verbose_name = "Availability"
 
     def ready(self) -> None:
-        # Connects the Celery worker_ready hook (seed the mirror when a worker starts).
-        from availability import signals  # noqa: F401
+        # reason: services import models, which may load only once the app registry is ready.
+        from accounts.signals import login_ended
+        from availability import services
+        from availability.signals import offline_when_last_mitra_login_ends
+        from mitras.lifecycle import LifecycleListener, lifecycle_listener_register
+
+        lifecycle_listener_register(
+            LifecycleListener(
+                name="availability",
+                on_deactivate=services.presence_deactivate,
+                on_reactivate=services.presence_reactivate,
+            )
+        )
+        login_ended.connect(offline_when_last_mitra_login_ends, dispatch_uid="availability.logout_offline")

@@ -26,11 +26,14 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from django.db import connections
 
 from accounts.tokens import access_token_decode
 from availability import store
+from availability.services import availability_seed_at_startup
 from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized, error_body
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
+from opsconfig.services import VALKEY_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +161,6 @@ class AvailabilityHotPath:
         cached = self._config
         if cached is not None and now - cached[0] < CONFIG_TTL_SECONDS:
             return cached[1], cached[2]
-        from opsconfig.services import VALKEY_KEY
-
         try:
             raw = await get_async_valkey().get(VALKEY_KEY)
         except VALKEY_ERRORS as exc:
@@ -216,12 +217,8 @@ class AvailabilityHotPath:
 
 
 def _seed_in_thread() -> None:
-    from django.db import connections
-
-    from availability.signals import seed_at_startup
-
     try:
-        seed_at_startup(source="web")
+        availability_seed_at_startup(source="web")
     finally:
         connections.close_all()
 

@@ -26,9 +26,9 @@ from availability.selectors import (
     dashboard_counts_orm,
     find_available_mitras_orm,
     is_mitra_reachable_orm,
-    mitra_is_deactivated_orm,
 )
 from availability.services import availability_heal
+from mitras import selectors as mitras_selectors
 from opsconfig.services import config_get
 
 logger = logging.getLogger("availability.selectors")
@@ -83,10 +83,10 @@ def is_mitra_reachable(*, mitra_id: uuid.UUID) -> bool:
 
 
 def mitra_is_deactivated(*, mitra_id: uuid.UUID) -> bool:
-    """The deactivated guard: SISMEMBER in Valkey, Postgres when Valkey cannot vouch."""
+    """The deactivated guard: SISMEMBER in Valkey, Postgres (mitras' rule) when Valkey cannot vouch."""
     return _valkey_first(
         lambda: store.guard_check(mitra_id=mitra_id),
-        lambda: mitra_is_deactivated_orm(mitra_id=mitra_id),
+        lambda: mitras_selectors.mitra_is_deactivated(mitra_id=mitra_id),
         what="deactivated guard",
     )
 

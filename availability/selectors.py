@@ -10,26 +10,19 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from django.apps import apps
 from django.conf import settings
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from availability import store
+from availability.load import load_source
 from mitras.models import Mitra, MitraOnlineStatus
 from opsconfig.services import config_get
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def _capacity_statuses() -> tuple[str, ...]:
-    # Sessions sit above availability; read their status list lazily to keep imports one-way.
-    module: Any = apps.get_app_config("sessions_app").models_module
-    return tuple(str(s) for s in module.CAPACITY_STATUSES)
 
 
 def _cutoff() -> dt.datetime:
@@ -40,35 +33,31 @@ def _cutoff() -> dt.datetime:
 
 
 def mitra_load_orm(*, mitra_id: uuid.UUID) -> int:
-    """Count of the mitra's sessions that occupy capacity, from Postgres (the truth)."""
-    chat_session = apps.get_model("sessions_app", "ChatSession")
-    return int(chat_session.objects.filter(mitra_id=mitra_id, status__in=_capacity_statuses()).count())
+    """Count of the mitra's sessions that occupy capacity, from Postgres (the truth), as the
+    registered load source (sessions_app) counts it."""
+    return load_source().load(mitra_id=mitra_id)
 
 
 def mitra_loads_orm() -> dict[str, int]:
-    """Every mitra's non-zero load, in one GROUP BY."""
-    chat_session = apps.get_model("sessions_app", "ChatSession")
-    rows = (
-        chat_session.objects.filter(mitra__isnull=False, status__in=_capacity_statuses())
-        .values("mitra_id")
-        .annotate(n=Count("id"))
-        .values_list("mitra_id", "n")
-    )
-    return {str(mitra_id): int(n) for mitra_id, n in rows}
+    """Every mitra's non-zero load, in one query of the load source."""
+    return {str(mitra_id): n for mitra_id, n in load_source().loads().items()}
 
 
-def _available_queryset(cutoff: dt.datetime, max_per_mitra: int):  # type: ignore[no-untyped-def]
-    return (
+def _available_ids(cutoff: dt.datetime, max_per_mitra: int) -> list[uuid.UUID]:
+    """Active, online, fresh mitras under capacity: the candidates, then their loads (two queries)."""
+    candidates = list(
         Mitra.objects.filter(
             is_active=True, online_status__is_online=True, online_status__last_heartbeat_at__gte=cutoff
-        )
-        .annotate(load=Count("chat_sessions", filter=Q(chat_sessions__status__in=_capacity_statuses())))
-        .filter(load__lt=max_per_mitra)
+        ).values_list("id", flat=True)
     )
+    if not candidates:
+        return []
+    loads = load_source().loads(mitra_ids=candidates)
+    return [mitra_id for mitra_id in candidates if loads.get(mitra_id, 0) < max_per_mitra]
 
 
 def find_available_mitras_orm(*, exclude: set[uuid.UUID] | None = None) -> list[uuid.UUID]:
-    rows = _available_queryset(_cutoff(), config_get().max_customers_per_mitra).values_list("id", flat=True)
+    rows = _available_ids(_cutoff(), config_get().max_customers_per_mitra)
     excluded = exclude or set()
     return [mitra_id for mitra_id in rows if mitra_id not in excluded]
 
@@ -80,11 +69,6 @@ def is_mitra_reachable_orm(*, mitra_id: uuid.UUID) -> bool:
         online_status__is_online=True,
         online_status__last_heartbeat_at__gte=_cutoff(),
     ).exists()
-
-
-def mitra_is_deactivated_orm(*, mitra_id: uuid.UUID) -> bool:
-    """Deactivated = is_active false. An unknown id also answers True: nobody to serve."""
-    return not Mitra.objects.filter(pk=mitra_id, is_active=True).exists()
 
 
 @dataclass(frozen=True)
@@ -102,7 +86,7 @@ class DashboardCounts:
 
 
 def beacon_orm() -> Beacon:
-    count = _available_queryset(_cutoff(), config_get().max_customers_per_mitra).count()
+    count = len(_available_ids(_cutoff(), config_get().max_customers_per_mitra))
     return Beacon(available=count > 0, count=count)
 
 
@@ -110,7 +94,7 @@ def dashboard_counts_orm() -> DashboardCounts:
     cfg = config_get()
     return DashboardCounts(
         online=MitraOnlineStatus.objects.filter(is_online=True, mitra__is_active=True).count(),
-        available=_available_queryset(_cutoff(), cfg.max_customers_per_mitra).count(),
+        available=len(_available_ids(_cutoff(), cfg.max_customers_per_mitra)),
         deactivated=Mitra.objects.filter(is_active=False).count(),
         source="postgres",
     )

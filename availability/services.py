@@ -13,14 +13,15 @@ import time
 import uuid
 from collections.abc import Callable
 
-from django.apps import apps
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from availability import selectors, store
-from halobestie import realtime
+from availability.load import load_source
 from halobestie.exceptions import AccountInactive, NotFound
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineEvent, OnlineReason
+from mitras.selectors import mitra_is_deactivated
 from opsconfig.services import config_get
 
 logger = logging.getLogger(__name__)
@@ -120,19 +121,9 @@ def mitra_set_offline(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL)
     return changed
 
 
-@transaction.atomic
-def mitra_deactivate(*, mitra_id: uuid.UUID) -> None:
-    """Ops switch a mitra off: offline, every login revoked, sockets told and closed.
-
-    Postgres first (is_active, status + log, auth sessions deleted); after commit the mirror
-    (deactivated set, out of online) and the sockets. Idempotent.
-    """
-    mitra = Mitra.objects.select_for_update().filter(pk=mitra_id).first()
-    if mitra is None:
-        raise NotFound("Unknown mitra.")
-    if mitra.is_active:
-        mitra.is_active = False
-        mitra.save(update_fields=["is_active", "updated_at"])
+def presence_deactivate(*, mitra_id: uuid.UUID) -> None:
+    """mitras.lifecycle effect of a deactivation (inside its transaction): offline with a log row
+    if the mitra was online; after commit the mirror puts the mitra in the deactivated set."""
     status = _status_for_update(mitra_id)
     if status.is_online:
         now = timezone.now()
@@ -142,24 +133,11 @@ def mitra_deactivate(*, mitra_id: uuid.UUID) -> None:
         MitraOnlineLog.objects.create(
             mitra_id=mitra_id, event=OnlineEvent.OFFLINE, at=now, reason=OnlineReason.DEACTIVATED
         )
-    apps.get_model("accounts", "AuthSession").objects.filter(mitra_id=mitra_id).delete()
     _mirror("deactivate write", lambda: store.offline_write(mitra_id=mitra_id, deactivate=True))
-    transaction.on_commit(
-        lambda: realtime.close_user_sockets(
-            "mitra", mitra_id, code=4003, event={"type": "account_deactivated"}
-        )
-    )
 
 
-@transaction.atomic
-def mitra_reactivate(*, mitra_id: uuid.UUID) -> None:
-    """Ops switch a mitra back on. The mitra logs in again and goes online by itself."""
-    mitra = Mitra.objects.select_for_update().filter(pk=mitra_id).first()
-    if mitra is None:
-        raise NotFound("Unknown mitra.")
-    if not mitra.is_active:
-        mitra.is_active = True
-        mitra.save(update_fields=["is_active", "updated_at"])
+def presence_reactivate(*, mitra_id: uuid.UUID) -> None:
+    """mitras.lifecycle effect of a reactivation: after commit the mirror lets the mitra back."""
     _mirror("reactivate write", lambda: store.reactivate_write(mitra_id=mitra_id))
 
 
@@ -192,7 +170,7 @@ def availability_heartbeat(*, mitra_id: uuid.UUID) -> None:
 
 
 def _heartbeat_orm(*, mitra_id: uuid.UUID) -> None:
-    if selectors.mitra_is_deactivated_orm(mitra_id=mitra_id):
+    if mitra_is_deactivated(mitra_id=mitra_id):
         raise AccountInactive()
     # Only an online mitra's ping matters; one UPDATE, no lock needed (last writer wins, and a
     # later ping is always newer).
@@ -245,8 +223,6 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
 
 
 def _cadence() -> int:
-    from django.conf import settings
-
     return int(settings.MITRA_HEARTBEAT_CADENCE_SECONDS)
 
 
@@ -265,17 +241,11 @@ def _replay_since(started: dt.datetime) -> int:
             store.offline_write(mitra_id=status.mitra_id, deactivate=not status.mitra.is_active)
     for mitra_id in Mitra.objects.filter(updated_at__gte=started).values_list("id", flat=True):
         changed += 1
-        if not Mitra.objects.filter(pk=mitra_id, is_active=True).exists():
+        if mitra_is_deactivated(mitra_id=mitra_id):
             store.offline_write(mitra_id=mitra_id, deactivate=True)
         else:
             store.reactivate_write(mitra_id=mitra_id)
-    chat_session = apps.get_model("sessions_app", "ChatSession")
-    touched = (
-        chat_session.objects.filter(updated_at__gte=started, mitra__isnull=False)
-        .values_list("mitra_id", flat=True)
-        .distinct()
-    )
-    for mitra_id in touched:
+    for mitra_id in load_source().changed_since(since=started):
         changed += 1
         store.capacity_write(mitra_id=mitra_id, capacity=selectors.mitra_load_orm(mitra_id=mitra_id))
     return changed
@@ -426,3 +396,25 @@ def availability_reconcile() -> store.RebuildResult | None:
         return None
     finally:
         store.reseed_lock_release(token)
+
+
+def availability_seed_at_startup(*, source: str) -> bool:
+    """Rebuild the mirror when a process starts (the web in its ASGI lifespan, availability.hotpath;
+    a Celery worker when it is ready, availability.tasks). Best effort: readers heal a missing
+    mirror anyway. True when this process did the rebuild."""
+    try:
+        token = store.reseed_lock_acquire(ttl_seconds=RESEED_LOCK_SECONDS)
+        if token is None:
+            logger.info("availability: %s startup seed skipped (another instance is seeding)", source)
+            return False
+        try:
+            availability_reseed(reason=f"{source} startup")
+        finally:
+            store.reseed_lock_release(token)
+        return True
+    except store.StoreUnavailable:
+        logger.warning("availability: %s startup seed skipped (Valkey unavailable)", source)
+        return False
+    except Exception:  # startup must go on; readers fall back to Postgres
+        logger.exception("availability: %s startup seed failed", source)
+        return False

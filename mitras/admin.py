@@ -1,5 +1,6 @@
-"""Ops view of mitras: search, filters, read-only online state and history, and the actions ops
-need (deactivate, reactivate, set offline). Actions call availability services; no rules here."""
+"""Ops view of mitras: search, filters, read-only online state and history, and the account actions
+(deactivate, reactivate) through mitras.services; no rules here. The presence action ("Set offline")
+is added to this page by availability.admin, which owns presence writes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from availability import services as availability_services
 from halobestie.admin import NoDeleteMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
-from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineReason
+from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus
+from mitras.services import mitra_create, mitra_deactivate, mitra_reactivate, mitra_update
 
 
 class OnlineStatusInline(ReadOnlyInlineMixin, admin.StackedInline):
@@ -36,7 +37,7 @@ class MitraAdmin(NoDeleteMixin, admin.ModelAdmin):
     readonly_fields = ("id", "is_active", "online_history", "created_at", "updated_at")
     fields = ("id", "display_name", "phone", "is_active", "online_history", "created_at", "updated_at")
     inlines = (OnlineStatusInline,)
-    actions = ("deactivate_selected", "reactivate_selected", "set_offline_selected")
+    actions: tuple[str, ...] = ("deactivate_selected", "reactivate_selected")
 
     @admin.display(boolean=True, description="online", ordering="online_status__is_online")
     def is_online(self, obj: Mitra) -> bool:
@@ -57,31 +58,26 @@ class MitraAdmin(NoDeleteMixin, admin.ModelAdmin):
         return format_html('<a href="{}">{} online/offline changes</a>', url, count)
 
     def save_model(self, request: HttpRequest, obj: Mitra, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not change:
-            MitraOnlineStatus.objects.get_or_create(mitra=obj)
+        # The form has validated the values; the services write them (a new mitra gets its status row).
+        if change:
+            mitra_update(mitra_id=obj.pk, phone=obj.phone, display_name=obj.display_name)
+        else:
+            created = mitra_create(phone=obj.phone, display_name=obj.display_name)
+            obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
 
     @admin.action(description="Deactivate (offline, logins revoked, sockets closed)")
     def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[Mitra]) -> None:
         ids = list(queryset.values_list("id", flat=True))
         for mitra_id in ids:
-            availability_services.mitra_deactivate(mitra_id=mitra_id)
+            mitra_deactivate(mitra_id=mitra_id)
         self.message_user(request, f"Deactivated {len(ids)} mitra(s).", messages.SUCCESS)
 
     @admin.action(description="Reactivate")
     def reactivate_selected(self, request: HttpRequest, queryset: QuerySet[Mitra]) -> None:
         ids = list(queryset.values_list("id", flat=True))
         for mitra_id in ids:
-            availability_services.mitra_reactivate(mitra_id=mitra_id)
+            mitra_reactivate(mitra_id=mitra_id)
         self.message_user(request, f"Reactivated {len(ids)} mitra(s).", messages.SUCCESS)
-
-    @admin.action(description="Set offline")
-    def set_offline_selected(self, request: HttpRequest, queryset: QuerySet[Mitra]) -> None:
-        changed = sum(
-            availability_services.mitra_set_offline(mitra_id=mitra_id, reason=OnlineReason.OPS)
-            for mitra_id in queryset.values_list("id", flat=True)
-        )
-        self.message_user(request, f"Set {changed} mitra(s) offline.", messages.SUCCESS)
 
 
 @admin.register(MitraOnlineLog)
@@ -99,7 +95,7 @@ class MitraOnlineLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(MitraOnlineStatus)
 class MitraOnlineStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who is online right now, as Postgres knows it. Read-only: presence changes only through the
-    availability services (the Mitra page's actions), which also keep the Valkey mirror in step."""
+    availability services (the Mitra page's "Set offline"), which also keep the Valkey mirror in step."""
 
     list_display = ("mitra", "is_online", "last_online_at", "last_offline_at", "last_heartbeat_at")
     list_filter = ("is_online",)

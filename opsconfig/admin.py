@@ -5,7 +5,7 @@ from django.http import HttpRequest
 
 from halobestie.admin import NoDeleteMixin
 from opsconfig.models import AppConfig
-from opsconfig.services import config_saved_from_admin
+from opsconfig.services import config_update
 
 
 @admin.register(AppConfig)
@@ -17,5 +17,6 @@ class AppConfigAdmin(NoDeleteMixin, admin.ModelAdmin):
         return not AppConfig.objects.exists()
 
     def save_model(self, request: HttpRequest, obj: AppConfig, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        config_saved_from_admin(obj)
+        # The form has validated the values; the service saves and publishes them (no write here).
+        config_update(**{name: form.cleaned_data[name] for name in form.changed_data})
+        obj.pk = 1  # the one row, which config_update wrote

@@ -112,9 +112,3 @@ def config_update(**changes: Any) -> Config:
     value = _from_row(row)
     transaction.on_commit(lambda: _publish_and_forget_local(value))
     return value
-
-
-def config_saved_from_admin(row: AppConfig) -> None:
-    """Publish a row the admin saved (the admin validates with full_clean before saving)."""
-    value = _from_row(row)
-    transaction.on_commit(lambda: _publish_and_forget_local(value))

@@ -146,3 +146,16 @@ def auth_session_revoke(*, auth_session_id: uuid.UUID) -> bool:
     row.delete()
     transaction.on_commit(lambda: _announce_login_ended(user_type=user_type, user_id=user_id))
     return True
+
+
+def auth_sessions_revoke_mitra(*, mitra_id: uuid.UUID) -> int:
+    """End every login of a mitra at once (ops deactivated the account; mitras.lifecycle effect).
+    Access tokens of these logins stop working at their next check. Returns the logins ended."""
+    deleted, _ = AuthSession.objects.filter(mitra_id=mitra_id).delete()
+    return int(deleted)
+
+
+def auth_sessions_revoke(*, auth_session_ids: list[uuid.UUID]) -> int:
+    """Ops end these logins (the admin's "Revoke" action). Returns the logins ended."""
+    deleted, _ = AuthSession.objects.filter(pk__in=auth_session_ids).delete()
+    return int(deleted)

@@ -12,6 +12,7 @@ from accounts.auth import AnyUserAuth, principal_of
 from accounts.tokens import Principal
 from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
 from halobestie.exceptions import AccountInactive
+from mitras.selectors import mitra_is_deactivated
 from sessions_app.models import ChatMessage
 from sessions_app.realtime import iso
 from sessions_app.selectors.chat import (
@@ -19,7 +20,6 @@ from sessions_app.selectors.chat import (
     MESSAGE_PAGE_MAX,
     chat_message_list,
     chat_session_get_for_participant,
-    mitra_is_deactivated,
 )
 
 

@@ -15,16 +15,11 @@ from accounts.auth import auth_session_is_live
 from accounts.tokens import Principal, access_token_decode
 from halobestie.cursors import keyset_cursor_decode, keyset_cursor_encode
 from halobestie.exceptions import AccountInactive, Forbidden, NotFound, Unauthorized, ValidationFailed
-from mitras.models import Mitra
+from mitras.selectors import mitra_is_deactivated
 from sessions_app.models import ChatMessage, ChatSession
 
 MESSAGE_PAGE_DEFAULT = 50
 MESSAGE_PAGE_MAX = 100
-
-
-def mitra_is_deactivated(*, mitra_id: uuid.UUID) -> bool:
-    """Deactivated (or deleted) mitras are refused everywhere (api.md: ACCOUNT_INACTIVE)."""
-    return not Mitra.objects.filter(pk=mitra_id, is_active=True).exists()
 
 
 def principal_guard(principal: Principal) -> None:

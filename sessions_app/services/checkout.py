@@ -25,7 +25,7 @@ from halobestie.exceptions import (
     NotFound,
     ValidationFailed,
 )
-from mitras.models import Mitra
+from mitras.selectors import mitra_is_deactivated
 from opsconfig.services import config_get
 from payments.models import PaymentMethod, PaymentRequest, PaymentStatus, SessionMode
 from payments.selectors import pricing_tier_get
@@ -99,7 +99,7 @@ def _check_returning_chat(*, customer_id: uuid.UUID, mitra_id: uuid.UUID) -> Non
 
     Mitra ids reach a customer only through their own past sessions, so anything else is a bad id.
     """
-    if not Mitra.objects.filter(pk=mitra_id, is_active=True).exists():
+    if mitra_is_deactivated(mitra_id=mitra_id):
         raise ValidationFailed("targeted_mitra_id: no such mitra.")
     had_chat = ChatSession.objects.filter(
         customer_id=customer_id, mitra_id=mitra_id, started_at__isnull=False

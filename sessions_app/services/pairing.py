@@ -24,7 +24,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import UserType
@@ -42,11 +41,11 @@ from halobestie.exceptions import (
     ValidationFailed,
 )
 from mitras.models import Mitra
+from mitras.selectors import mitra_is_deactivated
 from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus
 from sessions_app import realtime as events
 from sessions_app.models import (
-    CAPACITY_STATUSES,
     ChatRequestNotification,
     ChatSession,
     EndedBy,
@@ -55,6 +54,7 @@ from sessions_app.models import (
     PairingFailureCause,
     SessionStatus,
 )
+from sessions_app.selectors.load import mitra_load_get, mitra_loads_list
 from sessions_app.services.clock import clock_arm
 
 logger = logging.getLogger(__name__)
@@ -79,19 +79,6 @@ def _lock_mitra(mitra_id: uuid.UUID) -> Mitra | None:
     # NO KEY UPDATE: serialises accepts/reroutes onto this mitra without blocking FK inserts
     # (notifications, sessions) that only take KEY SHARE on the row.
     return Mitra.objects.select_for_update(no_key=True).filter(pk=mitra_id).first()
-
-
-def _mitra_load(mitra_id: uuid.UUID) -> int:
-    return ChatSession.objects.filter(mitra_id=mitra_id, status__in=CAPACITY_STATUSES).count()
-
-
-def _mitra_loads(mitra_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-    rows = (
-        ChatSession.objects.filter(mitra_id__in=mitra_ids, status__in=CAPACITY_STATUSES)
-        .values("mitra_id")
-        .annotate(n=Count("id"))
-    )
-    return {row["mitra_id"]: row["n"] for row in rows}
 
 
 def _pairing_status(session: ChatSession, status: str, **extra: Any) -> None:
@@ -233,7 +220,7 @@ def _blast(session: ChatSession, now: dt.datetime) -> None:
         )
         return
     deadline = now + dt.timedelta(seconds=cfg.pairing_blast_timeout_seconds)
-    _insert_offers(session.id, mitra_ids, _mitra_loads(mitra_ids), now)
+    _insert_offers(session.id, mitra_ids, mitra_loads_list(mitra_ids=mitra_ids), now)
     session.blast_started_at = now
     session.blast_deadline_at = deadline
     session.save(update_fields=["blast_started_at", "blast_deadline_at", "updated_at"])
@@ -262,20 +249,24 @@ def _insert_offers(
 
 def _mitra_can_take(mitra_id: uuid.UUID) -> bool:
     return (
-        is_mitra_reachable(mitra_id=mitra_id) and _mitra_load(mitra_id) < config_get().max_customers_per_mitra
+        is_mitra_reachable(mitra_id=mitra_id)
+        and mitra_load_get(mitra_id=mitra_id) < config_get().max_customers_per_mitra
     )
 
 
 def _offer_targeted(session: ChatSession, now: dt.datetime) -> None:
     mitra_id = session.targeted_mitra_id
     assert mitra_id is not None
-    if not Mitra.objects.filter(pk=mitra_id, is_active=True).exists() or not _mitra_can_take(mitra_id):
+    if mitra_is_deactivated(mitra_id=mitra_id) or not _mitra_can_take(mitra_id):
         # Not reachable or busy: tell the customer at once so they can fall back to a blast.
         _targeted_reject(session, now)
         return
     deadline = now + dt.timedelta(seconds=config_get().returning_chat_confirmation_timeout_seconds)
     ChatRequestNotification.objects.create(
-        session_id=session.id, mitra_id=mitra_id, notified_at=now, mitra_load_at_notify=_mitra_load(mitra_id)
+        session_id=session.id,
+        mitra_id=mitra_id,
+        notified_at=now,
+        mitra_load_at_notify=mitra_load_get(mitra_id=mitra_id),
     )
     session.blast_started_at = now
     session.blast_deadline_at = deadline
@@ -356,7 +347,7 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
         raise NotFound("No such chat request for you.")
     if current["status"] != SessionStatus.SEARCHING:
         return _accept_outcome(session_id, mitra_id)
-    if _mitra_load(mitra_id) >= config_get().max_customers_per_mitra:
+    if mitra_load_get(mitra_id=mitra_id) >= config_get().max_customers_per_mitra:
         raise AtCapacity()
 
     now = timezone.now()
@@ -590,7 +581,7 @@ def session_reroute(*, session_id: uuid.UUID, to_mitra_id: uuid.UUID) -> ChatSes
         raise ValidationFailed("to_mitra_id: the session is already with this mitra.")
     if not target.is_active or not is_mitra_reachable(mitra_id=to_mitra_id):
         raise InvalidState(f"{target.display_name} is not available (offline, stale or deactivated).")
-    if _mitra_load(to_mitra_id) >= config_get().max_customers_per_mitra:
+    if mitra_load_get(mitra_id=to_mitra_id) >= config_get().max_customers_per_mitra:
         raise AtCapacity(f"{target.display_name} already has the maximum number of sessions.")
     old_mitra_id = session.mitra_id
     session.mitra_id = to_mitra_id

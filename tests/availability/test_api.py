@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from accounts.models import AuthSession
-from availability import services
+from mitras import services as mitras_services
 from tests.availability.conftest import online_members
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +68,7 @@ def test_every_mitra_route_refuses_deactivated(api: Any, make_mitra: Any, login:
     login(mitra)
     # A token whose login row still exists would also be refused: the guard runs first.
     token = access_token_encode(user_type="mitra", user_id=mitra.id, auth_session_id=mitra.id)
-    services.mitra_deactivate(mitra_id=mitra.id)
+    mitras_services.mitra_deactivate(mitra_id=mitra.id)
     assert AuthSession.objects.filter(mitra=mitra).count() == 0
     for method, path in [
         ("GET", "/api/mitra/status"),

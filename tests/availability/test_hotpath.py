@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 
 from availability import services, store
 from halobestie.valkey import get_valkey as _get_valkey
+from mitras import services as mitras_services
 from mitras.models import MitraOnlineStatus
 from tests.availability.conftest import asgi_request
 
@@ -111,7 +112,7 @@ def test_hot_path_and_ninja_answer_alike(
     inactive = make_mitra()
     # A token minted before deactivation (deactivation deletes the login row itself).
     inactive_token = access_token_encode(user_type="mitra", user_id=inactive.id, auth_session_id=inactive.id)
-    services.mitra_deactivate(mitra_id=inactive.id)
+    mitras_services.mitra_deactivate(mitra_id=inactive.id)
     expected = {
         0: (401, "UNAUTHORIZED"),
         1: (401, "UNAUTHORIZED"),
@@ -158,7 +159,7 @@ def test_deactivated_refused_with_valkey_stopped(online_mitra: Any, valkey_serve
 
     mitra, _ = online_mitra
     token = access_token_encode(user_type="mitra", user_id=mitra.id, auth_session_id=mitra.id)
-    services.mitra_deactivate(mitra_id=mitra.id)
+    mitras_services.mitra_deactivate(mitra_id=mitra.id)
     valkey_server.stop()
     response = call("POST", HEARTBEAT, token=token)
     assert response.status == 403

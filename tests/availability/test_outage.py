@@ -10,6 +10,7 @@ import pytest
 from availability import readers, services, store
 from halobestie.exceptions import AccountInactive
 from halobestie.valkey import get_valkey
+from mitras import services as mitras_services
 from mitras.models import Mitra, MitraOnlineStatus
 from tests.availability.conftest import (
     backoff_elapsed,
@@ -29,7 +30,7 @@ def fleet(make_mitra: Any, make_session: Any, seeded: Any) -> dict[str, Any]:
         services.mitra_set_online(mitra_id=m.id)
     make_session(busy)
     services.capacity_recompute(mitra_id=busy.id)
-    services.mitra_deactivate(mitra_id=gone.id)
+    mitras_services.mitra_deactivate(mitra_id=gone.id)
     return {"idle": idle, "busy": busy, "gone": gone}
 
 
@@ -57,9 +58,9 @@ def test_writes_succeed_and_heartbeat_goes_to_postgres(fleet: dict[str, Any], va
     with pytest.raises(AccountInactive):
         services.availability_heartbeat(mitra_id=gone.id)
     services.mitra_set_offline(mitra_id=busy.id)
-    services.mitra_reactivate(mitra_id=gone.id)
+    mitras_services.mitra_reactivate(mitra_id=gone.id)
     services.mitra_set_online(mitra_id=gone.id)
-    services.mitra_deactivate(mitra_id=idle.id)
+    mitras_services.mitra_deactivate(mitra_id=idle.id)
     assert services.capacity_recompute(mitra_id=busy.id) == 1
     assert not MitraOnlineStatus.objects.get(mitra=busy).is_online
     assert MitraOnlineStatus.objects.get(mitra=gone).is_online
@@ -73,13 +74,13 @@ def test_reseed_restores_exact_state_after_restart(
     valkey_server.stop()
     # Changes while Valkey is down: the mirror misses every one of them.
     services.mitra_set_offline(mitra_id=idle.id)
-    services.mitra_reactivate(mitra_id=gone.id)
+    mitras_services.mitra_reactivate(mitra_id=gone.id)
     services.mitra_set_online(mitra_id=gone.id)
     newcomer = make_mitra()
     services.mitra_set_online(mitra_id=newcomer.id)
     make_session(newcomer)
     services.capacity_recompute(mitra_id=newcomer.id)
-    services.mitra_deactivate(mitra_id=busy.id)
+    mitras_services.mitra_deactivate(mitra_id=busy.id)
     valkey_server.start()
     backoff_elapsed()
     assert not get_valkey().exists(store.SEEDED)  # restarted empty

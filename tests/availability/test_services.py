@@ -14,6 +14,7 @@ from accounts.models import AuthSession
 from availability import readers, selectors, services, store
 from halobestie.exceptions import AccountInactive
 from halobestie.valkey import get_valkey as _get_valkey
+from mitras import services as mitras_services
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus
 from tests.availability.conftest import (
     capacity_of,
@@ -99,7 +100,7 @@ def test_heartbeat_refreshes_and_rejects_deactivated(make_mitra: Any, seeded: An
         traveller.shift(10)
         assert not readers.is_mitra_reachable(mitra_id=mitra.id)
         assert readers.find_available_mitras() == []
-    services.mitra_deactivate(mitra_id=mitra.id)
+    mitras_services.mitra_deactivate(mitra_id=mitra.id)
     with pytest.raises(AccountInactive):
         services.availability_heartbeat(mitra_id=mitra.id)
 
@@ -124,7 +125,7 @@ def test_deactivate_revokes_logins_and_mirrors(make_mitra: Any, login: Any, seed
     login(mitra)
     login(mitra)
     services.mitra_set_online(mitra_id=mitra.id)
-    services.mitra_deactivate(mitra_id=mitra.id)
+    mitras_services.mitra_deactivate(mitra_id=mitra.id)
     mitra.refresh_from_db()
     assert mitra.is_active is False
     assert not MitraOnlineStatus.objects.get(mitra=mitra).is_online
@@ -136,14 +137,14 @@ def test_deactivate_revokes_logins_and_mirrors(make_mitra: Any, login: Any, seed
     with pytest.raises(AccountInactive):
         services.mitra_set_online(mitra_id=mitra.id)
     # Idempotent.
-    services.mitra_deactivate(mitra_id=mitra.id)
+    mitras_services.mitra_deactivate(mitra_id=mitra.id)
     assert MitraOnlineLog.objects.filter(mitra=mitra).count() == 2
 
 
 def test_reactivate(make_mitra: Any, seeded: Any) -> None:
     mitra = make_mitra()
-    services.mitra_deactivate(mitra_id=mitra.id)
-    services.mitra_reactivate(mitra_id=mitra.id)
+    mitras_services.mitra_deactivate(mitra_id=mitra.id)
+    mitras_services.mitra_reactivate(mitra_id=mitra.id)
     assert Mitra.objects.get(pk=mitra.id).is_active
     assert deactivated_members() == set()
     assert readers.mitra_is_deactivated(mitra_id=mitra.id) is False
@@ -201,7 +202,7 @@ def test_dashboard_counts(make_mitra: Any, make_session: Any, seeded: Any) -> No
     services.mitra_set_online(mitra_id=b.id)
     make_session(b)
     services.capacity_recompute(mitra_id=b.id)
-    services.mitra_deactivate(mitra_id=c.id)
+    mitras_services.mitra_deactivate(mitra_id=c.id)
     counts = readers.dashboard_counts()
     assert (counts.online, counts.available, counts.deactivated, counts.source) == (2, 1, 1, "valkey")
     orm = selectors.dashboard_counts_orm()
@@ -263,9 +264,9 @@ def test_find_available_matches_orm_through_random_membership_changes(
                 session.save()
                 services.capacity_recompute(mitra_id=mitra.id)
             elif op == "deactivate":
-                services.mitra_deactivate(mitra_id=mitra.id)
+                mitras_services.mitra_deactivate(mitra_id=mitra.id)
             elif op == "reactivate":
-                services.mitra_reactivate(mitra_id=mitra.id)
+                mitras_services.mitra_reactivate(mitra_id=mitra.id)
             if step % 7 == 0:
                 # Fall far behind the change log once in a while: the whole set is re-read.
                 monkeypatch.setattr(store, "READY_LOG_MAX", 0)

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import DeviceToken
-from availability.services import mitra_deactivate
 from halobestie.push import RecordingPushSender
+from mitras.services import mitra_deactivate
 from payments.models import PaymentRequest, PaymentStatus
 from sessions_app.models import EndedBy, ExtensionStatus, SessionExtension, SessionStatus
 from sessions_app.realtime import iso

@@ -374,7 +374,7 @@ async def test_heartbeat_of_mitra_deactivated_mid_socket_closes_4003(sockets, ch
 
 
 async def test_deactivating_a_mitra_closes_every_socket_and_refuses_new_ones(sockets, chat):
-    from availability.services import mitra_deactivate
+    from mitras.services import mitra_deactivate
 
     lobby = await sockets.authed(chat.mitra_token)
     in_chat = await sockets.authed(chat.mitra_token, chat.session.id)

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from availability.services import mitra_deactivate
+from mitras.services import mitra_deactivate
 from sessions_app.models import ChatMessage, EndedBy, SessionClosure, SessionStatus
 from sessions_app.services.clock import TASK_EXPIRY, TASK_WARNING
 from sessions_app.tasks.clock import fire_closing_deadline, fire_expiry, fire_warning

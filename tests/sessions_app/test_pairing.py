@@ -11,10 +11,11 @@ from django.contrib.admin.sites import site as admin_site
 from django.utils import timezone
 
 from accounts.models import DeviceToken
-from availability.services import capacity_recompute, mitra_deactivate, mitra_set_offline
+from availability.services import capacity_recompute, mitra_set_offline
 from halobestie.exceptions import AtCapacity, InvalidState, ValidationFailed
 from halobestie.push import RecordingPushSender
 from halobestie.valkey import get_valkey
+from mitras.services import mitra_deactivate
 from opsconfig.services import config_update
 from payments.models import PaymentRequest, PaymentStatus
 from sessions_app.models import (

@@ -1,0 +1,49 @@
+"""A mitra's load: the sessions that occupy capacity (models.CAPACITY_STATUSES). The one place this
+count is written down; pairing reads it, and availability reads it through the load source that
+sessions_app registers with it (sessions_app.apps), so availability never imports sessions_app."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from django.db.models import Count
+
+from sessions_app.models import CAPACITY_STATUSES, ChatSession
+
+
+def mitra_load_get(*, mitra_id: uuid.UUID) -> int:
+    """How many of the mitra's sessions occupy capacity now (Postgres, the truth)."""
+    return ChatSession.objects.filter(mitra_id=mitra_id, status__in=CAPACITY_STATUSES).count()
+
+
+def mitra_loads_list(*, mitra_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
+    """Non-zero loads in one GROUP BY: of these mitras, or of every mitra when `mitra_ids` is None."""
+    rows = ChatSession.objects.filter(mitra__isnull=False, status__in=CAPACITY_STATUSES)
+    if mitra_ids is not None:
+        rows = rows.filter(mitra_id__in=list(mitra_ids))
+    counted = rows.values("mitra_id").annotate(n=Count("id")).values_list("mitra_id", "n")
+    return {mitra_id: int(n) for mitra_id, n in counted}
+
+
+def mitra_ids_with_session_changes_since(*, since: dt.datetime) -> list[uuid.UUID]:
+    """Mitras whose sessions changed at or after `since` (the mirror rebuild replays their load)."""
+    return list(
+        ChatSession.objects.filter(updated_at__gte=since, mitra__isnull=False)
+        .values_list("mitra_id", flat=True)
+        .distinct()
+    )
+
+
+class SessionLoadSource:
+    """What availability asks sessions_app (availability.load.LoadSource)."""
+
+    def load(self, *, mitra_id: uuid.UUID) -> int:
+        return mitra_load_get(mitra_id=mitra_id)
+
+    def loads(self, *, mitra_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
+        return mitra_loads_list(mitra_ids=mitra_ids)
+
+    def changed_since(self, *, since: dt.datetime) -> list[uuid.UUID]:
+        return mitra_ids_with_session_changes_since(since=since)
