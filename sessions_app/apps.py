@@ -6,8 +6,12 @@ class SessionsAppConfig(AppConfig):
     verbose_name = "Chat sessions"
 
     def ready(self) -> None:
-        # reason: models load only once the registry is ready; availability learns loads from us.
+        # reason: these modules load models, which may load only once the app registry is ready.
         from availability.load import load_source_register
+        from payments.hooks import payment_confirmed_handler_register
         from sessions_app.selectors.load import SessionLoadSource
+        from sessions_app.services.pairing import pairing_open_for_payment
 
+        # availability learns mitra loads from us; a confirmed payment opens its chat (pairing).
         load_source_register(SessionLoadSource())
+        payment_confirmed_handler_register(pairing_open_for_payment)

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_POST
 
 from halobestie.api import ok
 from halobestie.exceptions import ApplicationError, ValidationFailed, error_body, response_for_exception
+from payments.services import payment_request_confirm
 from sessions_app import realtime as events
 from sessions_app.selectors.checkout import payment_request_session_id
-from sessions_app.services.checkout import payment_request_confirm
 from sessions_app.services.clock import session_expires_at_force
 
 

@@ -229,7 +229,7 @@ async def run(
 
     from payments.models import PaymentRequest, PaymentStatus
     from sessions_app.models import ChatSession, SessionStatus
-    from sessions_app.services.checkout import payment_request_create
+    from sessions_app.services.checkout import checkout_create
 
     blaster = Blaster()
     await blaster.open()
@@ -245,7 +245,7 @@ async def run(
             def ready(customer: Any = customer) -> Any:
                 # Paid (confirmed) and committed as searching, not yet offered: the moment the
                 # request could be accepted once offered. Timing starts right after this.
-                payment = payment_request_create(
+                payment = checkout_create(
                     customer_id=customer.id, mode="chat", duration_minutes=30, method="qris"
                 )
                 PaymentRequest.objects.filter(pk=payment.id).update(

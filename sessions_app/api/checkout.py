@@ -19,7 +19,7 @@ from sessions_app.selectors.checkout import (
     payment_request_list_pending,
     payment_request_session_id,
 )
-from sessions_app.services.checkout import payment_request_create
+from sessions_app.services.checkout import checkout_create
 
 
 class PaymentRequestIn(Schema):
@@ -77,7 +77,7 @@ router = Router(tags=["payments"], auth=CustomerAuth())
 def payment_request_new(request: HttpRequest, payload: PaymentRequestIn) -> Status[dict[str, Any]]:
     """Amount comes from the pricing tier. VALIDATION_ERROR for an unknown tier, INVALID_PAYMENT_METHOD /
     INVALID_PAYMENT_AMOUNT for catalog checks, INVALID_STATE with a pending payment or a live chat."""
-    payment = payment_request_create(
+    payment = checkout_create(
         customer_id=principal_of(request).user_id,
         mode=payload.mode,
         duration_minutes=payload.duration_minutes,

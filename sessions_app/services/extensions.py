@@ -33,7 +33,8 @@ from halobestie import realtime
 from halobestie.exceptions import ExtensionResolved, InvalidState, NotFound, ValidationFailed
 from opsconfig.models import ExtensionTimeoutAction
 from opsconfig.services import config_get
-from payments.models import PaymentRequest, PaymentStatus, PricingTier
+from payments.models import PaymentRequest, PricingTier
+from payments.services import payment_charge_record
 from sessions_app import realtime as events
 from sessions_app.models import ChatSession, EndedBy, ExtensionStatus, SessionExtension, SessionStatus
 from sessions_app.services.clock import clock_arm_session, session_timer_event
@@ -149,35 +150,14 @@ def extension_request(
 
 def _charge(session: ChatSession, extension: SessionExtension, now: dt.datetime) -> PaymentRequest | None:
     """Record the charge at approval as a consumed payment request, on the session's payment method."""
-    method_id = None
-    if session.payment_request_id is not None:
-        method_id = (
-            PaymentRequest.objects.filter(pk=session.payment_request_id)
-            .values_list("method_id", flat=True)
-            .first()
-        )
-    if method_id is None:
-        method_id = (
-            PaymentRequest.objects.filter(customer_id=session.customer_id)
-            .order_by("-created_at")
-            .values_list("method_id", flat=True)
-            .first()
-        )
-    if method_id is None:
-        logger.warning(
-            "extension %s approved without a known payment method; charge not recorded", extension.id
-        )
-        return None
-    return PaymentRequest.objects.create(
+    return payment_charge_record(
         customer_id=session.customer_id,
         amount=extension.price,
         minutes=extension.minutes,
         mode=session.mode,
-        method_id=method_id,
-        status=PaymentStatus.CONSUMED,
-        expires_at=now,
-        confirmed_at=now,
-        provider_invoice_id=f"extension:{extension.id}",
+        reference=f"extension:{extension.id}",
+        on_payment_request_id=session.payment_request_id,
+        now=now,
     )
 
 

@@ -44,6 +44,7 @@ from mitras.models import Mitra
 from mitras.selectors import mitra_is_deactivated
 from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus
+from payments.services import payment_request_consume, payment_request_fail_pairing
 from sessions_app import realtime as events
 from sessions_app.models import (
     ChatRequestNotification,
@@ -313,9 +314,7 @@ def _end_unpaired(
     session.ended_by = ended_by
     session.save(update_fields=["status", "ended_at", "ended_by", "updated_at"])
     if session.payment_request_id is not None:
-        PaymentRequest.objects.filter(pk=session.payment_request_id, status=PaymentStatus.CONFIRMED).update(
-            status=PaymentStatus.FAILED_PAIRING, updated_at=now
-        )
+        payment_request_fail_pairing(payment_request_id=session.payment_request_id, now=now)
         PairingFailure.objects.get_or_create(
             session=session, defaults={"payment_request_id": session.payment_request_id, "cause": cause}
         )
@@ -370,9 +369,7 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
         response=NotificationResponse.MISSED
     )
     if session.payment_request_id is not None:
-        PaymentRequest.objects.filter(pk=session.payment_request_id, status=PaymentStatus.CONFIRMED).update(
-            status=PaymentStatus.CONSUMED, updated_at=now
-        )
+        payment_request_consume(payment_request_id=session.payment_request_id, now=now)
     capacity_recompute(mitra_id=mitra_id)
 
     assert session.mitra is not None

@@ -82,10 +82,14 @@ def _resolve(name: str, modules: dict[str, Path]) -> str:
 
 
 def _reason(lines: list[str], lineno: int) -> str:
+    """The comment on the import line, or the comment line above its block of imports."""
     line = lines[lineno - 1]
     if "#" in line:
         return line.split("#", 1)[1].strip()
-    above = lines[lineno - 2].strip() if lineno >= 2 else ""
+    index = lineno - 2
+    while index >= 0 and lines[index].strip().startswith(("from ", "import ")):
+        index -= 1
+    above = lines[index].strip() if index >= 0 else ""
     return above[1:].strip() if above.startswith("#") else ""
 
 

@@ -19,8 +19,9 @@ from halobestie.realtime import user_group
 from mitras.models import Mitra
 from payments.catalog import seed_catalog
 from payments.models import PaymentMethod, PaymentRequest, PricingTier
+from payments.services import payment_request_confirm
 from sessions_app.models import ChatSession
-from sessions_app.services.checkout import payment_request_confirm, payment_request_create
+from sessions_app.services.checkout import checkout_create
 
 
 def seed() -> None:
@@ -41,7 +42,7 @@ def paid_session(
     customer: Any, *, minutes: int = 30, targeted_mitra_id: uuid.UUID | None = None
 ) -> ChatSession:
     """Create and confirm a payment; returns the searching session (pairing runs after commit)."""
-    payment = payment_request_create(
+    payment = checkout_create(
         customer_id=customer.id,
         mode="chat",
         duration_minutes=minutes,

@@ -337,11 +337,9 @@ def test_returning_chat_to_an_offline_mitra_is_rejected_at_once(api, world, retu
 
 @pytest.mark.django_db
 def test_reconcile_restarts_pairing_that_stopped_half_way(world, commit):
-    from sessions_app.services.checkout import payment_request_create
+    from sessions_app.services.checkout import checkout_create
 
-    payment = payment_request_create(
-        customer_id=world.customer.id, mode="chat", duration_minutes=15, method="qris"
-    )
+    payment = checkout_create(customer_id=world.customer.id, mode="chat", duration_minutes=15, method="qris")
     # Marked confirmed by another path (e.g. a webhook handler) that died before opening the session.
     PaymentRequest.objects.filter(pk=payment.id).update(
         status=PaymentStatus.CONFIRMED, confirmed_at=timezone.now() - dt.timedelta(minutes=1)
