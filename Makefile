@@ -38,9 +38,12 @@ types: $(STAMP) ## mypy with django-stubs
 migrations-check: $(STAMP) ## fail if models and migrations disagree
 	DJANGO_SETTINGS_MODULE=halobestie.settings.test $(PY) manage.py makemigrations --check --dry-run
 
-check: lint types test migrations-check ## what CI runs: lint + types + tests + migrations check
+imports: $(STAMP) ## import direction: the import-linter contracts in pyproject.toml
+	$(VENV)/bin/lint-imports
+
+check: lint types imports test migrations-check ## what CI runs: lint + types + imports + tests + migrations check
 
 bench: $(STAMP) ## run the benchmarks (results go to docs/performance.md by hand)
 	$(PY) -m bench
 
-.PHONY: help install run test lint format types migrations-check check bench
+.PHONY: help install run test lint format types imports migrations-check check bench

@@ -1,70 +1,65 @@
-"""App dependencies point one way (conventions.md): the app import graph has no cycle, and the
-edges the design forbids are absent. `halobestie` is the composition root (it mounts every app's
-routes and consumers) and is left out, as are the ops interfaces (admin, management commands,
-migrations); imports inside functions count too."""
+"""App dependencies point one way (docs/architecture.md "Layers"). Everything counts: admin pages,
+management commands, tasks, imports inside functions, and `apps.get_model("app", "Model")` strings.
+Only the composition root (halobestie.asgi, routers, routing, urls), which mounts every app and is
+imported by none, is left out. import-linter enforces the same layers (`make imports`); the last
+test runs it, so the suite sees a broken contract too."""
 
-import ast
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-APPS = ("opsconfig", "accounts", "mitras", "availability", "payments", "sessions_app")
-FORBIDDEN = {
-    ("availability", "sessions_app"),  # availability reads sessions through the app registry only
-    ("availability", "payments"),
-    ("payments", "sessions_app"),
-    ("accounts", "sessions_app"),
-    ("accounts", "availability"),
-    ("mitras", "sessions_app"),
-    ("mitras", "accounts"),
-    ("opsconfig", "sessions_app"),
-}
+from tests.halobestie.import_graph import APPS, LAYERS, ROOT, build, cycles, function_imports
 
 
-def app_graph() -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {app: set() for app in APPS}
-    for app in APPS:
-        for path in (ROOT / app).rglob("*.py"):
-            if "migrations" in path.parts or "management" in path.parts or path.name == "admin.py":
-                # Interfaces for ops (admin pages, commands, data migrations) call services of other
-                # apps by design, e.g. the mitras admin's deactivate action calls availability.
-                continue
-            tree = ast.parse(path.read_text(), filename=str(path))
-            for node in ast.walk(tree):
-                names: list[str] = []
-                if isinstance(node, ast.Import):
-                    names = [alias.name for alias in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                    names = [node.module]
-                for name in names:
-                    top = name.split(".")[0]
-                    if top in APPS and top != app:
-                        graph[app].add(top)
-    return graph
+def _layer_of(app: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if app in layer)
 
 
-def test_forbidden_edges_are_absent():
-    graph = app_graph()
-    present = sorted((a, b) for a, b in FORBIDDEN if b in graph[a])
-    assert present == []
+def test_every_app_is_in_one_layer() -> None:
+    assert sorted(app for layer in LAYERS for app in layer) == sorted(APPS)
 
 
-def test_app_graph_has_no_cycle():
-    graph = app_graph()
-    state: dict[str, int] = {}
-    cycle: list[str] = []
+def test_apps_import_only_lower_layers() -> None:
+    edges = build().app_edges()
+    upward_or_sideways = sorted(
+        (a, b) for a, targets in edges.items() for b in targets if _layer_of(b) <= _layer_of(a)
+    )
+    assert upward_or_sideways == []
 
-    def visit(node: str, stack: list[str]) -> bool:
-        state[node] = 1
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                cycle.extend([*stack, node, nxt])
-                return True
-            if state.get(nxt) is None and visit(nxt, [*stack, node]):
-                return True
-        state[node] = 2
-        return False
 
-    for app in APPS:
-        if state.get(app) is None and visit(app, []):
-            break
-    assert cycle == []
+def test_no_app_reaches_another_through_the_model_registry() -> None:
+    graph = build()
+    hidden = [
+        f"{imp.importer}:{imp.line} -> {imp.imported}"
+        for imp in graph.model_strings
+        if imp.imported != imp.importer.split(".")[0]
+    ]
+    assert hidden == []
+
+
+def test_no_import_cycle_between_modules_even_through_function_imports() -> None:
+    graph = build()
+    assert cycles(graph.module_edges(with_functions=True)) == []
+    assert cycles(graph.app_edges()) == []
+
+
+def test_every_import_inside_a_function_says_why() -> None:
+    graph = build()
+    silent = [
+        f"{graph.modules[imp.importer].relative_to(ROOT)}:{imp.line} {imp.imported}"
+        for imp in function_imports(graph)
+        if not imp.reason
+    ]
+    assert silent == []
+
+
+def test_import_linter_layers_match_and_hold() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    [layers] = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
+    assert [tuple(part.strip() for part in layer.split("|")) for layer in layers] == list(LAYERS)
+    lint = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-3000:]
