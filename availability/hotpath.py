@@ -33,7 +33,7 @@ from availability import store
 from availability.services import availability_seed_at_startup
 from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized, error_body
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
-from opsconfig.services import VALKEY_KEY
+from opsconfig.services import config_get_shared_async
 
 logger = logging.getLogger(__name__)
 
@@ -162,17 +162,13 @@ class AvailabilityHotPath:
         if cached is not None and now - cached[0] < CONFIG_TTL_SECONDS:
             return cached[1], cached[2]
         try:
-            raw = await get_async_valkey().get(VALKEY_KEY)
+            config = await config_get_shared_async()
         except VALKEY_ERRORS as exc:
             store.mark_failed_from_async()
             raise _Fallback() from exc
-        if not raw:
+        if config is None:
             raise _Fallback()  # Django's config_get reads Postgres and publishes it
-        try:
-            data = json.loads(raw)
-            values = int(data["mitra_stale_after_seconds"]), int(data["max_customers_per_mitra"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise _Fallback() from exc
+        values = int(config.mitra_stale_after_seconds), int(config.max_customers_per_mitra)
         self._config = (now, *values)
         return values
 

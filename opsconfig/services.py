@@ -18,7 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from halobestie.valkey import VALKEY_ERRORS, get_valkey
+from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
 from opsconfig.models import AppConfig
 
 logger = logging.getLogger(__name__)
@@ -66,11 +66,9 @@ def config_get(*, fresh: bool = False) -> Config:
         try:
             raw = get_valkey().get(VALKEY_KEY)
             if raw:
-                value = Config(**{k: v for k, v in json.loads(raw).items() if k in _FIELD_NAMES})
+                value = _parse(raw)
         except VALKEY_ERRORS:
             logger.warning("config: Valkey unavailable, reading app_config from Postgres")
-        except (TypeError, ValueError):
-            value = None
     if value is None:
         value = _from_row(_load_row())
         _publish(value)
@@ -78,6 +76,21 @@ def config_get(*, fresh: bool = False) -> Config:
         _local["value"] = value
         _local["at"] = now
     return value
+
+
+def _parse(raw: str | bytes) -> Config | None:
+    try:
+        return Config(**{k: v for k, v in json.loads(raw).items() if k in _FIELD_NAMES})
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+async def config_get_shared_async() -> Config | None:
+    """The shared Valkey copy, read without SQL or threads (the ASGI hot path). None when it is
+    missing or unreadable (then a sync config_get reads Postgres and publishes it); a Valkey error
+    propagates, so the caller can fall back. opsconfig is the only owner of this key."""
+    raw = await get_async_valkey().get(VALKEY_KEY)
+    return _parse(raw) if raw else None
 
 
 def _publish(value: Config) -> None:
