@@ -1,4 +1,4 @@
-"""Customers, logins (auth sessions), OTP requests and push tokens (architecture.md §2)."""
+"""Customers, logins (auth sessions), OTP requests and push tokens (docs/architecture.md "Durable model")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mitra status routes and the customer beacon (api.md).
+"""Mitra status routes and the customer beacon (docs/api-contract.md).
 
 The heartbeat and the beacon are also served by the raw ASGI handler in availability.hotpath,
 which answers the same envelope in front of Django; these ninja routes document them in

@@ -4,7 +4,7 @@
 SISMEMBER, Postgres when Valkey cannot vouch), then the login lookup of accounts.auth.
 
 The heartbeat and the beacon are polled by every app every few seconds and must run without SQL
-(api.md), so their auth stops after the JWT (signature, expiry, claims) and, for mitras, the
+(docs/api-contract.md), so their auth stops after the JWT (signature, expiry, claims) and, for mitras, the
 deactivated guard. Deactivation revokes logins *and* joins the deactivated set, so a deactivated
 mitra is still refused on these routes; a logged-out token keeps pinging until it expires
 (ACCESS_TOKEN_TTL_SECONDS), which only refreshes a liveness timestamp. See docs/availability.md.

@@ -2,7 +2,7 @@
 
 `POST /api/mitra/status/heartbeat` and `GET /api/client/mitra-availability` are hit by every app
 every few seconds. Django's ASGI request path costs ~0.5-0.8 ms of CPU per request on this kind
-of machine (performance-notes.md, pitfall 2), ten times the Valkey work itself, so these two paths
+of machine (docs/performance.md, pitfall 2), ten times the Valkey work itself, so these two paths
 are answered here: JWT check (same secret, algorithm and claims as accounts.tokens), then one Lua
 call on the async Valkey client; zero SQL. The responses are the same envelope, codes and
 messages as the ninja routes in availability.api.

@@ -1,4 +1,4 @@
-"""Availability writes: Postgres first, then best-effort Valkey after commit (architecture.md §4).
+"""Availability writes: Postgres first, then best-effort Valkey after commit (docs/availability.md).
 
 A Valkey write that fails is logged and skipped: Postgres already holds the truth, the store
 remembers the failure, and the next successful use in this process (or the reconcile sweep)
@@ -255,7 +255,7 @@ def availability_heal() -> bool:
     """Reseed if the mirror cannot be trusted and nobody else is on it. True = mirror trusted now.
 
     Called by readers and the heartbeat when Valkey answers again after an outage or after a
-    restart wiped it (architecture.md §4: reseed on every reconnect, before trusting it).
+    restart wiped it (docs/architecture.md "Failure semantics": rebuild on every reconnect, before trusting it).
     """
     if connection.in_atomic_block:
         # A rebuild inside a caller's transaction would read uncommitted state; let the caller

@@ -1,4 +1,4 @@
-"""The only module that knows the availability keys in Valkey (architecture.md §4).
+"""The only module that knows the availability keys in Valkey (docs/availability.md).
 
 Keys
 - `mitras:online` (set): mitra ids with is_online.
@@ -6,7 +6,7 @@ Keys
 - `mitra:capacity:<id>` (string int): the mitra's count of capacity-holding sessions.
 - `mitra:heartbeat:<id>` (string): epoch seconds of the last ping.
 - `mitras:heartbeats` (sorted set, score = last ping): every online mitra. Lets the auto-offline
-  sweep read only the stale ones (O(stale), performance-notes pitfall 6) and the heartbeat mirror
+  sweep read only the stale ones (O(stale), docs/performance.md, pitfall 6) and the heartbeat mirror
   read every time in one call.
 - `mitras:ready` (sorted set, score = last ping): online ∧ not deactivated ∧ capacity < max. Kept
   true by every write below, so "available now" is one ZCOUNT/ZRANGEBYSCORE over fresh scores

@@ -1,6 +1,6 @@
 """The one place that reads the process environment.
 
-Every deploy-fixed value (architecture.md §6) is read here, typed, with its default, so settings,
+Every deploy-fixed value (docs/architecture.md "Configuration") is read here, typed, with its default, so settings,
 Celery and the hot-path ASGI router agree on one reading.
 """
 

@@ -1,4 +1,4 @@
-"""Application errors with the stable codes of api.md, and the one mapping of any exception to the
+"""Application errors with the stable codes of docs/api-contract.md, and the one mapping of any exception to the
 `{"success": false, "error": {code, message}}` envelope (used by the ninja API, the envelope
 middleware and the ASGI hot path)."""
 

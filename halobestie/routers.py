@@ -41,7 +41,7 @@ for _module in (health, accounts.api, availability.api, payments.api, sessions_a
 # Ninja pre-registers handlers for these classes; exception lookup follows the MRO, so they would win
 # over the Exception handler above and answer outside the envelope (e.g. without the field name of a
 # validation error). Route them through the one mapping. An unparseable body (ninja: HttpError 400)
-# is VALIDATION_ERROR, which api.md gives as 422. (added by the accounts/auth work)
+# is VALIDATION_ERROR, which docs/api-contract.md gives as 422. (added by the accounts/auth work)
 def _handle_framework_error(request: HttpRequest, exc: Any) -> HttpResponse:
     if isinstance(exc, HttpError) and exc.status_code == 400:
         return error_response(422, "VALIDATION_ERROR", f"body: {exc}")

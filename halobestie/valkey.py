@@ -2,7 +2,7 @@
 
 One blocking-pool client per process for sync code, one asyncio client per event loop for async
 code (an asyncio client is bound to the loop that created it). A blocking pool waits for a free
-connection instead of raising when exhausted (performance-notes.md, pitfall 1).
+connection instead of raising when exhausted (docs/performance.md, pitfall 1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Mitra accounts and their durable online status (architecture.md §2)."""
+"""Mitra accounts and their durable online status (docs/architecture.md "Durable model")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Operator-tunable values (architecture.md §6): one validated row, edited in the admin."""
+"""Operator-tunable values (docs/architecture.md "Configuration"): one validated row, edited in the admin."""
 
 from __future__ import annotations
 

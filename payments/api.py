@@ -1,4 +1,4 @@
-"""Customer routes for pricing and the payment-method catalog (api.md /api/client). The payment-request
+"""Customer routes for pricing and the payment-method catalog (docs/api-contract.md /api/client). The payment-request
 routes are checkout's, in sessions_app.api.checkout."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Chat sessions and everything that hangs off them (architecture.md §2, §3)."""
+"""Chat sessions and everything that hangs off them (docs/architecture.md "Durable model", "Session lifecycle")."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ LIVE_STATUSES = (
     SessionStatus.EXTENDING,
     SessionStatus.CLOSING,
 )
-# Statuses that count against a mitra's capacity (architecture.md §4). Extending and closing
+# Statuses that count against a mitra's capacity (docs/architecture.md "Session lifecycle", decision 0002). Extending and closing
 # sessions still occupy the mitra: the chat is not over yet.
 CAPACITY_STATUSES = (
     SessionStatus.PENDING_PAYMENT,
@@ -78,7 +78,7 @@ class ChatSession(models.Model):
     targeted_mitra = models.ForeignKey(
         Mitra, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # Deadlines are columns (architecture.md §5).
+    # Deadlines are columns (docs/architecture.md "Timed work").
     blast_started_at = models.DateTimeField(null=True, blank=True)
     blast_deadline_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

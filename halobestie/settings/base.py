@@ -1,4 +1,4 @@
-"""Settings shared by every environment. Values come from halobestie.env (architecture.md §6)."""
+"""Settings shared by every environment. Values come from halobestie.env (docs/architecture.md "Configuration")."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ DJANGO_REDIS_IGNORE_EXCEPTIONS = True
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # Pub/sub layer: no per-process buffer to overflow, so a large blast is never silently dropped
-# (performance-notes.md, pitfall 3). Missed events are re-fetchable over REST.
+# (docs/performance.md, pitfall 3). Missed events are re-fetchable over REST.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -131,7 +131,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".static"
 
-# --- Auth (architecture.md §6) -------------------------------------------------------------
+# --- Auth (docs/architecture.md "Configuration") -------------------------------------------------------------
 AUTH_JWT_SECRET = env_str("AUTH_JWT_SECRET", "")
 AUTH_JWT_ALGORITHM = "HS256"
 ACCESS_TOKEN_TTL_SECONDS = env_int("ACCESS_TOKEN_TTL_SECONDS", 3600)
@@ -166,7 +166,7 @@ INTERNAL_ALLOWED_CIDRS = env_list(
     "INTERNAL_ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 )
 
-# --- Availability & timers (architecture.md §4, §6) ----------------------------------------
+# --- Availability & timers (docs/availability.md; docs/architecture.md "Configuration") ----------------------------------------
 MITRA_HEARTBEAT_CADENCE_SECONDS = env_int("MITRA_HEARTBEAT_CADENCE_SECONDS", 30)
 MITRA_AUTO_OFFLINE_SWEEP_SECONDS = env_int("MITRA_AUTO_OFFLINE_SWEEP_SECONDS", 30)
 HEARTBEAT_MIRROR_INTERVAL_SECONDS = env_int("HEARTBEAT_MIRROR_INTERVAL_SECONDS", 60)
@@ -209,7 +209,7 @@ LOGGING = {
 
 
 def validate_jwt_secret(secret: str) -> None:
-    """Refuse to start with a weak signing secret (architecture.md §6)."""
+    """Refuse to start with a weak signing secret (docs/architecture.md "Configuration")."""
     if len(secret) < 32:
         raise ImproperlyConfigured(
             "AUTH_JWT_SECRET must be set to at least 32 characters; refusing to start."

@@ -1,4 +1,4 @@
-"""Routes: chat transcript (api.md: GET /api/shared/chat/{session_id}/messages)."""
+"""Routes: chat transcript (docs/api-contract.md: GET /api/shared/chat/{session_id}/messages)."""
 
 from __future__ import annotations
 

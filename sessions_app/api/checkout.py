@@ -1,5 +1,5 @@
 """Routes: checkout. A customer's payment requests (create, poll, list pending) with the chat session
-each produced (api.md /api/client). Pricing and the method catalog are payments' routes."""
+each produced (docs/api-contract.md /api/client). Pricing and the method catalog are payments' routes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routes: the session clock — info, extensions, early end, goodbyes, topic (api.md)."""
+"""Routes: the session clock — info, extensions, early end, goodbyes, topic (docs/api-contract.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routes: the customer's chat history (api.md: GET /api/client/chat/history)."""
+"""Routes: the customer's chat history (docs/api-contract.md: GET /api/client/chat/history)."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ def _action_out(session: ChatSession) -> dict[str, Any]:
     summary="The customer's live session, or null",
 )
 def customer_active_session(request: HttpRequest) -> dict[str, Any]:
-    """`data` is the live session (searching through closing) or null (api.md)."""
+    """`data` is the live session (searching through closing) or null (docs/api-contract.md)."""
     return ok(customer_session_get_live(customer_id=principal_of(request).user_id))
 
 

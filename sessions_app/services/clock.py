@@ -1,4 +1,4 @@
-"""The session clock (architecture.md §3, §5): arming the timers, the warning, the sweep, the restore.
+"""The session clock (docs/architecture.md "Timed work", docs/clock.md): arming the timers, the warning, the sweep, the restore.
 
 Every deadline is a column on the row (expires_at, warning_sent_at, closing_deadline_at,
 session_extensions.deadline_at). A Celery ETA task is only the fast path that fires a deadline on

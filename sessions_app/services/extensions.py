@@ -1,4 +1,4 @@
-"""Extensions: the customer asks for more minutes, the mitra has a short window to answer (§3).
+"""Extensions: the customer asks for more minutes, the mitra has a short window to answer (docs/clock.md).
 
 Rules (docs/clock.md):
 - Asked while active or closing; the session goes to `extending` and its clock is frozen: the paid

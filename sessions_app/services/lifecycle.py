@@ -1,4 +1,4 @@
-"""Session lifecycle after the start: expiry, early end, goodbyes, completion, topic (architecture.md §3).
+"""Session lifecycle after the start: expiry, early end, goodbyes, completion, topic (docs/architecture.md "Session lifecycle").
 
 Every transition locks the session row first (the one lock order used by the clock, extensions and
 lifecycle: chat_sessions row, then its extension row), recomputes the mitra's capacity from Postgres,

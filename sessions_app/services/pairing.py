@@ -1,4 +1,4 @@
-"""Paid pairing: from a confirmed payment to a mitra chatting with the customer (architecture.md §3).
+"""Paid pairing: from a confirmed payment to a mitra chatting with the customer (docs/pairing.md).
 
 Flow: payment confirmed → `pairing_open_for_payment` creates the `searching` session (the payment is
 its one-to-one key, so at most once) → after commit `pairing_start` offers it (a blast to every
@@ -237,7 +237,7 @@ def _insert_offers(
     """One notification row per offered mitra in one statement (UNNEST of two arrays).
 
     bulk_create spent ~60 ms building SQL for a 1,000-mitra blast, all of it before the first offer
-    can leave (docs/perf/blast.md); this is the same insert in a few ms.
+    can leave (docs/performance.md, "Blast to 1,000 connected mitras"); this is the same insert in a few ms.
     """
     table = ChatRequestNotification._meta.db_table
     with connection.cursor() as cursor:

@@ -1,4 +1,4 @@
-"""Celery tasks: the session clock (architecture.md §5).
+"""Celery tasks: the session clock (docs/architecture.md "Timed work").
 
 The ETA tasks are the fast path; each calls one service that re-reads the row under lock and acts
 only if the deadline is due. `deadline_sweep` (beat, every SESSION_DEADLINE_SWEEP_SECONDS) settles

@@ -288,7 +288,7 @@ def test_info_refuses_a_deactivated_mitra(chat: Chat, login: Any) -> None:
 def test_malformed_ids_are_not_found_like_every_other_id_route(
     chat: Chat, side: str, method: str, path: str, body: Any
 ) -> None:
-    """api.md: NOT_FOUND (404) for an unknown id; an id that is not even a UUID is unknown too, as on
+    """docs/api-contract.md: NOT_FOUND (404) for an unknown id; an id that is not even a UUID is unknown too, as on
     the transcript, pairing and payment routes."""
     token = chat.customer_token if side == "customer" else chat.mitra_token
     url = path.format(bad="not-a-uuid", id=chat.id)

@@ -2,7 +2,7 @@
 
 The receivers are channel-layer group members subscribed exactly as the gateway subscribes a mitra's
 socket (group `user.mitra.<id>`); the blast runs in another thread like another server instance.
-performance-notes.md saw the core layer at default capacity silently drop 20-66 % of such a fan-out.
+docs/performance.md (pitfall 3) records the core layer at default capacity silently drop 20-66 % of such a fan-out.
 """
 
 from __future__ import annotations
