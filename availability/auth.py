@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from accounts.auth import CustomerAuth, TokenAuth
 from accounts.tokens import Principal, access_token_decode
-from availability.readers import mitra_is_deactivated
+from availability.readers import mitra_deactivated_guard
 from halobestie.exceptions import AccountInactive, Forbidden
 
 
@@ -24,7 +24,7 @@ class MitraAuth(TokenAuth):
     user_types = ("mitra",)
 
     def check(self, principal: Principal) -> None:
-        if mitra_is_deactivated(mitra_id=principal.user_id):
+        if mitra_deactivated_guard(mitra_id=principal.user_id):
             raise AccountInactive()
 
 

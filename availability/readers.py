@@ -82,7 +82,7 @@ def is_mitra_reachable(*, mitra_id: uuid.UUID) -> bool:
     )
 
 
-def mitra_is_deactivated(*, mitra_id: uuid.UUID) -> bool:
+def mitra_deactivated_guard(*, mitra_id: uuid.UUID) -> bool:
     """The deactivated guard: SISMEMBER in Valkey, Postgres (mitras' rule) when Valkey cannot vouch."""
     return _valkey_first(
         lambda: store.guard_check(mitra_id=mitra_id),

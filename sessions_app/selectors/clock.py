@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from accounts.tokens import Principal
-from availability.readers import mitra_is_deactivated
+from availability.readers import mitra_deactivated_guard
 from halobestie.exceptions import AccountInactive, Forbidden, NotFound
 from sessions_app import realtime as events
 from sessions_app.models import ChatSession, ExtensionStatus, SessionExtension, SessionStatus
@@ -80,7 +80,7 @@ def session_pending_extension(*, session_id: uuid.UUID) -> SessionExtension | No
 
 def mitra_ensure_active(*, mitra_id: uuid.UUID) -> None:
     """The deactivated-mitra guard for routes open to both user types (Valkey first)."""
-    if mitra_is_deactivated(mitra_id=mitra_id):
+    if mitra_deactivated_guard(mitra_id=mitra_id):
         raise AccountInactive()
 
 

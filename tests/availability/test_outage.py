@@ -45,8 +45,8 @@ def test_readers_answer_from_postgres(fleet: dict[str, Any], valkey_server: Any)
     assert (beacon.available, beacon.count) == (True, 1)
     counts = readers.dashboard_counts()
     assert (counts.online, counts.available, counts.deactivated, counts.source) == (2, 1, 1, "postgres")
-    assert readers.mitra_is_deactivated(mitra_id=gone.id) is True
-    assert readers.mitra_is_deactivated(mitra_id=idle.id) is False
+    assert readers.mitra_deactivated_guard(mitra_id=gone.id) is True
+    assert readers.mitra_deactivated_guard(mitra_id=idle.id) is False
 
 
 def test_writes_succeed_and_heartbeat_goes_to_postgres(fleet: dict[str, Any], valkey_server: Any) -> None:

@@ -117,7 +117,7 @@ def test_heartbeat_is_zero_sql(make_mitra: Any, seeded: Any, django_assert_num_q
     services.mitra_set_online(mitra_id=mitra.id)
     with django_assert_num_queries(0):
         services.availability_heartbeat(mitra_id=mitra.id)
-        assert readers.mitra_is_deactivated(mitra_id=mitra.id) is False
+        assert readers.mitra_deactivated_guard(mitra_id=mitra.id) is False
 
 
 def test_deactivate_revokes_logins_and_mirrors(make_mitra: Any, login: Any, seeded: Any) -> None:
@@ -133,7 +133,7 @@ def test_deactivate_revokes_logins_and_mirrors(make_mitra: Any, login: Any, seed
     assert AuthSession.objects.filter(mitra=mitra).count() == 0
     assert deactivated_members() == {str(mitra.id)}
     assert online_members() == set() and ready_members() == set()
-    assert readers.mitra_is_deactivated(mitra_id=mitra.id) is True
+    assert readers.mitra_deactivated_guard(mitra_id=mitra.id) is True
     with pytest.raises(AccountInactive):
         services.mitra_set_online(mitra_id=mitra.id)
     # Idempotent.
@@ -147,7 +147,7 @@ def test_reactivate(make_mitra: Any, seeded: Any) -> None:
     mitras_services.mitra_reactivate(mitra_id=mitra.id)
     assert Mitra.objects.get(pk=mitra.id).is_active
     assert deactivated_members() == set()
-    assert readers.mitra_is_deactivated(mitra_id=mitra.id) is False
+    assert readers.mitra_deactivated_guard(mitra_id=mitra.id) is False
     services.mitra_set_online(mitra_id=mitra.id)
     assert readers.find_available_mitras() == [mitra.id]
 
