@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from accounts.models import AuthSession, Customer, DeviceToken, OtpRequest
 from accounts.phone import InvalidPhone, phone_mask, phone_normalize
-from accounts.services.tokens import auth_sessions_revoke
+from accounts.services.tokens import auth_session_revoke
 from halobestie.admin import NoAddMixin, NoChangeMixin, ReadOnlyAdminMixin
 
 
@@ -146,7 +146,9 @@ class AuthSessionAdmin(NoAddMixin, NoChangeMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected logins", permissions=["delete"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[AuthSession]) -> None:
-        count = auth_sessions_revoke(auth_session_ids=list(queryset.values_list("id", flat=True)))
+        # One service call per login: each announces login_ended (a mitra's last login ending takes
+        # them offline), as a logout does.
+        count = sum(auth_session_revoke(auth_session_id=pk) for pk in queryset.values_list("id", flat=True))
         self.message_user(request, f"Revoked {count} login(s).")
 
 

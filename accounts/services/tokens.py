@@ -153,9 +153,3 @@ def auth_sessions_revoke_mitra(*, mitra_id: uuid.UUID) -> int:
     Access tokens of these logins stop working at their next check. Returns the logins ended."""
     deleted, _ = AuthSession.objects.filter(mitra_id=mitra_id).delete()
     return int(deleted)
-
-
-def auth_sessions_revoke(*, auth_session_ids: list[uuid.UUID]) -> int:
-    """Ops end these logins (the admin's "Revoke" action). Returns the logins ended."""
-    deleted, _ = AuthSession.objects.filter(pk__in=auth_session_ids).delete()
-    return int(deleted)

@@ -5,6 +5,8 @@ from django.urls import reverse
 
 from accounts.models import AuthSession, OtpRequest
 from accounts.services.otp import otp_request
+from availability.services import mitra_set_online
+from mitras.models import MitraOnlineStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +86,20 @@ def test_device_tokens_list(admin_client, api, make_customer, login):
     )
     page = admin_client.get(reverse("admin:accounts_devicetoken_changelist")).content.decode()
     assert "…456789abcdef"[-10:] in page and "fcm-0123456789abcdef" not in page
+
+
+def test_revoking_a_mitras_last_login_takes_them_offline(
+    admin_client, make_mitra, login, django_capture_on_commit_callbacks
+):
+    mitra = make_mitra("Ayu")
+    only_login = login(mitra)
+    mitra_set_online(mitra_id=mitra.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:accounts_authsession_changelist"),
+            {"action": "revoke", "_selected_action": [str(only_login.auth_session.id)]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert not AuthSession.objects.filter(mitra=mitra).exists()
+    assert MitraOnlineStatus.objects.get(mitra=mitra).is_online is False  # as after a logout
