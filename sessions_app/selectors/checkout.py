@@ -1,7 +1,7 @@
 """Readers of a customer's payment requests as checkout shows them: with the chat session each produced.
 
 They live in sessions_app because they follow the payment → chat session relation; payments imports
-nothing from here (architecture.md).
+nothing from here (docs/architecture.md "Apps and their direction").
 """
 
 from __future__ import annotations
