@@ -1,12 +1,12 @@
 """Availability's Celery entry points: the sweeps (beat schedules in halobestie.beat) and the worker
-start (rebuild the mirror). Thin: each calls one service."""
+start (rebuild the mirror; connected to Celery's worker_ready in AvailabilityConfig.ready). Thin:
+each calls one service."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready
 
 from availability import services
 
@@ -27,6 +27,5 @@ def reconcile() -> int:
     return result.online if result is not None else -1
 
 
-@worker_ready.connect(dispatch_uid="availability.seed_on_worker_ready")
 def seed_on_worker_ready(**_kwargs: Any) -> None:
     services.availability_seed_at_startup(source="worker")

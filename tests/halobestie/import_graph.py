@@ -99,7 +99,7 @@ def _reason(lines: list[str], lineno: int) -> str:
         comment = line.split("#", 1)[1].strip()
         return "" if comment.startswith(("noqa", "type:")) else comment
     index = lineno - 2
-    while index >= 0 and lines[index].strip().startswith(("from ", "import ")):
+    while index >= 0 and (not lines[index].strip() or lines[index].strip().startswith(("from ", "import "))):
         index -= 1
     above = lines[index].strip() if index >= 0 else ""
     return above[1:].strip() if above.startswith("#") else ""
