@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_ready
 from django.utils import timezone
 
 from sessions_app.services.clock import (
@@ -92,10 +91,10 @@ def restore_clock() -> int:
     return clock_restore()
 
 
-@worker_ready.connect(dispatch_uid="sessions_app.clock_restore_on_worker_ready")
-def _restore_on_worker_ready(**kwargs: Any) -> None:
+def restore_on_worker_ready(**kwargs: Any) -> None:
     """Tasks held by a worker that died are gone until the broker's visibility timeout: settle what
-    is overdue and re-arm every live session. Queued as a task so the worker's pool runs it."""
+    is overdue and re-arm every live session. Queued as a task so the worker's pool runs it.
+    Connected to Celery's worker_ready in SessionsAppConfig.ready."""
     try:
         restore_clock.apply_async(retry=False)
     except Exception:
