@@ -1,0 +1,116 @@
+"""Notice when this process's sockets may have missed events, so the apps can resend them.
+
+Pub/sub keeps no history: an event published while Valkey is down, or while this process's
+subscription connection is broken, is gone. Two signals start a recovery (the apps' `on_recovered`
+hooks, for every authenticated socket of this process):
+
+1. The probe: one task per event loop (per web process) sends itself a message through the channel
+   layer every PROBE_SECONDS. A probe that fails or does not come back marks the layer broken; the
+   first probe that comes back afterwards means the subscription works again, and the recovery runs.
+2. The gap notice: any process (web or worker) whose publish failed sends `gateway.gap` to the
+   group GAP_GROUP once Valkey is back (halobestie.realtime); every gateway process runs the recovery
+   on it. This covers an outage shorter than a probe interval and one that only the publisher saw.
+
+Hooks are idempotent (they resend from Postgres what the socket has not been given), so a recovery
+run twice costs a query per socket and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import Any, Protocol
+
+from halobestie.realtime import GAP_GROUP
+from halobestie.valkey import VALKEY_ERRORS
+
+logger = logging.getLogger(__name__)
+
+PROBE_SECONDS = 1.0
+
+
+class Watched(Protocol):
+    def realtime_recovered(self) -> None: ...
+
+
+class LayerWatch:
+    """One per event loop; runs while at least one socket is attached."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.sockets: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.task: asyncio.Task[None] | None = None
+        self.healthy = True
+        self.recoveries = 0
+
+    def attach(self, socket: Watched) -> None:
+        self.sockets.add(socket)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+
+    def detach(self, socket: Watched) -> None:
+        self.sockets.discard(socket)
+
+    def _recover(self, why: str) -> None:
+        self.recoveries += 1
+        logger.warning("gateway: realtime recovered (%s); resending to %d sockets", why, len(self.sockets))
+        for socket in list(self.sockets):
+            socket.realtime_recovered()
+
+    def _mark(self, healthy: bool) -> None:
+        if healthy and not self.healthy:
+            self.healthy = True
+            self._recover("probe")
+        elif not healthy and self.healthy:
+            self.healthy = False
+            logger.warning("gateway: channel layer unavailable; sockets will be caught up on recovery")
+
+    async def _pump(self, channel: str, seen: list[int]) -> None:
+        while True:
+            message = await self.layer.receive(channel)
+            if message.get("type") == "gateway.probe":
+                seen[0] = max(seen[0], int(message.get("seq", 0)))
+            elif message.get("type") == "gateway.gap":
+                self._recover("gap notice")
+
+    async def _run(self) -> None:
+        channel: str | None = None
+        pump: asyncio.Task[None] | None = None
+        seen = [0]
+        seq = 0
+        try:
+            while len(self.sockets):
+                try:
+                    if channel is None:
+                        channel = await self.layer.new_channel(prefix="gateway.watch.")
+                        await self.layer.group_add(GAP_GROUP, channel)
+                        pump = asyncio.ensure_future(self._pump(channel, seen))
+                    seq += 1
+                    await self.layer.send(channel, {"type": "gateway.probe", "seq": seq})
+                except VALKEY_ERRORS:
+                    self._mark(False)
+                    await asyncio.sleep(PROBE_SECONDS)
+                    continue
+                await asyncio.sleep(PROBE_SECONDS)
+                self._mark(seen[0] >= seq)
+        finally:
+            if pump is not None:
+                pump.cancel()
+            if channel is not None:
+                with contextlib.suppress(*VALKEY_ERRORS):
+                    await self.layer.group_discard(GAP_GROUP, channel)
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LayerWatch] = weakref.WeakKeyDictionary()
+
+
+def layer_watch(layer: Any) -> LayerWatch:
+    """The watch of the running event loop."""
+    loop = asyncio.get_running_loop()
+    watch = _watches.get(loop)
+    if watch is None or watch.layer is not layer:
+        watch = LayerWatch(layer)
+        _watches[loop] = watch
+    return watch
