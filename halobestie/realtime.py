@@ -194,13 +194,17 @@ async def asend_to_session(
 _gap_lock = threading.Lock()
 _gap_thread: threading.Thread | None = None
 _gap_generation = 0
+# Unix time of the first failed publish not yet announced (the notice carries it as `since`).
+_gap_since: float | None = None
 
 
 def gap_noted() -> None:
     """A publish failed: once Valkey answers again, tell every gateway process (in a thread)."""
-    global _gap_thread, _gap_generation
+    global _gap_thread, _gap_generation, _gap_since
     with _gap_lock:
         _gap_generation += 1
+        if _gap_since is None:
+            _gap_since = time.time()
         if _gap_thread is None or not _gap_thread.is_alive():
             _gap_thread = threading.Thread(target=_gap_notify, name="realtime-gap-notice", daemon=True)
             _gap_thread.start()
@@ -215,9 +219,9 @@ def gap_notifier_idle(timeout: float = 10.0) -> bool:
     return True
 
 
-def _gap_publish() -> None:
+def _gap_publish(since: float) -> None:
     layer = get_channel_layer()
-    message = {"type": "gateway.gap"}
+    message = {"type": "gateway.gap", "since": since}
     prefix = _pubsub_prefix(layer)
     if prefix is not None:
         get_valkey().publish(f"{prefix}__group__{GAP_GROUP}", layer.serialize(message))
@@ -226,8 +230,10 @@ def _gap_publish() -> None:
 
 
 def _gap_notify() -> None:
+    global _gap_since
     sent = 0
     seen_generation = -1
+    since = time.time()
     while True:
         with _gap_lock:
             if seen_generation != _gap_generation:
@@ -235,10 +241,12 @@ def _gap_notify() -> None:
                 seen_generation = _gap_generation
                 sent = 0
             elif sent >= GAP_NOTICES:
+                _gap_since = None
                 return
+            since = _gap_since if _gap_since is not None else since
         time.sleep(GAP_SECONDS)
         try:
-            _gap_publish()
+            _gap_publish(since)
         except VALKEY_ERRORS:
             continue
         if sent == 0:

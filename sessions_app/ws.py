@@ -9,13 +9,14 @@ Frames: `message {client_id, text}`, `delivered` / `read {message_id}`, `typing 
   was away is never silently lost; in session mode also the chat messages the socket missed: those
   after the auth frame's optional `last_message_id`, else the other side's messages never marked
   delivered;
-- after the channel layer recovers from an outage (the gateway's `on_recovered`): every message of
-  the session after the last one this socket was given, and a `session_timer` for sessions written
-  since the socket's last resync. Messages are resent from Postgres with their original
-  message_id, so a client that got one twice drops the copy.
+- after the channel layer recovers from an outage (the gateway's `on_recovered(conn, since)`): every
+  message of the session created since `since` that this socket was not given, and a
+  `session_timer` for the sessions written since. Messages are resent from Postgres with their
+  original message_id.
 
-Each socket remembers the newest message it was given (`on_event_out("message")`) — the per-socket
-cursor that the event-id replay of the continuity contract will generalise.
+Each socket remembers which messages it was given (`on_event_out("message")`): live traffic that
+resumes before the recovery runs must not hide the messages lost in the gap, and a message given
+live is not given twice. The event-id replay of the continuity contract generalises this per-user.
 """
 
 from __future__ import annotations
@@ -24,26 +25,30 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from halobestie import gateway, realtime
 from halobestie.db import in_db_thread
 from sessions_app.realtime import message_frame
 from sessions_app.selectors.chat import (
-    MessageKey,
     chat_message_key_get,
-    chat_message_latest_key,
     chat_messages_after,
+    chat_messages_since,
     chat_messages_undelivered,
     session_timer_resync_list,
     socket_identity_get,
 )
 from sessions_app.services.messages import ReceiptKind, chat_message_mark, chat_message_send, other_side
 
-CURSOR = "sessions.chat_cursor"  # MessageKey of the newest message this socket was given
-SYNCED_AT = "sessions.timer_synced_at"  # when this socket's session_timer frames were last read
-# A session written this long before the last resync is resent on recovery (clock skew margin).
-SYNC_MARGIN = dt.timedelta(seconds=2)
+GIVEN = "sessions.given"  # message_id -> created_at of the chat messages this socket was given
+AUTHED_AT = "sessions.authed_at"
+# The ids of messages given in the last GIVEN_KEEP are kept (pruned once there are GIVEN_MAX), so a
+# recovery never resends one of them; older ones a recovery resends at most once more.
+GIVEN_KEEP = dt.timedelta(minutes=15)
+GIVEN_MAX = 500
+# A message created just before auth whose frame was lost is resent by a recovery too.
+AUTH_MARGIN = dt.timedelta(seconds=5)
 
 
 @gateway.authenticator
@@ -118,72 +123,77 @@ async def on_typing(conn: gateway.Connection, frame: dict[str, Any]) -> None:
 # --- resync and catch-up -----------------------------------------------------------------------
 
 
-def _advance(conn: gateway.Connection, key: MessageKey | None) -> None:
-    current = conn.state.get(CURSOR)
-    if key is not None and (current is None or key > current):
-        conn.state[CURSOR] = key
+def _given(conn: gateway.Connection) -> dict[str, dt.datetime]:
+    given: dict[str, dt.datetime] = conn.state.setdefault(GIVEN, {})
+    return given
 
 
 @gateway.on_event_out("message")
-def remember_message(conn: gateway.Connection, event: dict[str, Any]) -> None:
+def remember_message(conn: gateway.Connection, event: dict[str, Any]) -> bool:
+    """Remember a message given to a session socket; a message already given is not sent again."""
     if conn.identity.session_id is None or event.get("session_id") != str(conn.identity.session_id):
-        return
-    created_at = parse_datetime(str(event.get("created_at") or ""))
-    message_id = gateway.parse_uuid(event.get("message_id"))
-    if created_at is not None and message_id is not None:
-        _advance(conn, (created_at, message_id))
+        return True
+    given = _given(conn)
+    if str(event.get("message_id")) in given:
+        return False
+    created_at = parse_datetime(str(event.get("created_at") or "")) or timezone.now()
+    given[str(event.get("message_id"))] = created_at
+    if len(given) > GIVEN_MAX:
+        cutoff = timezone.now() - GIVEN_KEEP
+        for message_id, at in list(given.items()):
+            if at < cutoff:
+                del given[message_id]
+    return True
 
 
 async def _send_timers(conn: gateway.Connection, *, changed_since: dt.datetime | None) -> None:
-    frames, read_at = await in_db_thread(session_timer_resync_list)(
+    frames = await in_db_thread(session_timer_resync_list)(
         user_type=conn.identity.user_type,
         user_id=conn.identity.user_id,
         session_id=conn.identity.session_id,
         changed_since=changed_since,
     )
-    conn.state[SYNCED_AT] = read_at
     for frame in frames:
         await conn.send_event(frame)
 
 
-def _catch_up_on_auth(session_id: uuid.UUID, user_type: str, last_message_id: Any) -> tuple[list[Any], Any]:
+def _catch_up_on_auth(session_id: uuid.UUID, user_type: str, last_message_id: Any) -> list[dict[str, Any]]:
     anchor_id = gateway.parse_uuid(last_message_id)
     anchor = chat_message_key_get(session_id=session_id, message_id=anchor_id) if anchor_id else None
     if anchor is not None:
         missed = chat_messages_after(session_id=session_id, after=anchor)
     else:
         missed = chat_messages_undelivered(session_id=session_id, recipient_type=user_type)
-    return [message_frame(m) for m in missed], chat_message_latest_key(session_id=session_id)
+    return [message_frame(m) for m in missed]
 
 
 @gateway.on_authenticated
 async def resync_after_auth(conn: gateway.Connection) -> None:
+    conn.state[AUTHED_AT] = timezone.now()
     await _send_timers(conn, changed_since=None)
     session_id = conn.identity.session_id
     if session_id is None:
         return
-    frames, latest = await in_db_thread(_catch_up_on_auth)(
+    frames = await in_db_thread(_catch_up_on_auth)(
         session_id, conn.identity.user_type, conn.auth_frame.get("last_message_id")
     )
-    _advance(conn, latest)
     for frame in frames:
         await conn.send_event(frame)
 
 
-def _missed_since(session_id: uuid.UUID, cursor: MessageKey | None) -> list[dict[str, Any]]:
-    after = cursor
-    if cursor is not None:
-        # A cursor taken from a live frame has the frame's millisecond time; the row's is exact.
-        after = chat_message_key_get(session_id=session_id, message_id=cursor[1]) or cursor
-    return [message_frame(m) for m in chat_messages_after(session_id=session_id, after=after)]
+def _created_since(session_id: uuid.UUID, since: dt.datetime) -> list[dict[str, Any]]:
+    return [message_frame(m) for m in chat_messages_since(session_id=session_id, since=since)]
 
 
 @gateway.on_recovered
-async def resend_after_outage(conn: gateway.Connection) -> None:
+async def resend_after_outage(conn: gateway.Connection, since: dt.datetime) -> None:
+    """Every message of the session created since `since` that this socket was not given (messages
+    older than the socket are the auth catch-up's), and the timers of sessions written since."""
     session_id = conn.identity.session_id
     if session_id is not None:
-        cursor = conn.state.get(CURSOR)
-        for frame in await in_db_thread(_missed_since)(session_id, cursor):
-            await conn.send_event(frame)
-    synced_at = conn.state.get(SYNCED_AT)
-    await _send_timers(conn, changed_since=synced_at - SYNC_MARGIN if synced_at else None)
+        start = max(since, conn.state.get(AUTHED_AT, since) - AUTH_MARGIN)
+        given = _given(conn)
+        for frame in await in_db_thread(_created_since)(session_id, start):
+            if frame["message_id"] not in given:
+                await conn.send_event(frame)  # remember_message records it
+    await _send_timers(conn, changed_since=since)

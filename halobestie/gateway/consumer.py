@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 import time
@@ -96,6 +97,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._last_presence = 0.0
         self._presence_task: asyncio.Task[None] | None = None
         self._recovery_task: asyncio.Task[None] | None = None
+        self._recovery_since: float | None = None
         # Hooks that resend events (auth catch-up, recovery) and live events go out one at a time.
         self._out_lock = asyncio.Lock()
         self._watch: Any = None
@@ -251,18 +253,29 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 # A resync that fails (database down, a bug) must not cost the socket.
                 logger.exception("ws: %s hook %s failed", when, getattr(hook, "__qualname__", hook))
 
-    def realtime_recovered(self) -> None:
-        """Called by the layer watch: events may have been lost; let the apps resend them."""
+    def realtime_recovered(self, since: float) -> None:
+        """Called by the layer watch: events after `since` (unix time) may have been lost."""
         if self._closing or self.identity is None:
             return
-        if self._recovery_task is not None and not self._recovery_task.done():
-            return
-        self._recovery_task = asyncio.ensure_future(self._recover())
+        pending = self._recovery_since
+        self._recovery_since = since if pending is None else min(pending, since)
+        if self._recovery_task is None or self._recovery_task.done():
+            self._recovery_task = asyncio.ensure_future(self._recover())
 
     async def _recover(self) -> None:
         await self._touch_presence(force=True)
-        async with self._out_lock:
-            await self._run_hooks(registry.recovered_hooks(), "recovery")
+        while self._recovery_since is not None and not self._closing:
+            since = dt.datetime.fromtimestamp(self._recovery_since, tz=dt.UTC)
+            self._recovery_since = None
+            async with self._out_lock:
+                for hook in registry.recovered_hooks():
+                    if self._closing:
+                        return
+                    try:
+                        await hook(self, since)
+                    except Exception:
+                        # A resend that fails (database down, a bug) must not cost the socket.
+                        logger.exception("ws: recovery hook %s failed", getattr(hook, "__qualname__", hook))
 
     # --- presence ----------------------------------------------------------------------------
 
@@ -308,11 +321,13 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     # --- frames out --------------------------------------------------------------------------
 
     async def send_event(self, event: dict[str, Any]) -> None:
-        """A server event (live or resent): the apps' observers of its type see it first."""
+        """A server event (live or resent): the apps' observers of its type see it first, and any of
+        them may drop it for this socket (a duplicate)."""
         if self.identity is not None:
             for observe in registry.event_observers(str(event.get("type"))):
                 try:
-                    observe(self, event)
+                    if observe(self, event) is False:
+                        return
                 except Exception:
                     logger.exception("ws: event observer failed")
         await self.send_frame(event)

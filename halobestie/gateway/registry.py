@@ -14,14 +14,17 @@ gateway itself names no app and a new frame type is added in its own app:
 - `authenticator(fn)`: the one sync function that turns the auth frame into an Identity (runs in a
   database thread; raises Unauthorized / AccountInactive / Forbidden, see consumer.py).
 - `on_authenticated(fn)`: async fn(conn) after `auth_ok` (resync frames, catch-up).
-- `on_recovered(fn)`: async fn(conn) when this process's channel layer works again after an outage
-  (events published meanwhile were lost: resend what the socket missed; see watch.py).
+- `on_recovered(fn)`: async fn(conn, since) when this process's channel layer works again after an
+  outage: events published after `since` (an aware datetime, a few seconds before the outage was
+  first noticed) may have been lost; resend what the socket missed (see watch.py).
 - `on_event_out(type, fn)`: sync fn(conn, event) just before a server event of that type goes to
-  the socket (e.g. to remember the last chat message a socket was given).
+  the socket (e.g. to remember which chat messages a socket was given); returning False drops the
+  event for this socket (e.g. a live frame of a message the socket was already resent).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -62,7 +65,8 @@ class Connection(Protocol):
 
 FrameHandler = Callable[[Connection, dict[str, Any]], Awaitable[None]]
 Hook = Callable[[Connection], Awaitable[None]]
-EventObserver = Callable[[Connection, dict[str, Any]], None]
+RecoveryHook = Callable[[Connection, dt.datetime], Awaitable[None]]
+EventObserver = Callable[[Connection, dict[str, Any]], bool | None]
 Authenticator = Callable[..., Identity]
 
 
@@ -78,7 +82,7 @@ RESERVED_TYPES = frozenset({"auth", "ping"})
 _handlers: dict[str, HandlerEntry] = {}
 _authenticator: list[Authenticator] = []
 _on_authenticated: list[Hook] = []
-_on_recovered: list[Hook] = []
+_on_recovered: list[RecoveryHook] = []
 _event_observers: dict[str, list[EventObserver]] = {}
 _discovered = False
 _discover_lock = threading.Lock()
@@ -110,7 +114,7 @@ def on_authenticated(fn: Hook) -> Hook:
     return fn
 
 
-def on_recovered(fn: Hook) -> Hook:
+def on_recovered(fn: RecoveryHook) -> RecoveryHook:
     if fn not in _on_recovered:
         _on_recovered.append(fn)
     return fn
@@ -155,7 +159,7 @@ def authenticated_hooks() -> list[Hook]:
     return list(_on_authenticated)
 
 
-def recovered_hooks() -> list[Hook]:
+def recovered_hooks() -> list[RecoveryHook]:
     return list(_on_recovered)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from typing import Any, Protocol
 
@@ -31,8 +32,13 @@ logger = logging.getLogger(__name__)
 PROBE_SECONDS = 1.0
 
 
+# Events published this long before the first sign of an outage may have been lost with it (a
+# publish in flight, a subscription that broke before anyone noticed): recoveries look back this far.
+LOOKBACK_SECONDS = 5.0
+
+
 class Watched(Protocol):
-    def realtime_recovered(self) -> None: ...
+    def realtime_recovered(self, since: float) -> None: ...
 
 
 class LayerWatch:
@@ -44,6 +50,8 @@ class LayerWatch:
         self.task: asyncio.Task[None] | None = None
         self.healthy = True
         self.recoveries = 0
+        self.last_ok = time.time()
+        self.broken_since: float | None = None
 
     def attach(self, socket: Watched) -> None:
         self.sockets.add(socket)
@@ -53,18 +61,22 @@ class LayerWatch:
     def detach(self, socket: Watched) -> None:
         self.sockets.discard(socket)
 
-    def _recover(self, why: str) -> None:
+    def _recover(self, why: str, since: float) -> None:
+        """Every socket resends what it may have missed since `since` (unix time)."""
         self.recoveries += 1
         logger.warning("gateway: realtime recovered (%s); resending to %d sockets", why, len(self.sockets))
         for socket in list(self.sockets):
-            socket.realtime_recovered()
+            socket.realtime_recovered(since - LOOKBACK_SECONDS)
 
     def _mark(self, healthy: bool) -> None:
-        if healthy and not self.healthy:
-            self.healthy = True
-            self._recover("probe")
-        elif not healthy and self.healthy:
+        if healthy:
+            if not self.healthy:
+                self.healthy = True
+                self._recover("probe", self.broken_since or self.last_ok)
+            self.last_ok = time.time()
+        elif self.healthy:
             self.healthy = False
+            self.broken_since = self.last_ok
             logger.warning("gateway: channel layer unavailable; sockets will be caught up on recovery")
 
     async def _pump(self, channel: str, seen: list[int]) -> None:
@@ -73,7 +85,8 @@ class LayerWatch:
             if message.get("type") == "gateway.probe":
                 seen[0] = max(seen[0], int(message.get("seq", 0)))
             elif message.get("type") == "gateway.gap":
-                self._recover("gap notice")
+                since = message.get("since")
+                self._recover("gap notice", float(since) if since is not None else time.time() - 60)
 
     async def _run(self) -> None:
         channel: str | None = None

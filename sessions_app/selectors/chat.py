@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
-from django.utils import timezone
 
 from accounts.auth import auth_session_is_live
 from accounts.tokens import Principal, access_token_decode
@@ -152,14 +151,13 @@ def chat_message_key_get(*, session_id: uuid.UUID, message_id: uuid.UUID) -> Mes
     return (row[0], row[1]) if row is not None else None
 
 
-def chat_message_latest_key(*, session_id: uuid.UUID) -> MessageKey | None:
-    row = (
-        ChatMessage.objects.filter(session_id=session_id)
-        .order_by("-created_at", "-id")
-        .values_list("created_at", "id")
-        .first()
+def chat_messages_since(*, session_id: uuid.UUID, since: dt.datetime) -> list[ChatMessage]:
+    """Messages of the session created at or after `since`, oldest first, at most CATCH_UP_MAX."""
+    return list(
+        ChatMessage.objects.filter(session_id=session_id, created_at__gte=since).order_by("created_at", "id")[
+            :CATCH_UP_MAX
+        ]
     )
-    return (row[0], row[1]) if row is not None else None
 
 
 def chat_messages_after(*, session_id: uuid.UUID, after: MessageKey | None) -> list[ChatMessage]:
@@ -187,16 +185,15 @@ def session_timer_resync_list(
     user_id: uuid.UUID,
     session_id: uuid.UUID | None = None,
     changed_since: dt.datetime | None = None,
-) -> tuple[list[dict[str, Any]], dt.datetime]:
+) -> list[dict[str, Any]]:
     """`session_timer` frames for the caller's sessions whose clock runs (active, extending, closing).
 
     A session-mode socket gets its session, a user-mode socket every such session of the user; with
     `changed_since`, only sessions written since then. The frames carry what an app needs to redraw
     after it missed events: `status`, `expires_at`, `remaining_seconds` (frozen while extending),
     `warning_sent_at` (the 3-minute warning fired, even if its frame was lost), `closing_deadline_at`,
-    and `resync: true`. Returns the frames and the time they were read (the next `changed_since`).
+    and `resync: true`.
     """
-    read_at = timezone.now()
     sessions = ChatSession.objects.filter(status__in=CLOCK_STATUSES)
     sessions = (
         sessions.filter(customer_id=user_id) if user_type == "customer" else sessions.filter(mitra_id=user_id)
@@ -225,4 +222,4 @@ def session_timer_resync_list(
         )
         for row in rows
     ]
-    return frames, read_at
+    return frames
