@@ -262,6 +262,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if self._recovery_task is None or self._recovery_task.done():
             self._recovery_task = asyncio.ensure_future(self._recover())
 
+    def presence_lost(self) -> None:
+        """Called by the layer watch: Valkey lost its keys (FLUSHALL, restart); write presence now."""
+        if not self._closing and self.identity is not None:
+            self._presence_now = asyncio.ensure_future(self._touch_presence(force=True))
+
     async def _recover(self) -> None:
         await self._touch_presence(force=True)
         while self._recovery_since is not None and not self._closing:

@@ -11,6 +11,10 @@ hooks, for every authenticated socket of this process):
    group GAP_GROUP once Valkey is back (halobestie.realtime); every gateway process runs the recovery
    on it. This covers an outage shorter than a probe interval and one that only the publisher saw.
 
+3. Lost keys: the watch keeps a marker key (`ws:watch:<id>`, the gateway's key family); if it is gone
+   while Valkey answers (FLUSHALL, or a restart without persistence), the presence keys went with it,
+   and every socket of this process writes its presence again at once instead of at its next refresh.
+
 Hooks are idempotent (they resend from Postgres what the socket has not been given), so a recovery
 run twice costs a query per socket and nothing else.
 """
@@ -21,11 +25,12 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 import weakref
 from typing import Any, Protocol
 
 from halobestie.realtime import GAP_GROUP
-from halobestie.valkey import VALKEY_ERRORS
+from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +42,13 @@ PROBE_SECONDS = 1.0
 LOOKBACK_SECONDS = 5.0
 
 
+MARKER_TTL_SECONDS = 60
+
+
 class Watched(Protocol):
     def realtime_recovered(self, since: float) -> None: ...
+
+    def presence_lost(self) -> None: ...
 
 
 class LayerWatch:
@@ -52,6 +62,8 @@ class LayerWatch:
         self.recoveries = 0
         self.last_ok = time.time()
         self.broken_since: float | None = None
+        self.marker = f"ws:watch:{uuid.uuid4().hex}"
+        self.marker_set = False
 
     def attach(self, socket: Watched) -> None:
         self.sockets.add(socket)
@@ -78,6 +90,20 @@ class LayerWatch:
             self.healthy = False
             self.broken_since = self.last_ok
             logger.warning("gateway: channel layer unavailable; sockets will be caught up on recovery")
+
+    async def _check_marker(self) -> None:
+        try:
+            client = get_async_valkey()
+            if self.marker_set and not await client.exists(self.marker):
+                logger.warning(
+                    "gateway: Valkey lost its keys; %d sockets write their presence again", len(self.sockets)
+                )
+                for socket in list(self.sockets):
+                    socket.presence_lost()
+            await client.set(self.marker, "1", ex=MARKER_TTL_SECONDS)
+            self.marker_set = True
+        except VALKEY_ERRORS:
+            return
 
     async def _pump(self, channel: str, seen: list[int]) -> None:
         while True:
@@ -108,6 +134,7 @@ class LayerWatch:
                     continue
                 await asyncio.sleep(PROBE_SECONDS)
                 self._mark(seen[0] >= seq)
+                await self._check_marker()
         finally:
             if pump is not None:
                 pump.cancel()

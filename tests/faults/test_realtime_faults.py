@@ -32,6 +32,7 @@ from django.db import connection
 from django.utils import timezone
 
 from halobestie.db import in_db_thread
+from halobestie.gateway.presence import session_has_socket
 from halobestie.valkey import get_valkey
 from sessions_app.models import ChatSession
 from sessions_app.services.clock import session_warning_fire
@@ -144,7 +145,14 @@ async def test_valkey_restart_and_flushall_while_chat_and_clock_traffic_flow(
     # Fault 2: FLUSHALL (every key gone; pub/sub subscriptions stay); another warning fires.
     await asyncio.to_thread(get_valkey().flushall)
     await in_other_instance(session_warning_fire, session_id=chats[1]["session"].id)
-    await asyncio.sleep(1.0)
+    # Presence (the push decision) is written again within a probe, not at the next 30 s refresh.
+    for chat in chats:
+        await _wait(
+            lambda c=chat: session_has_socket(c["session"].id, "mitra"),
+            5,
+            "session presence back after FLUSHALL",
+        )
+    await asyncio.sleep(0.5)
     stop.set()
     await asyncio.gather(*traffic)
     await in_other_instance(session_warning_fire, session_id=chats[2]["session"].id)
