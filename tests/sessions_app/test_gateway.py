@@ -429,3 +429,80 @@ async def test_presence_is_refreshed_on_a_timer(sockets, chat, monkeypatch):
     await asyncio.sleep(0.6)
     later = (await sync_to_async(get_valkey().zrange)(key, 0, -1, withscores=True))[0][1]
     assert later > first
+
+
+# --- the registry: frame types belong to the apps --------------------------------------------
+
+
+@pytest.fixture
+def echo_frame() -> Any:
+    """A frame type registered the way an app's ws.py registers one, removed after the test."""
+    from halobestie import gateway
+    from halobestie.gateway import registry
+
+    @gateway.frame_handler("test_echo", session_only=True)
+    async def on_echo(conn: gateway.Connection, frame: dict[str, Any]) -> None:
+        if frame.get("fail"):
+            raise gateway.FrameError("fail: refused", code="INVALID_STATE", ref="r-1")
+        await conn.send_frame({"type": "test_echo", "session_id": str(conn.identity.session_id)})
+
+    yield on_echo
+    registry._handlers.pop("test_echo", None)
+
+
+async def test_a_frame_type_registered_by_an_app_is_dispatched(sockets, chat, echo_frame):
+    comm = await sockets.authed(chat.customer_token, chat.session.id)
+    await comm.send_json_to({"type": "test_echo"})
+    assert await comm.receive_json_from(timeout=3) == {
+        "type": "test_echo",
+        "session_id": str(chat.session.id),
+    }
+    await comm.send_json_to({"type": "test_echo", "fail": True})
+    assert await comm.receive_json_from(timeout=3) == {
+        "type": "error",
+        "code": "INVALID_STATE",
+        "message": "fail: refused",
+        "ref": "r-1",
+    }
+    lobby = await sockets.authed(chat.customer_token)
+    await lobby.send_json_to({"type": "test_echo"})
+    assert (await lobby.receive_json_from(timeout=3))["code"] == "VALIDATION_ERROR"  # session_only
+
+
+def test_registry_refuses_a_second_handler_and_the_gateways_own_types(echo_frame):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from halobestie import gateway
+
+    async def other(conn: Any, frame: dict[str, Any]) -> None:
+        return None
+
+    for kind in ("test_echo", "auth", "ping"):
+        with pytest.raises(ImproperlyConfigured):
+            gateway.frame_handler(kind)(other)
+
+
+def test_every_frame_type_of_the_contract_has_its_app_handler():
+    from halobestie.gateway import registry
+
+    registry.autodiscover()
+    assert {"message", "delivered", "read", "typing", "heartbeat"} <= set(registry.frame_types())
+    heartbeat, message = registry.handler_for("heartbeat"), registry.handler_for("message")
+    assert heartbeat is not None and heartbeat.handler.__module__ == "availability.ws"
+    assert message is not None and message.handler.__module__ == "sessions_app.ws"
+
+
+def test_the_gateway_imports_no_app():
+    import ast
+    from pathlib import Path
+
+    apps = {"accounts", "mitras", "availability", "payments", "sessions_app", "opsconfig"}
+    root = Path(__file__).resolve().parents[2] / "halobestie" / "gateway"
+    found = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [(path.name, n) for n in names if n.split(".")[0] in apps]
+    assert found == []
