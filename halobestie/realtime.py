@@ -1,8 +1,8 @@
-"""The one owner of the channel layer. Apps build domain events in their own realtime.py and send
-them through these primitives, after commit.
+"""The publishing side of the channel layer. Apps build domain events in their own realtime.py and
+send them through these primitives, after commit; the gateway (halobestie.gateway) delivers them.
 
-Groups: `user.<user_type>.<user_id>` (every socket of one user, on any instance) and
-`session.<session_id>` (sockets authenticated into one chat session).
+Groups (names in halobestie.gateway.groups): `user.<user_type>.<user_id>` (every socket of one user,
+on any instance) and `session.<session_id>` (sockets authenticated into one chat session).
 Channel-layer messages: {"type": "hb.event", "event": {...frame...}} delivers a frame;
 {"type": "hb.close", "code": 4003, "event": {...}|None} sends an optional frame, then closes.
 Either may carry "only": "<user_type>" so that, in a session group, only that side's sockets act on it
@@ -31,6 +31,9 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.db import transaction
 
+from halobestie.gateway.groups import GAP_GROUP as GAP_GROUP
+from halobestie.gateway.groups import session_group as session_group
+from halobestie.gateway.groups import user_group as user_group
 from halobestie.gateway.presence import presence_key as presence_key
 from halobestie.gateway.presence import session_has_socket as session_has_socket
 from halobestie.gateway.presence import user_has_socket as user_has_socket
@@ -42,17 +45,8 @@ logger = logging.getLogger(__name__)
 # Any process whose publish failed tells every gateway process, once Valkey is back, that events
 # were lost (halobestie.gateway.watch resends them from Postgres). Sent GAP_NOTICES times, GAP_SECONDS
 # apart, so a subscriber that resubscribes a moment after the publisher reconnected still hears it.
-GAP_GROUP = "gateway.gap"
 GAP_NOTICES = 3
 GAP_SECONDS = 1.0
-
-
-def user_group(user_type: str, user_id: uuid.UUID | str) -> str:
-    return f"user.{user_type}.{user_id}"
-
-
-def session_group(session_id: uuid.UUID | str) -> str:
-    return f"session.{session_id}"
 
 
 def _group_send(group: str, message: dict[str, Any]) -> None:

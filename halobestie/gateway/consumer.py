@@ -29,10 +29,9 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
-from halobestie import realtime
 from halobestie.db import in_db_thread
 from halobestie.exceptions import AccountInactive, Forbidden, Unauthorized
-from halobestie.gateway import presence, registry
+from halobestie.gateway import groups, presence, registry
 from halobestie.gateway.close_codes import (
     CLOSE_AUTH_TIMEOUT,
     CLOSE_FORBIDDEN,
@@ -208,11 +207,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._refuse("SERVICE_UNAVAILABLE", "Service temporarily unavailable.", CLOSE_UNAVAILABLE)
             return
 
-        groups = [realtime.user_group(identity.user_type, identity.user_id)]
+        joined = [groups.user_group(identity.user_type, identity.user_id)]
         if identity.session_id is not None:
-            groups.append(realtime.session_group(identity.session_id))
+            joined.append(groups.session_group(identity.session_id))
         try:
-            for group in groups:
+            for group in joined:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups.append(group)
         except VALKEY_ERRORS:

@@ -29,7 +29,7 @@ import uuid
 import weakref
 from typing import Any, Protocol
 
-from halobestie.realtime import GAP_GROUP
+from halobestie.gateway.groups import GAP_GROUP
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
 
 logger = logging.getLogger(__name__)
