@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +38,14 @@ from sessions_app.models import ChatSession
 from sessions_app.services.clock import session_warning_fire
 from sessions_app.services.messages import chat_message_send
 from tests.sessions_app.clock_support import active_session
-from tests.sessions_app.ws_support import Sockets, in_other_instance
+from tests.sessions_app.ws_support import in_other_instance, sockets
+
+__all__ = ["sockets"]  # the fixture (every communicator closed at the end; earlier gap notices done)
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 RECOVERY_TIMEOUT = 15.0
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[Sockets]:
-    holder = Sockets()
-    try:
-        yield holder
-    finally:
-        await holder.close_all()
 
 
 def _chats(make_customer: Any, make_mitra: Any, login: Any, count: int) -> list[dict[str, Any]]:
