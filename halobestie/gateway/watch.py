@@ -119,13 +119,17 @@ class LayerWatch:
         pump: asyncio.Task[None] | None = None
         seen = [0]
         seq = 0
+        in_gap_group = False
         try:
             while len(self.sockets):
                 try:
                     if channel is None:
-                        channel = await self.layer.new_channel(prefix="gateway.watch.")
+                        fresh = await self.layer.new_channel(prefix="gateway.watch.")
+                        pump = asyncio.ensure_future(self._pump(fresh, seen))
+                        channel = fresh
+                    if not in_gap_group:
                         await self.layer.group_add(GAP_GROUP, channel)
-                        pump = asyncio.ensure_future(self._pump(channel, seen))
+                        in_gap_group = True
                     seq += 1
                     await self.layer.send(channel, {"type": "gateway.probe", "seq": seq})
                 except VALKEY_ERRORS:
@@ -141,6 +145,9 @@ class LayerWatch:
             if channel is not None:
                 with contextlib.suppress(*VALKEY_ERRORS):
                     await self.layer.group_discard(GAP_GROUP, channel)
+        # A socket that attached while this run was ending must not be left without a watch.
+        if len(self.sockets):
+            self.task = asyncio.ensure_future(self._run())
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LayerWatch] = weakref.WeakKeyDictionary()
