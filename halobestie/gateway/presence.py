@@ -17,6 +17,9 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
+
+import redis
 
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
 
@@ -80,18 +83,34 @@ def _presence_keys(user_type: str, user_id: uuid.UUID | str, session_id: uuid.UU
     return keys
 
 
+async def _run_pipeline(keys_and_ops: Any) -> None:
+    """Run one pipelined write; a connection that died while idle (Valkey restarted) gets one retry:
+    the failure discards it, the retry takes a fresh one."""
+    for attempt in (1, 2):
+        pipe = get_async_valkey().pipeline(transaction=False)
+        keys_and_ops(pipe)
+        try:
+            await pipe.execute()
+            return
+        except redis.ConnectionError:
+            if attempt == 2:
+                raise
+
+
 async def presence_refresh(
     *, user_type: str, user_id: uuid.UUID | str, session_id: uuid.UUID | str | None, channel_name: str
 ) -> bool:
     """Mark this socket present now (also trims dead members). False if Valkey is unreachable."""
     now = time.time()
-    try:
-        pipe = get_async_valkey().pipeline(transaction=False)
+
+    def ops(pipe: Any) -> None:
         for key in _presence_keys(user_type, user_id, session_id):
             pipe.zadd(key, {channel_name: now})
             pipe.zremrangebyscore(key, "-inf", now - PRESENCE_TTL_SECONDS)
             pipe.expire(key, PRESENCE_TTL_SECONDS * 2)
-        await pipe.execute()
+
+    try:
+        await _run_pipeline(ops)
     except VALKEY_ERRORS:
         logger.warning("gateway: presence refresh skipped (Valkey unavailable)")
         return False
@@ -101,11 +120,12 @@ async def presence_refresh(
 async def presence_leave(
     *, user_type: str, user_id: uuid.UUID | str, session_id: uuid.UUID | str | None, channel_name: str
 ) -> None:
-    try:
-        pipe = get_async_valkey().pipeline(transaction=False)
+    def ops(pipe: Any) -> None:
         for key in _presence_keys(user_type, user_id, session_id):
             pipe.zrem(key, channel_name)
-        await pipe.execute()
+
+    try:
+        await _run_pipeline(ops)
     except VALKEY_ERRORS:
         # The entry ages out after PRESENCE_TTL_SECONDS.
         logger.warning("gateway: presence removal skipped (Valkey unavailable)")

@@ -211,3 +211,19 @@ def test_one_failing_device_does_not_stop_the_others(make_mitra):
     )
     assert handed == 1
     assert [m.token for m in FlakyPushSender.sent] == ["good-1"]
+
+
+async def test_presence_write_after_a_restart_survives_the_dead_pooled_connection(valkey_server):
+    """The server restarts under a live client (no client reset, as in production): the pooled
+    connection is dead, and the first presence write after the restart still succeeds."""
+    args: dict[str, Any] = {
+        "user_type": "customer",
+        "user_id": uuid.uuid4(),
+        "session_id": None,
+        "channel_name": "hb.specific.b",
+    }
+    assert await presence.presence_refresh(**args) is True
+    await asyncio.to_thread(valkey_server.server.stop)
+    await asyncio.to_thread(valkey_server.server.start)
+    assert await presence.presence_refresh(**args) is True
+    assert await asyncio.to_thread(presence.user_has_socket, "customer", args["user_id"])
