@@ -1,4 +1,5 @@
-"""Socket presence: who has a live socket, on any instance. The gateway owns this Valkey key family.
+"""Socket presence: who has a live socket, on any instance. The gateway owns the `ws:*` Valkey key
+family and this module names every key of it (presence sets and the outage watch's marker).
 
 Keys: a sorted set per user, `ws:presence:<user_type>:<user_id>`, and one per side of a chat session,
 `ws:presence:session:<session_id>:<user_type>`. Members are channel names, scores the unix time of
@@ -38,6 +39,11 @@ def presence_key(user_type: str, user_id: uuid.UUID | str) -> str:
 
 def session_presence_key(session_id: uuid.UUID | str, user_type: str) -> str:
     return f"ws:presence:session:{session_id}:{user_type}"
+
+
+def watch_marker_key(watch_id: str) -> str:
+    """The outage watch's marker (watch.py): gone while Valkey answers means the keys were lost."""
+    return f"ws:watch:{watch_id}"
 
 
 def user_has_socket(user_type: str, user_id: uuid.UUID | str) -> bool:

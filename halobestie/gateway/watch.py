@@ -30,6 +30,7 @@ import weakref
 from typing import Any, Protocol
 
 from halobestie.gateway.groups import GAP_GROUP
+from halobestie.gateway.presence import watch_marker_key
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class LayerWatch:
         self.recoveries = 0
         self.last_ok = time.time()
         self.broken_since: float | None = None
-        self.marker = f"ws:watch:{uuid.uuid4().hex}"
+        self.marker = watch_marker_key(uuid.uuid4().hex)
         self.marker_set = False
 
     def attach(self, socket: Watched) -> None:
