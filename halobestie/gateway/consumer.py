@@ -39,6 +39,7 @@ from halobestie.gateway.close_codes import (
     CLOSE_UNAVAILABLE,
 )
 from halobestie.gateway.frames import DB_DOWN, CloseSocket, FrameError, frame_decode, frame_encode, parse_uuid
+from halobestie.gateway.layer import layer_new_channel
 from halobestie.gateway.registry import Identity
 from halobestie.gateway.watch import layer_watch
 from halobestie.valkey import VALKEY_ERRORS
@@ -60,7 +61,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         try:
-            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_name = await layer_new_channel(self.channel_layer)
         except VALKEY_ERRORS:
             logger.warning("ws: handshake refused, channel layer unavailable (Valkey down)")
             await self._refuse_handshake(receive)

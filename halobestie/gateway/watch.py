@@ -30,6 +30,7 @@ import weakref
 from typing import Any, Protocol
 
 from halobestie.gateway.groups import GAP_GROUP
+from halobestie.gateway.layer import layer_new_channel
 from halobestie.gateway.presence import watch_marker_key
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
 
@@ -125,7 +126,7 @@ class LayerWatch:
             while len(self.sockets):
                 try:
                     if channel is None:
-                        fresh = await self.layer.new_channel(prefix="gateway.watch.")
+                        fresh = await layer_new_channel(self.layer, prefix="gateway.watch.")
                         pump = asyncio.ensure_future(self._pump(fresh, seen))
                         channel = fresh
                     if not in_gap_group:
