@@ -15,6 +15,7 @@ from halobestie.env import (
     env_list,
     env_str,
 )
+from halobestie.gateway.layer import channel_layer_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -108,11 +109,15 @@ DJANGO_REDIS_IGNORE_EXCEPTIONS = True
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # Pub/sub layer: no per-process buffer to overflow, so a large blast is never silently dropped
-# (docs/performance.md, pitfall 3). Missed events are re-fetchable over REST.
+# (docs/performance.md, pitfall 3). Missed events are re-fetchable over REST. The host entry adds
+# reconnect-on-error and health checks (halobestie/gateway/layer.py).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [VALKEY_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "hb")},
+        "CONFIG": {
+            "hosts": [channel_layer_host(VALKEY_URL, connect_timeout=VALKEY_SOCKET_TIMEOUT_SECONDS)],
+            "prefix": env_str("CHANNEL_LAYER_PREFIX", "hb"),
+        },
     }
 }
 

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from halobestie.env import env_int, env_str
+from halobestie.gateway.layer import channel_layer_host
 from halobestie.settings.base import *
 from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING
 from halobestie.testing.valkey_server import test_valkey_url
@@ -30,7 +31,7 @@ _db["OPTIONS"]["pool"] = {"min_size": 0, "max_size": 20, "timeout": env_int("DB_
 VALKEY_URL = test_valkey_url()
 CACHES["default"]["LOCATION"] = VALKEY_URL
 _layer: Any = CHANNEL_LAYERS["default"]
-_layer["CONFIG"]["hosts"] = [VALKEY_URL]
+_layer["CONFIG"]["hosts"] = [channel_layer_host(VALKEY_URL, connect_timeout=0.5)]
 CELERY_BROKER_URL = VALKEY_URL
 VALKEY_SOCKET_TIMEOUT_SECONDS = 0.5
 
