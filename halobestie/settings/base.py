@@ -262,3 +262,6 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".static")))
 # Development and tests serve straight from the apps' static folders (no collectstatic needed);
 # production serves only the collected, content-hashed files (production.py).
 WHITENOISE_USE_FINDERS = True
+# Beat writes each schedule's last_run_at after every task it sends (default: every 3 minutes), so
+# the beat container's healthcheck (scripts/healthcheck.py beat) sees a stuck beat within a minute.
+CELERY_BEAT_SYNC_EVERY = 1
