@@ -40,7 +40,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -203,26 +203,45 @@ class Processes:
             print("\n".join(lines), file=sys.stderr)
 
     def stop_all(self) -> None:
+        """Stop the way a container runtime does: SIGTERM to each main process, which must exit by
+        itself within 20 s (a failure otherwise); then nothing of its process group may linger."""
         for _name, proc, _ in reversed(self.running):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
+        stubborn = []
         for name, proc, _ in reversed(self.running):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                log(f"{name} ignored SIGTERM for 20 s; killing it")
-                os.killpg(proc.pid, signal.SIGKILL)
+                stubborn.append(name)
+                proc.kill()
                 proc.wait(timeout=5)
-        # Children that outlived their parent (uvicorn workers, celery pool) must not survive either.
-        leftovers = []
         for name, proc, _ in self.running:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-                leftovers.append(name)
-            except ProcessLookupError:
-                pass
-        if leftovers:
-            raise SmokeFailure(f"processes of {leftovers} outlived SIGTERM of their parent")
+            left = _group_members(proc.pid, wait=5.0)
+            if left:
+                # A container runtime would kill these with the container; here we do it.
+                log(f"note: {name} left {left} behind for more than 5 s after exiting; killing them")
+                for pid in left:
+                    with suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        if stubborn:
+            raise SmokeFailure(f"{stubborn} ignored SIGTERM for 20 s")
+
+
+def _group_members(pgid: int, wait: float) -> list[int]:
+    """Live (non-zombie) processes of a process group, after waiting up to `wait` s for them to go."""
+    import psutil
+
+    deadline = time.monotonic() + wait
+    while True:
+        members = []
+        for p in psutil.process_iter(["status"]):
+            with suppress(psutil.Error, ProcessLookupError):
+                if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                    members.append(p.pid)
+        if not members or time.monotonic() > deadline:
+            return members
+        time.sleep(0.2)
 
 
 class Http:
