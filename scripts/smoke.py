@@ -15,6 +15,7 @@ Stage 2 (inside the runtime venv; stdlib + runtime-lock packages only):
     `chat_request` on the mitra's socket, accept, a chat message relayed socket to socket, and a
     `session_warning` fired by the worker (the clock's ETA task through the Redis transport);
   - beat sends the sweeps and the worker runs them; every healthcheck of the compose file passes;
+  - the documented first-ops-account command works non-interactively;
   - static files (admin CSS, offline API docs) come from the app;
   - everything it started is stopped and removed, also when a step fails.
 
@@ -424,6 +425,17 @@ def stage_two(workdir: Path) -> int:
             procs.run("healthcheck", "web")
             procs.run("healthcheck", "worker")
             procs.run("healthcheck", "beat")
+
+        with step("first ops account: manage create_ops_admin --no-input (then --if-missing again)"):
+            password = secrets.token_urlsafe(16)
+            procs.env["OPS_ADMIN_PASSWORD"] = password
+            out = procs.run("manage", "create_ops_admin", "--no-input", "--username", "smoke-ops")
+            expect(password not in out, "create_ops_admin echoed the given password")
+            out = procs.run(
+                "manage", "create_ops_admin", "--no-input", "--username", "smoke-ops", "--if-missing"
+            )
+            expect("already exists" in out, f"second create_ops_admin: {out!r}")
+            del procs.env["OPS_ADMIN_PASSWORD"]
 
         with step("static files from the app: admin CSS (hashed), offline API docs"):
             static_files(http)
