@@ -449,6 +449,10 @@ def stage_two(workdir: Path) -> int:
             procs.dump()
         code = 1
     finally:
+        # A second signal (Ctrl+C reaches both stages; stage one forwards SIGTERM) must not cut the
+        # cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if cleanup(procs, valkey, admin_url, db_name if created_db else None) != 0:
             code = 1
     return code
