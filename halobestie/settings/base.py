@@ -134,7 +134,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".static"
 
 # --- Auth (docs/architecture.md "Configuration") -------------------------------------------------------------
 AUTH_JWT_SECRET = env_str("AUTH_JWT_SECRET", "")
@@ -254,3 +253,20 @@ SOCIAL_JWKS_FETCHER = env_str("SOCIAL_JWKS_FETCHER", "accounts.social.PyJwkClien
 SOCIAL_JWKS_CACHE_SECONDS = env_int("SOCIAL_JWKS_CACHE_SECONDS", 3600)
 SOCIAL_JWKS_TIMEOUT_SECONDS = env_int("SOCIAL_JWKS_TIMEOUT_SECONDS", 5)
 SOCIAL_JWKS_REFETCH_COOLDOWN_SECONDS = env_int("SOCIAL_JWKS_REFETCH_COOLDOWN_SECONDS", 30)
+
+# --- Static files and offline API docs (deploy; docs/operations.md "Static files") ----------------
+# The app serves its own static files (WhiteNoise, right after SecurityMiddleware), so the admin is
+# styled under uvicorn and in the image without a separate file server. "ninja" as an app makes
+# /api/docs load swagger-ui from django-ninja's own static files instead of a CDN.
+INSTALLED_APPS = [*INSTALLED_APPS, "ninja"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".static")))
+# Development and tests serve straight from the apps' static folders (no collectstatic needed);
+# production serves only the collected, content-hashed files (production.py).
+WHITENOISE_USE_FINDERS = True
+# Beat writes each schedule's last_run_at after every task it sends (default: every 3 minutes), so
+# the beat container's healthcheck (scripts/healthcheck.py beat) sees a stuck beat within a minute.
+CELERY_BEAT_SYNC_EVERY = 1

@@ -19,3 +19,11 @@ OTP_SENDER = env_str("OTP_SENDER", "accounts.otp_senders.HttpOtpSender")
 OTP_SENDER_LOG_CODES = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+# --- Static files (deploy): `manage.py collectstatic` at image build writes hashed, compressed
+# copies into STATIC_ROOT; WhiteNoise serves them with far-future cache headers.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False

@@ -12,7 +12,7 @@ from typing import Any
 from halobestie.env import env_int, env_str
 from halobestie.gateway.layer import channel_layer_host
 from halobestie.settings.base import *
-from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING
+from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING, STATIC_ROOT
 from halobestie.testing.valkey_server import test_valkey_url
 
 DEBUG = False
@@ -42,3 +42,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WS_AUTH_TIMEOUT_SECONDS = 1.0
 _logging: Any = LOGGING
 _logging["root"]["level"] = "WARNING"
+
+# --- Static files (deploy): served from the apps' folders (WHITENOISE_USE_FINDERS); an empty
+# STATIC_ROOT keeps WhiteNoise from warning that the collected-files folder is missing.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
