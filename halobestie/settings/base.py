@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from halobestie.channel_layer import channel_layer_host
 from halobestie.env import (
     DEFAULT_DATABASE_URL,
     DEFAULT_VALKEY_URL,
@@ -15,7 +16,6 @@ from halobestie.env import (
     env_list,
     env_str,
 )
-from halobestie.gateway.layer import channel_layer_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -110,7 +110,7 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # Pub/sub layer: no per-process buffer to overflow, so a large blast is never silently dropped
 # (docs/performance.md, pitfall 3). Missed events are re-fetchable over REST. The host entry adds
-# reconnect-on-error and health checks (halobestie/gateway/layer.py).
+# reconnect-on-error and health checks (halobestie/channel_layer.py).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

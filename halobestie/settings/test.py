@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from halobestie.channel_layer import channel_layer_host
 from halobestie.env import env_int, env_str
-from halobestie.gateway.layer import channel_layer_host
 from halobestie.settings.base import *
 from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING, STATIC_ROOT
 from halobestie.testing.valkey_server import test_valkey_url
