@@ -355,10 +355,11 @@ class Simulation:
         if answer_at >= closes:
             return
         p = spec.accept
-        if self.load[m] > 0:
-            p *= BUSY_ACCEPT_FACTOR
-        if self.now - self.last_end[m] < BREATHER:
-            p *= BREATHER_ACCEPT_FACTOR
+        if not self.world.scenario.instant:
+            if self.load[m] > 0:
+                p *= BUSY_ACCEPT_FACTOR
+            if self.now - self.last_end[m] < BREATHER:
+                p *= BREATHER_ACCEPT_FACTOR
         self._at(answer_at, RESPONSE, rid, m, attempt * 2 + (1 if u_accept < p else 0))
 
     def _close_offer(self, r: Request, m: int, state: int) -> None:
