@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench.matching.sim import FAILED, MATCHED, RunResult
 
-ETA_METHODS = ("starts", "frees", "little")
+ETA_METHODS = ("starts", "departures", "little")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,10 +1,10 @@
 """Compare matching policies over simulated days; sweep their parameters.
 
-    python -m bench matching                 # the three policies, 5 seeds (~20 s on one core)
+    python -m bench matching                 # the policies, 5 seeds (~25 s on one core)
     python -m bench matching --sweep         # + one-at-a-time sweeps of K, T, W, max wait, N, cooldown,
                                              #   ranking weights (3 seeds each)
     python -m bench matching --load          # + the three policies at 0.8x / 1.2x demand
-    python -m bench matching --all           # everything (~3 min)
+    python -m bench matching --all           # everything (~4 min)
     python -m bench matching --quick         # a small world, 2 seeds (seconds; used by the tests)
 
 Markdown tables on stdout: mean over seeds and (min–max). docs/matching.md holds the results and
@@ -24,19 +24,15 @@ from bench.matching.model import Scenario, World, build_world
 from bench.matching.sim import Policy, simulate
 
 BLAST = Policy("blast-to-all (today)", "blast")
-# The chosen defaults (docs/matching.md, "Chosen defaults").
-WAVES = Policy(
-    "waves",
-    "waves",
-    wave_size=5,
-    wave_interval=10.0,
-    wave_growth=2,
-    offer_window=30.0,
-    missed_pause=3,
-    cooldown=60.0,
-)
+# The chosen defaults (docs/matching.md, "Chosen defaults"), and the same without the missed-offers
+# pause and the cooldown, to show what each part does on its own.
+WAVES = Policy("waves", "waves", wave_size=5, wave_interval=10.0, wave_growth=1, offer_window=45.0)
+WAVES_FULL = dataclasses.replace(WAVES, name="waves + pause + cooldown", missed_pause=5, cooldown=30.0)
 QUEUE = dataclasses.replace(WAVES, name="waves + queue", kind="queue", max_wait=600.0)
-POLICIES = (BLAST, WAVES, QUEUE)
+CHOSEN = dataclasses.replace(
+    QUEUE, name="waves + queue + pause + cooldown (chosen)", missed_pause=5, cooldown=30.0
+)
+POLICIES = (BLAST, WAVES, WAVES_FULL, QUEUE, CHOSEN)
 
 QUICK = Scenario(mitras=100, load=0.2)
 
@@ -107,7 +103,6 @@ def _reasons(rows: list[tuple[str, list[Metrics]]]) -> str:
 
 def _sweeps(worlds: Sequence[World]) -> list[str]:
     out: list[str] = []
-    base = QUEUE
 
     def sweep(title: str, variants: list[tuple[str, Policy]]) -> None:
         rows = [(name, _runs(worlds, policy)) for name, policy in variants]
@@ -116,36 +111,41 @@ def _sweeps(worlds: Sequence[World]) -> list[str]:
         )
 
     r = dataclasses.replace
+    base = CHOSEN
     sweep(
-        "K (first wave size), waves without queue",
-        [(f"K={k}", r(WAVES, wave_size=k)) for k in (1, 2, 3, 5, 10, 20, 1000)],
+        "K (first wave size), waves + pause + cooldown, no queue",
+        [(f"K={k}", r(WAVES_FULL, wave_size=k)) for k in (1, 2, 3, 5, 10, 20, 1000)],
     )
-    sweep("K (first wave size), waves + queue", [(f"K={k}", r(base, wave_size=k)) for k in (1, 3, 5, 10, 20)])
+    sweep("K (first wave size), chosen", [(f"K={k}", r(base, wave_size=k)) for k in (1, 3, 5, 10, 20)])
     sweep(
-        "T (seconds between waves) and growth g, waves + queue",
+        "T (seconds between waves) and growth g (wave n offers K·g^n more), chosen",
         [
             (f"T={t:g} g={g}", r(base, wave_interval=t, wave_growth=g))
-            for t, g in ((5, 2), (10, 1), (10, 2), (10, 3), (15, 2), (20, 2), (30, 2))
+            for t, g in ((5, 1), (10, 1), (15, 1), (20, 1), (30, 1), (10, 2))
         ],
     )
     sweep(
-        "W (offer window, s), waves + queue",
-        [(f"W={w:g}", r(base, offer_window=w)) for w in (15, 20, 30, 45, 60)],
+        "T and g without the queue (waves + pause + cooldown)",
+        [
+            (f"T={t:g} g={g}", r(WAVES_FULL, wave_interval=t, wave_growth=g))
+            for t, g in ((10, 1), (20, 1), (10, 2))
+        ],
     )
+    sweep("W (offer window, s), chosen", [(f"W={w:g}", r(base, offer_window=w)) for w in (20, 30, 45, 60)])
     sweep(
-        "max wait (queue), minutes",
+        "max wait (queue), minutes, chosen",
         [(f"{m:g} min", r(base, max_wait=m * 60.0)) for m in (0, 2, 5, 10, 15, 20)],
     )
     sweep(
-        "N (missed in a row → paused), waves + queue",
+        "N (missed in a row → paused), chosen",
         [("off", r(base, missed_pause=0)), *((f"N={n}", r(base, missed_pause=n)) for n in (2, 3, 5, 8))],
     )
     sweep(
-        "wrap-up cooldown (s), waves + queue",
+        "wrap-up cooldown (s), chosen",
         [(f"{c:g} s", r(base, cooldown=float(c))) for c in (0, 30, 60, 120, 300)],
     )
     sweep(
-        "ranking weights (previous mitra, idle, few sessions), waves + queue",
+        "ranking weights (previous mitra / idle / few sessions), chosen",
         [
             ("10/1/1 (chosen)", base),
             ("10/1/0 idle only", r(base, weights=(10.0, 1.0, 0.0))),
@@ -154,7 +154,10 @@ def _sweeps(worlds: Sequence[World]) -> list[str]:
             ("0/0/0 arbitrary", r(base, weights=(0.0, 0.0, 0.0))),
         ],
     )
-    sweep("one live offer per mitra (ablation)", [("off (chosen)", base), ("on", r(base, exclusive=True))])
+    sweep(
+        "one live offer per mitra (ablation), chosen",
+        [("off (chosen)", base), ("on", r(base, exclusive=True))],
+    )
     return out
 
 
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(_reasons(rows))
     print("\n## Queue ETA (at queue entry, requests matched from the queue)\n")
-    print(_eta_table(rows[2:]))
+    print(_eta_table([row for row in rows if "queue" in row[0]]))
     if args.load or args.all:
         for load in (0.8, 1.2):
             loaded = [

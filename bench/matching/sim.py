@@ -163,7 +163,7 @@ class Simulation:
         self.requests = [Request(spec) for spec in world.requests]
         self.queue: list[int] = []  # queued request indices, ascending = payment order
         self.recent_starts: deque[float] = deque()
-        self.recent_frees: deque[float] = deque()
+        self.recent_departures: deque[float] = deque()
         self.recent_waits: deque[tuple[float, float]] = deque()
         self.offers = 0
         self.missed = 0
@@ -255,15 +255,15 @@ class Simulation:
     def _offerable(self, r: Request, m: int) -> bool:
         if m in r.spec.blocked or not self.available(m):
             return False
-        return not (self.exclusive and self.mitra_live[m])
+        # While anyone is queued, waves only reach free mitras (who may serve nobody in the queue),
+        # so a request in its waves never takes a mitra the queue is waiting for.
+        busy_with_offers = bool(self.mitra_live[m])
+        return not (busy_with_offers and (self.exclusive or self.queue))
 
     def _became_free(self, m: int) -> None:
         """Something changed that may let the queue offer this mitra a request."""
         if self.policy.queue_on and self.queue and self.free(m):
             self._dispatch(m)
-
-    def _note_free_slot(self) -> None:
-        self.recent_frees.append(self.now)
 
     def _session_end(self, m: int, r: int, _c: int) -> None:
         self.load[m] -= 1
@@ -276,12 +276,10 @@ class Simulation:
         if self.load[m] == 0:
             self.idle_since[m] = self.now + cooldown
         if cooldown <= 0:
-            self._note_free_slot()
             self._became_free(m)
 
     def _cool_end(self, m: int, _b: int, _c: int) -> None:
         if self.cool_until[m] <= self.now:
-            self._note_free_slot()
             self._became_free(m)
 
     def _shift_on(self, m: int, _b: int, _c: int) -> None:
@@ -295,7 +293,6 @@ class Simulation:
         if self.load[m] == 0:
             self.idle_since[m] = max(self.idle_since[m], self.now)
         self._log("online", m)
-        self._note_free_slot()
         self._became_free(m)
 
     def _shift_off(self, m: int, _b: int, _c: int) -> None:
@@ -328,7 +325,6 @@ class Simulation:
         self.streak[m] = 0
         self.online.add(m)
         self._log("resume", m)
-        self._note_free_slot()
         self._became_free(m)
 
     # --- offers ---------------------------------------------------------------------------------
@@ -500,6 +496,9 @@ class Simulation:
             for m in sorted(m for m in self.online if m not in spec.blocked and self.available(m)):
                 self._offer(r, m, "blast")
             return
+        if p.queue_on and self.queue:
+            self._enqueue(r)  # someone is already waiting: join the queue behind them
+            return
         if not anyone:
             if p.queue_on:
                 self._enqueue(r)
@@ -551,6 +550,7 @@ class Simulation:
             i = bisect.bisect_left(self.queue, rid)
             if i < len(self.queue) and self.queue[i] == rid:
                 self.queue.pop(i)
+            self.recent_departures.append(self.now)
         self._log("end", rid, status, reason)
         for m in closed:
             self._became_free(m)
@@ -582,25 +582,26 @@ class Simulation:
 
     def _eta(self, position: int) -> tuple[float, float, float]:
         """Three estimates of the wait from now (docs/matching.md, "ETA"): position over recent
-        session starts; position over recent freed slots; position times the recent queue wait per
-        position (Little's law, falling back to the first)."""
+        session starts; position over recent queue departures (matched, cancelled or timed out; the
+        starts rate when the queue is new); position times the recent queue wait per position
+        (Little's law; the starts estimate when nobody was matched from the queue recently)."""
         now = self.now
-        for recent in (self.recent_starts, self.recent_frees):
+        for recent in (self.recent_starts, self.recent_departures):
             while recent and recent[0] < now - ETA_WINDOW:
                 recent.popleft()
         while self.recent_waits and self.recent_waits[0][0] < now - ETA_LITTLE_WINDOW:
             self.recent_waits.popleft()
         fallback = self.policy.max_wait
         starts = len(self.recent_starts)
-        frees = len(self.recent_frees)
+        departures = len(self.recent_departures)
         by_starts = position * ETA_WINDOW / starts if starts else fallback
-        by_frees = position * ETA_WINDOW / frees if frees else fallback
+        by_departures = position * ETA_WINDOW / departures if departures else by_starts
         if self.recent_waits:
             per_position = sum(w for _, w in self.recent_waits) / len(self.recent_waits)
             by_waits = position * per_position
         else:
             by_waits = by_starts
-        return (by_starts, by_frees, by_waits)
+        return (by_starts, by_departures, by_waits)
 
 
 def simulate(world: World, policy: Policy, *, record: bool = False) -> RunResult:

@@ -175,9 +175,15 @@ def test_the_queue_never_serves_out_of_order() -> None:
     declined: dict[int, set[int]] = defaultdict(set)
     live: dict[int, set[int]] = defaultdict(set)  # mitra -> requests with a live offer
     queue_offers = 0
-    for entry in result.log:
+    joined_behind = 0
+    log = result.log
+    for i, entry in enumerate(log):
         kind = entry[1]
-        if kind == "queued":
+        if kind == "arrive" and queued:
+            # Someone is waiting: a new request queues behind them at once, with no waves.
+            assert log[i + 1][1:3] == ("queued", entry[2]) and log[i + 1][0] == entry[0]
+            joined_behind += 1
+        elif kind == "queued":
             queued.add(entry[2])
         elif kind == "end":
             rid = entry[2]
@@ -203,7 +209,7 @@ def test_the_queue_never_serves_out_of_order() -> None:
                 assert rid in queued
                 queue_offers += 1
             live[m].add(rid)
-    assert queue_offers > 50
+    assert queue_offers > 50 and joined_behind > 10
     positions = [e[3] for e in _entries(result, "queued")]
     assert max(positions) > 3  # a real queue formed
 
@@ -267,7 +273,9 @@ def test_queue_reports_position_and_eta() -> None:
     for r in queued:
         assert r.position >= 1 and r.eta is not None and all(e > 0 for e in r.eta)
         if r.status == FAILED:
-            assert r.reason == "queue_timeout" and r.ended_at == pytest.approx(r.spec.arrival + QUEUE.max_wait)
+            assert r.reason == "queue_timeout" and r.ended_at == pytest.approx(
+                r.spec.arrival + QUEUE.max_wait
+            )
         assert r.status != MATCHED or r.matched_at - r.spec.arrival <= QUEUE.max_wait
 
 
