@@ -37,8 +37,18 @@ POLICIES = (BLAST, WAVES, WAVES_FULL, QUEUE, CHOSEN)
 QUICK = Scenario(mitras=100, load=0.2)
 
 
+_CACHE: dict[tuple[int, Policy], Metrics] = {}
+
+
 def _runs(worlds: Sequence[World], policy: Policy) -> list[Metrics]:
-    return [measure(simulate(world, policy)) for world in worlds]
+    """One Metrics per world (cached: a sweep's chosen row is the same run as the baseline)."""
+    out = []
+    for world in worlds:
+        key = (id(world), policy)
+        if key not in _CACHE:
+            _CACHE[key] = measure(simulate(world, policy))
+        out.append(_CACHE[key])
+    return out
 
 
 def _cell(ms: list[Metrics], get: Callable[[Metrics], float], digits: int = 1) -> str:
@@ -104,17 +114,26 @@ def _reasons(rows: list[tuple[str, list[Metrics]]]) -> str:
 def _sweeps(worlds: Sequence[World]) -> list[str]:
     out: list[str] = []
 
-    def sweep(title: str, variants: list[tuple[str, Policy]]) -> None:
+    def sweep(title: str, variants: list[tuple[str, Policy]], baseline: Policy | None = None) -> None:
+        reference = baseline or CHOSEN
+        base_runs = _runs(worlds, reference)
         rows = [(name, _runs(worlds, policy)) for name, policy in variants]
-        out.append(
-            f"### {title}\n\n" + _table("value", rows, MAIN_COLUMNS + QUEUE_COLUMNS[:2] + QUEUE_COLUMNS[4:])
-        )
+        table = _table("value", rows, MAIN_COLUMNS + QUEUE_COLUMNS[:2] + QUEUE_COLUMNS[4:])
+        # The same days and answers under both policies: the per-seed difference is the signal.
+        lines = table.split("\n")
+        lines[0] += " Δ unserved vs base, paired |"
+        lines[1] += "---|"
+        for i, (_name, ms) in enumerate(rows):
+            deltas = [m.unserved_pct - b.unserved_pct for m, b in zip(ms, base_runs, strict=True)]
+            lines[i + 2] += f" {spread(deltas).fmt(2)} |"
+        out.append(f"### {title}\n\n" + "\n".join(lines))
 
     r = dataclasses.replace
     base = CHOSEN
     sweep(
         "K (first wave size), waves + pause + cooldown, no queue",
         [(f"K={k}", r(WAVES_FULL, wave_size=k)) for k in (1, 2, 3, 5, 10, 20, 1000)],
+        WAVES_FULL,
     )
     sweep("K (first wave size), chosen", [(f"K={k}", r(base, wave_size=k)) for k in (1, 3, 5, 10, 20)])
     sweep(
@@ -130,6 +149,7 @@ def _sweeps(worlds: Sequence[World]) -> list[str]:
             (f"T={t:g} g={g}", r(WAVES_FULL, wave_interval=t, wave_growth=g))
             for t, g in ((10, 1), (20, 1), (10, 2))
         ],
+        WAVES_FULL,
     )
     sweep("W (offer window, s), chosen", [(f"W={w:g}", r(base, offer_window=w)) for w in (20, 30, 45, 60)])
     sweep(

@@ -169,6 +169,8 @@ class Simulation:
         self.missed = 0
         self.pauses = 0
         self.exclusive = policy.exclusive
+        # Missed offers and pauses are counted from the start of the measured day (not the warm-up).
+        self.measure_from = 0.0 if world.start < 0 else world.start
         for mitra in world.mitras:
             for a, b in mitra.shifts:
                 self._at(a, SHIFT_ON, mitra.index)
@@ -304,7 +306,8 @@ class Simulation:
         self.paused[m] = True
         self.pause_version[m] += 1
         self.online.discard(m)
-        self.pauses += 1
+        if self.now >= self.measure_from:
+            self.pauses += 1
         self._log("pause", m)
         for rid in sorted(self.mitra_live[m]):
             r = self.requests[rid]
@@ -390,7 +393,8 @@ class Simulation:
         if r.offers.get(m) != LIVE or r.attempts[m] - 1 != attempt:
             return
         self._close_offer(r, m, MISSED)
-        self.missed += 1
+        if self.now >= self.measure_from:
+            self.missed += 1
         self.streak[m] += 1
         self._log("missed", rid, m)
         n = self.policy.missed_pause
@@ -544,7 +548,7 @@ class Simulation:
         closed = sorted(r.live)
         for m in closed:
             self._close_offer(r, m, TAKEN if status == MATCHED else CLOSED)
-        if self.policy.kind == "blast" and reason == "timeout":
+        if self.policy.kind == "blast" and reason == "timeout" and self.now >= self.measure_from:
             self.missed += len(closed)
         if r.queued:
             i = bisect.bisect_left(self.queue, rid)
