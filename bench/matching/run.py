@@ -37,14 +37,15 @@ POLICIES = (BLAST, WAVES, WAVES_FULL, QUEUE, CHOSEN)
 QUICK = Scenario(mitras=100, load=0.2)
 
 
-_CACHE: dict[tuple[int, Policy], Metrics] = {}
+# A world is a pure function of (seed, scenario), so that pair names it.
+_CACHE: dict[tuple[int, Scenario, Policy], Metrics] = {}
 
 
 def _runs(worlds: Sequence[World], policy: Policy) -> list[Metrics]:
     """One Metrics per world (cached: a sweep's chosen row is the same run as the baseline)."""
     out = []
     for world in worlds:
-        key = (id(world), policy)
+        key = (world.seed, world.scenario, policy)
         if key not in _CACHE:
             _CACHE[key] = measure(simulate(world, policy))
         out.append(_CACHE[key])
