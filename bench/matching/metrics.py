@@ -54,6 +54,10 @@ class Metrics:
     eta_bias: dict[str, float]
     missed: int
     pauses: int
+    unserved_by_block: tuple[float, ...]  # unserved % per 3-hour block of the day, 00-03 first
+
+
+BLOCK_HOURS = 3
 
 
 def measure(result: RunResult) -> Metrics:
@@ -78,6 +82,12 @@ def measure(result: RunResult) -> Metrics:
         p90[name] = percentile([abs(e) for e in errors], 90)
         bias[name] = statistics.fmean(errors) if errors else math.nan
     online_hours = sum(result.online_hours) or 1.0
+    per_block: list[list[int]] = [[0, 0] for _ in range(24 // BLOCK_HOURS)]
+    for r in reqs:
+        block = per_block[min(int(r.spec.arrival // (BLOCK_HOURS * 3_600)), len(per_block) - 1)]
+        block[0] += 1
+        block[1] += r.status != MATCHED
+    by_block = tuple(100.0 * bad / total if total else math.nan for total, bad in per_block)
     return Metrics(
         requests=len(reqs),
         failed_pct=100.0 * len(failed) / n,
@@ -99,6 +109,7 @@ def measure(result: RunResult) -> Metrics:
         eta_bias=bias,
         missed=result.missed,
         pauses=result.pauses,
+        unserved_by_block=by_block,
     )
 
 

@@ -103,6 +103,17 @@ def _eta_table(rows: list[tuple[str, list[Metrics]]]) -> str:
     return "\n".join(lines)
 
 
+def _by_time_of_day(rows: list[tuple[str, list[Metrics]]]) -> str:
+    blocks = len(rows[0][1][0].unserved_by_block)
+    step = 24 // blocks
+    head = "| policy | " + " | ".join(f"{i * step:02d}-{(i + 1) * step:02d}" for i in range(blocks)) + " |"
+    lines = [head, "|" + "---|" * (blocks + 1)]
+    for name, ms in rows:
+        cells = [spread([m.unserved_by_block[i] for m in ms]).fmt(1) for i in range(blocks)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _reasons(rows: list[tuple[str, list[Metrics]]]) -> str:
     lines = ["| policy | why unserved (per day, mean over seeds) |", "|---|---|"]
     for name, ms in rows:
@@ -207,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     print(_table("policy", rows, QUEUE_COLUMNS))
     print()
     print(_reasons(rows))
+    print("\n## Unserved % by time of day (WIB, by payment time)\n")
+    print(_by_time_of_day(rows))
     print("\n## Queue ETA (at queue entry, requests matched from the queue)\n")
     print(_eta_table([row for row in rows if "queue" in row[0]]))
     if args.load or args.all:

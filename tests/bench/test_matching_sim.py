@@ -285,3 +285,29 @@ def test_quick_mode_prints_the_comparison(capsys: pytest.CaptureFixture[str]) ->
     for policy in run.POLICIES:
         assert f"| {policy.name} |" in out
     assert "| waves + queue | little |" in out
+
+
+def test_blast_follows_todays_pairing_rules() -> None:
+    """docs/pairing.md: everyone available is offered at payment and nobody later; all declined ends
+    at once (no_mitra); no accept within the blast timeout ends at the timeout."""
+    world, result = _run(BLAST)
+    offer_times: dict[int, set[float]] = defaultdict(set)
+    last_answer: dict[int, float] = {}
+    for entry in result.log:
+        if entry[1] == "offer":
+            offer_times[entry[2]].add(entry[0])
+        elif entry[1] in ("decline", "accept"):
+            last_answer[entry[2]] = entry[0]
+    reasons = defaultdict(int)
+    for r in result.requests:
+        spec = world.requests[r.spec.index]
+        if r.attempts:
+            assert offer_times[spec.index] == {spec.arrival}
+        reasons[r.reason] += 1
+        if r.reason == "no_mitra":
+            assert r.ended_at == last_answer[spec.index] < spec.arrival + BLAST.blast_timeout
+        elif r.reason == "timeout":
+            assert r.ended_at == spec.arrival + BLAST.blast_timeout
+        elif r.reason == "no_available_mitra":
+            assert r.ended_at == spec.arrival and not r.attempts
+    assert reasons["timeout"] and reasons["matched"]
