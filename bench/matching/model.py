@@ -111,6 +111,7 @@ class Scenario:
     # Simulated span: None = the whole day plus warm-up; a shorter span for tests.
     hours: float | None = None
     blocked_per_customer: tuple[int, int] = (1, 3)
+    patience_mean: float = PATIENCE_MEAN
 
 
 @dataclass
@@ -289,7 +290,7 @@ def build_world(seed: int, scenario: Scenario | None = None) -> World:
                 occupancy=_occupancy(rng, minutes),
                 previous_mitra=previous if previous not in blocked else -1,
                 blocked=blocked,
-                patience=PATIENCE_FLOOR + rng.expovariate(1.0 / PATIENCE_MEAN),
+                patience=PATIENCE_FLOOR + rng.expovariate(1.0 / sc.patience_mean),
             )
         )
     return World(seed=seed, scenario=sc, start=start, end=end, mitras=mitras, requests=requests)

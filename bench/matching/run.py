@@ -3,7 +3,7 @@
     python -m bench matching                 # the policies, 5 seeds (~25 s on one core)
     python -m bench matching --sweep         # + one-at-a-time sweeps of K, T, W, max wait, N, cooldown,
                                              #   ranking weights (3 seeds each)
-    python -m bench matching --load          # + the three policies at 0.8x / 1.2x demand
+    python -m bench matching --load          # + the policies at 0.8x / 1.2x demand, 6 / 24 min patience
     python -m bench matching --all           # everything (~4 min)
     python -m bench matching --quick         # a small world, 2 seeds (seconds; used by the tests)
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="seeds 1..N (default 5; 2 with --quick)")
     parser.add_argument("--sweep-seeds", type=int, default=3)
     parser.add_argument("--sweep", action="store_true")
-    parser.add_argument("--load", action="store_true", help="also 0.8x and 1.2x demand")
+    parser.add_argument("--load", action="store_true", help="also 0.8x / 1.2x demand, 6 / 24 min patience")
     parser.add_argument("--all", action="store_true")
     parser.add_argument("--quick", action="store_true", help="a small world (100 mitras, 0.2x demand)")
     args = parser.parse_args(argv)
@@ -229,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
             ]
             print(f"\n## Demand x{load}\n")
             print(_table("policy", [(p.name, _runs(loaded, p)) for p in POLICIES]))
+    if args.load or args.all:
+        for minutes in (6, 24):
+            patient = [
+                build_world(seed, dataclasses.replace(scenario, patience_mean=minutes * 60.0))
+                for seed in seeds
+            ]
+            print(f"\n## Customer patience: mean {minutes} min (reference 12)\n")
+            print(_table("policy", [(p.name, _runs(patient, p)) for p in (BLAST, QUEUE, CHOSEN)]))
     if args.sweep or args.all:
         sweep_worlds = worlds[: args.sweep_seeds]
         print(
