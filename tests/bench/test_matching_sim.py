@@ -298,7 +298,7 @@ def test_blast_follows_todays_pairing_rules() -> None:
             offer_times[entry[2]].add(entry[0])
         elif entry[1] in ("decline", "accept"):
             last_answer[entry[2]] = entry[0]
-    reasons = defaultdict(int)
+    reasons: dict[str, int] = defaultdict(int)
     for r in result.requests:
         spec = world.requests[r.spec.index]
         if r.attempts:
