@@ -520,7 +520,7 @@ class Simulation:
     def _deadline(self, rid: int, _b: int, _c: int) -> None:
         r = self.requests[rid]
         if r.status == OPEN:
-            self._fail(r, "queue_timeout" if r.queued else "timeout")
+            self._fail(r, "queue_timeout" if self.policy.queue_on else "timeout")
 
     def _fail(self, r: Request, reason: str) -> None:
         self._end(r, FAILED, reason)
