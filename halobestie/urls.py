@@ -4,10 +4,12 @@ from django.urls import path
 from halobestie.api import api
 from halobestie.dev_routes import urlpatterns as dev_urlpatterns
 from halobestie.health import health, ready
+from halobestie.metrics import metrics_view
 
 urlpatterns = [
     path("health", health, name="health"),
     path("ready", ready, name="ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     *dev_urlpatterns,

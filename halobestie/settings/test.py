@@ -40,4 +40,5 @@ OTP_TEST_BYPASS = ["+6281100000001:000000"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WS_AUTH_TIMEOUT_SECONDS = 1.0
 _logging: Any = LOGGING
-_logging["root"]["level"] = "WARNING"
+# --- Observability: child processes of the fault suite log at LOG_LEVEL (JSON lines) ------------
+_logging["root"]["level"] = env_str("TEST_LOG_LEVEL", "WARNING")
