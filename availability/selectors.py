@@ -21,6 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from availability import store
+from halobestie import metrics
 from mitras.models import Mitra, MitraOnlineStatus
 from opsconfig.services import config_get
 
@@ -54,9 +55,11 @@ def _valkey_first(valkey: Callable[[], T], orm: Callable[[], T], *, what: str) -
             except store.StoreUnavailable:
                 pass
         logger.info("availability: %s from Postgres (mirror not trusted yet)", what)
+        metrics.VALKEY_FALLBACKS.labels(what).inc()
         return orm()
     except store.StoreUnavailable:
         logger.warning("availability: Valkey unavailable, %s from Postgres", what)
+        metrics.VALKEY_FALLBACKS.labels(what).inc()
         return orm()
 
 

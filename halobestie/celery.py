@@ -175,9 +175,7 @@ def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
 
 
 @task_postrun.connect(dispatch_uid="halobestie.celery.postrun")
-def _on_postrun(
-    task_id: str | None = None, task: Any = None, state: str | None = None, retval: Any = None, **_: Any
-) -> None:
+def _on_postrun(task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any) -> None:
     from halobestie import liveness
     from halobestie.middleware import request_id_var
 
@@ -188,27 +186,8 @@ def _on_postrun(
     with contextlib.suppress(ValueError):
         request_id_var.reset(token)
     name = getattr(task, "name", "")
-    if name in CLOCK_TASKS and state == "SUCCESS" and retval:
-        _observe_lateness(name, getattr(task, "request", None))
     if name in liveness.SWEEP_TASKS and state == "SUCCESS":
         liveness.sweep_completed(name=name, duration=time.monotonic() - began)
-
-
-def _observe_lateness(name: str, request: Any) -> None:
-    """An ETA task that acted: how late it fired against its ETA (the deadline it was armed for)."""
-    import datetime as dt
-
-    from halobestie import metrics
-
-    eta = getattr(request, "eta", None)
-    if not eta:
-        return
-    if isinstance(eta, str):
-        eta = dt.datetime.fromisoformat(eta)
-    if eta.tzinfo is None:
-        eta = eta.replace(tzinfo=dt.UTC)
-    kind = name.rsplit(".", 1)[-1].removeprefix("fire_")
-    metrics.DEADLINE_LATENESS.labels(kind).observe(max(0.0, (dt.datetime.now(dt.UTC) - eta).total_seconds()))
 
 
 @worker_init.connect(dispatch_uid="halobestie.celery.metrics_server")

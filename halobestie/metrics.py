@@ -21,7 +21,9 @@ scrape time, so any web instance reports them.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import datetime as dt
 import ipaddress
 import logging
 import os
@@ -78,6 +80,25 @@ SWEEP_DURATION = Histogram(
     ["sweep"],
     buckets=_LATENCY_BUCKETS,
 )
+
+
+def observe_since(histogram: Any, start: dt.datetime | None, now: dt.datetime | None = None) -> None:
+    """Observe now - start in seconds (nothing when start is unknown; never negative)."""
+    if start is None:
+        return
+    end = now or dt.datetime.now(dt.UTC)
+    histogram.observe(max(0.0, (end - start).total_seconds()))
+
+
+def socket_opened(consumer: Any) -> None:
+    OPEN_SOCKETS.inc()
+    consumer._metrics_counted = True
+
+
+def socket_closed(consumer: Any) -> None:
+    if getattr(consumer, "_metrics_counted", False):
+        consumer._metrics_counted = False
+        OPEN_SOCKETS.dec()
 
 
 class LivenessCollector:
@@ -177,6 +198,16 @@ def serve_worker_metrics(port: int, addr: str = "0.0.0.0") -> Any:  # noqa: S104
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     logger.info("worker metrics on %s:%d/metrics", addr, port)
     return server
+
+
+def _mark_self_dead_at_exit() -> None:
+    mark_process_dead(os.getpid())
+
+
+if multiprocess_dir():
+    # A process that exits cleanly drops out of the live gauges (a killed one stays until the group's
+    # directory is wiped at its next start).
+    atexit.register(_mark_self_dead_at_exit)
 
 
 def mark_process_dead(pid: int) -> None:

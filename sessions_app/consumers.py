@@ -30,7 +30,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from halobestie import realtime
+from halobestie import metrics, realtime
 from halobestie.db import in_db_thread
 from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized
 from halobestie.valkey import VALKEY_ERRORS
@@ -81,6 +81,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._last_presence = 0.0
         self._presence_task: asyncio.Task[None] | None = None
         await self.accept()
+        metrics.socket_opened(self)
         self._auth_timer: asyncio.Task[None] | None = asyncio.ensure_future(self._auth_deadline())
 
     async def _auth_deadline(self) -> None:
@@ -100,6 +101,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._closing = True
+        metrics.socket_closed(self)
         for task in (getattr(self, "_auth_timer", None), getattr(self, "_presence_task", None)):
             if task is not None:
                 task.cancel()
