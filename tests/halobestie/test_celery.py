@@ -22,7 +22,7 @@ def test_guard_skips_the_restore_once_the_transport_is_detached(caplog):
     its transport lost its client. Unguarded, kombu raises the AttributeError that killed workers."""
     conn = app.connection_for_read()
     try:
-        channel = conn.default_channel
+        channel: Any = conn.default_channel
         qos = channel.qos
         qos._delivered["tag-1"] = object()
         conn._do_close_transport()  # what collect() does: transport.client = None
@@ -43,7 +43,7 @@ def test_guard_is_installed_once_and_leaves_a_live_connection_alone():
     hb_celery.guard_restore_without_transport()
     assert kombu_redis.QoS.restore_unacked is hb_celery._restore_unacked
     with app.connection_for_read() as conn:
-        qos = conn.default_channel.qos
+        qos = conn.default_channel.qos  # type: ignore[attr-defined]
         assert qos.restore_unacked() is None  # nothing delivered: the real restore, a no-op
 
 
