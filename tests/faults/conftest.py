@@ -310,8 +310,12 @@ class CuttableProxy:
 
 
 def _reset(sock: socket.socket) -> None:
+    """Abort the connection (RST). shutdown() first: it wakes a thread blocked in recv() on this socket,
+    which a bare close() from another thread would not (the socket would stay open)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
 
