@@ -12,38 +12,16 @@ serves again by itself (the pool checks connections before handing them out).
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 
 from accounts.models import Customer
-from tests.faults.conftest import CuttableProxy, Stack, database_url, wait_until
+from tests.faults.conftest import CuttableProxy, Stack, call, database_url, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
-
-
-def call(port: int, method: str, path: str, body: Any = None, timeout: float = 60.0) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"} if data else {},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        try:
-            return error.code, json.loads(raw or b"null")
-        except ValueError:
-            return error.code, {"_raw": raw.decode(errors="replace")}
 
 
 def signup(port: int, name: str) -> tuple[int, Any]:
