@@ -54,11 +54,20 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 
 
 def call(
-    port: int, method: str, path: str, body: Any = None, *, token: str | None = None, timeout: float = 60.0
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    request_id: str | None = None,
+    timeout: float = 60.0,
 ) -> tuple[int, Any]:
     """One HTTP request to a child web process: (status, parsed JSON body)."""
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"} if data else {}
+    if request_id:
+        headers["X-Request-ID"] = request_id
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(

@@ -27,6 +27,7 @@ from tests.sessions_app.pairing_support import go_online
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
 EXPIRED = re.compile(r"Task sessions_app\.fire_expiry\[[^\]]+\] succeeded in [\d.e-]+s: True")
+REQUEST_ID = "topology-expiry-request"
 SWEPT = re.compile(r"clock sweep settled: \d+ warnings, (\d+) expiries")
 
 
@@ -141,11 +142,13 @@ def test_blast_chat_and_clock_across_two_webs_and_two_workers(
         # Clock: expiry forced 3 s ahead through A; one of the two workers fires it.
         due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
         status, body = await asyncio.to_thread(
-            call,
-            port_a,
-            "POST",
-            "/internal/_test/force-session-expires-at",
-            {"session_id": session_id, "expires_at": due.isoformat()},
+            lambda: call(
+                port_a,
+                "POST",
+                "/internal/_test/force-session-expires-at",
+                {"session_id": session_id, "expires_at": due.isoformat()},
+                request_id=REQUEST_ID,
+            )
         )
         assert status == 200, body
         await customer_chat.wait("session_expired", session_id=session_id, timeout=20)
@@ -171,4 +174,12 @@ def test_blast_chat_and_clock_across_two_webs_and_two_workers(
     lateness = (session.closing_started_at - out["due"]).total_seconds()
     wait_until(lambda: _expiries_acted(*workers) >= 1, 5, 0.2, "the expiry in a worker log")
     assert _expiries_acted(*workers) == 1
+    # The worker's log lines for the expiry task carry the request id of the request that armed it.
+    tagged = [
+        r
+        for w in workers
+        for r in w.log_records()
+        if r.get("task") == "sessions_app.fire_expiry" and r.get("request_id") == REQUEST_ID
+    ]
+    assert tagged and all(r.get("task_id") for r in tagged)
     print(f"\nFAULT topology 2 webs x 2 workers: expiry lateness {lateness:.2f}s")
