@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import tempfile
 import time
+import urllib.request
 import uuid
 from typing import Any
 
@@ -22,10 +24,11 @@ import pytest
 from django.utils import timezone
 
 from halobestie.celery import app
+from halobestie.liveness import liveness_report
 from halobestie.valkey import get_valkey
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.services.clock import clock_arm
-from tests.faults.conftest import ChildProcess, Stack, wait_until, wait_worker_ready
+from tests.faults.conftest import ChildProcess, Stack, free_port, wait_until, wait_worker_ready
 from tests.sessions_app.clock_support import active_session
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
@@ -96,8 +99,8 @@ def _lateness(made: dict) -> list[float]:
     return [(at - due).total_seconds() for kind in _settled_at(made).values() for due, at in kind if at]
 
 
-def _start(stack: Stack) -> ChildProcess:
-    worker = stack.worker()
+def _start(stack: Stack, **env: str) -> ChildProcess:
+    worker = stack.worker("worker", 2, **env)
     stack.beat()
     wait_worker_ready(worker)
     return worker
@@ -106,7 +109,12 @@ def _start(stack: Stack) -> ChildProcess:
 def test_valkey_outage_worker_and_beat_survive_and_settle_every_deadline_once(
     transactional_db: None, make_customer: Any, make_mitra: Any, stack: Stack, valkey_run_server: Any
 ) -> None:
-    worker = _start(stack)
+    metrics_port = free_port()
+    worker = _start(
+        stack,
+        METRICS_WORKER_PORT=str(metrics_port),
+        PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(prefix="hb-prom-"),
+    )
     beat = stack.children[-1]
     made = _sessions(make_customer, make_mitra, warn_in=[6, 8, 10, 12], expire_in=[7, 9, 11, 13])
     time.sleep(2.5)  # the worker now holds the ETA tasks (unacknowledged, in its timer)
@@ -124,6 +132,17 @@ def test_valkey_outage_worker_and_beat_survive_and_settle_every_deadline_once(
     assert _acted_counts(worker) == {"warning": 4, "expiry": 4}
     lateness = _lateness(made)
     assert all(late >= 0 for late in lateness)
+    # Sweeps resume: beat sends and the worker completes them again (what /ready reports).
+    wait_until(
+        lambda: all(part["status"] == "ok" for part in liveness_report().values()), 15, 0.2, "liveness ok"
+    )
+    # The worker's own metrics endpoint (prefork children summed): one lateness observation per
+    # deadline settled, i.e. once each again, seen from the metrics.
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        exposition = response.read().decode()
+    assert 'halobestie_deadline_lateness_seconds_count{kind="warning"} 4.0' in exposition
+    assert 'halobestie_deadline_lateness_seconds_count{kind="expiry"} 4.0' in exposition
+    assert "halobestie_sweep_duration_seconds_count" in exposition
     print(f"\nFAULT valkey-outage-20s: recovery {recovery:.1f}s, lateness max {max(lateness):.1f}s")
 
 
@@ -145,8 +164,6 @@ def test_valkey_flushall_under_a_running_worker_every_deadline_once(
     lateness = _lateness(made)
     # Due 4-7 s after the flush; the sweep runs every 2 s (plus beat's tick): a few seconds at most.
     assert max(lateness) < 10
-    from halobestie.liveness import liveness_report
-
     wait_until(lambda: liveness_report()["worker"]["status"] == "ok", 15, 0.2, "worker liveness back")
     print(
         f"\nFAULT valkey-flushall: all settled {elapsed:.1f}s after flush, lateness max {max(lateness):.1f}s"
