@@ -29,6 +29,7 @@ from django.conf import settings
 
 from accounts.tokens import access_token_decode
 from availability import store
+from halobestie import metrics
 from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized
 from halobestie.middleware import error_body
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
@@ -185,6 +186,7 @@ class AvailabilityHotPath:
             raise _Fallback()
         if result == store.DEACTIVATED_RESULT:
             raise AccountInactive()
+        metrics.HEARTBEATS.inc()
         return 200, self._heartbeat_body
 
     async def _beacon(self, scope: Scope) -> tuple[int, bytes]:

@@ -152,3 +152,21 @@ def test_worker_metrics_endpoint_is_network_gated(settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeats_answered_by_the_asgi_hot_path_are_counted(make_mitra, login):
+    from asgiref.sync import async_to_sync
+
+    from availability import services
+    from tests.availability.conftest import asgi_request
+
+    mitra = make_mitra()
+    services.mitra_set_online(mitra_id=mitra.id)
+    services.availability_reseed(reason="test")
+    before = value("halobestie_heartbeats_total")
+    response = async_to_sync(asgi_request)(
+        "POST", "/api/mitra/status/heartbeat", token=login(mitra).access_token
+    )
+    assert response.status == 200 and response.via_hot_path
+    assert value("halobestie_heartbeats_total") == before + 1
