@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -142,6 +143,9 @@ class ChildProcess:
                 self.kill()
         self.log.close()
 
+    def discard_log(self) -> None:
+        shutil.rmtree(self.log_path.parent, ignore_errors=True)
+
     def text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -229,6 +233,8 @@ class Stack:
     def stop_all(self) -> None:
         for child in reversed(self.children):
             child.stop()
+        for child in self.children:
+            child.discard_log()
 
 
 def _port_open(port: int) -> bool:
