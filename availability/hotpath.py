@@ -31,6 +31,7 @@ from django.db import connections
 from accounts.tokens import access_token_decode
 from availability import store
 from availability.services import availability_seed_at_startup
+from halobestie import metrics
 from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized, error_body
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
 from opsconfig.services import config_get_shared_async
@@ -181,6 +182,7 @@ class AvailabilityHotPath:
             raise _Fallback()
         if result == store.DEACTIVATED_RESULT:
             raise AccountInactive()
+        metrics.HEARTBEATS.inc()
         return 200, self._heartbeat_body
 
     async def _beacon(self, scope: Scope) -> tuple[int, bytes]:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from availability import selectors, store
 from availability.load import load_source
+from halobestie import metrics
 from halobestie.exceptions import AccountInactive, NotFound
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineEvent, OnlineReason
 from mitras.selectors import mitra_is_deactivated
@@ -151,6 +152,7 @@ def availability_heartbeat(*, mitra_id: uuid.UUID) -> None:
     Postgres (a deactivated mitra is never accepted) and the ping goes straight into
     `last_heartbeat_at`, so the mitra does not drop offline during the outage.
     """
+    metrics.HEARTBEATS.inc()
     for _attempt in range(2):
         if store.reconnect_pending() is not None and not availability_heal():
             break

@@ -29,6 +29,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
+from halobestie import metrics
 from halobestie.db import in_db_thread
 from halobestie.exceptions import AccountInactive, Forbidden, Unauthorized
 from halobestie.gateway import groups, presence, registry
@@ -102,6 +103,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._out_lock = asyncio.Lock()
         self._watch: Any = None
         await self.accept()
+        metrics.socket_opened(self)
         self._auth_timer: asyncio.Task[None] | None = asyncio.ensure_future(self._auth_deadline())
 
     async def _auth_deadline(self) -> None:
@@ -121,6 +123,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._closing = True
+        metrics.socket_closed(self)
         for name in ("_auth_timer", "_presence_task", "_recovery_task"):
             task = getattr(self, name, None)
             if task is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -270,3 +271,28 @@ WHITENOISE_USE_FINDERS = True
 # Beat writes each schedule's last_run_at after every task it sends (default: every 3 minutes), so
 # the beat container's healthcheck (scripts/healthcheck.py beat) sees a stuck beat within a minute.
 CELERY_BEAT_SYNC_EVERY = 1
+
+# --- Reliability & observability (docs/reliability.md, docs/operations.md "Observability") -----
+# The worker never gives up on Valkey: it retries the first connection and every reconnect forever
+# (Celery's default gives up after 100 attempts). Tasks running when the connection drops are
+# cancelled (their acks could not be delivered anyway; redelivered copies are harmless: every handler
+# re-reads its row under lock).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Django's LOGGING (below) formats worker log lines too, with the task id and the request id.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pooled Postgres connection is checked before it is handed out, so connections broken while idle
+# (a Postgres restart, a cut network) are replaced instead of failing one request each.
+_db["CONN_HEALTH_CHECKS"] = True
+# /ready: a worker (beat) whose last completed (sent) sweep is older than this is "stale".
+LIVENESS_STALE_SECONDS = env_int("LIVENESS_STALE_SECONDS", 60)
+# The worker's own metrics endpoint (0: off); same network gate as the admin.
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+METRICS_WORKER_ADDR = env_str("METRICS_WORKER_ADDR", "0.0.0.0")  # noqa: S104 (network-gated)
+# Log lines: "json" (one JSON object per line; the production default) or "plain".
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+_logging_cfg: Any = LOGGING
+_logging_cfg["formatters"]["json"] = {"()": "halobestie.logjson.JsonLinesFormatter"}
+_logging_cfg["handlers"]["console"]["formatter"] = "json" if LOG_FORMAT == "json" else "plain"

@@ -46,3 +46,6 @@ _logging["root"]["level"] = "WARNING"
 # --- Static files (deploy): served from the apps' folders (WHITENOISE_USE_FINDERS); an empty
 # STATIC_ROOT keeps WhiteNoise from warning that the collected-files folder is missing.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- Observability: child processes of the fault suite log at LOG_LEVEL (JSON lines) ------------
+_logging["root"]["level"] = env_str("TEST_LOG_LEVEL", "WARNING")
