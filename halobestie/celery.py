@@ -149,6 +149,7 @@ app.steps["consumer"].add(RearmOnReconnect)
 # --- Request id, task id, liveness, metrics --------------------------------------------------
 @before_task_publish.connect(dispatch_uid="halobestie.celery.request_id_header")
 def _stamp_request_id(sender: Any = None, headers: dict[str, Any] | None = None, **_: Any) -> None:
+    # reason: halobestie/__init__ imports this module before Django's settings and apps are ready
     from halobestie import liveness
     from halobestie.middleware import request_id_var
 
@@ -165,6 +166,7 @@ _task_started: dict[str, tuple[float, Any]] = {}
 
 @task_prerun.connect(dispatch_uid="halobestie.celery.prerun")
 def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    # reason: halobestie/__init__ imports this module before Django's settings and apps are ready
     from halobestie.middleware import request_id_var
 
     request = getattr(task, "request", None)
@@ -176,6 +178,7 @@ def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
 
 @task_postrun.connect(dispatch_uid="halobestie.celery.postrun")
 def _on_postrun(task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any) -> None:
+    # reason: halobestie/__init__ imports this module before Django's settings and apps are ready
     from halobestie import liveness, metrics
     from halobestie.middleware import request_id_var
 
@@ -194,6 +197,7 @@ def _on_postrun(task_id: str | None = None, task: Any = None, state: str | None 
 
 @worker_init.connect(dispatch_uid="halobestie.celery.metrics_server")
 def _serve_worker_metrics(**_: Any) -> None:
+    # reason: halobestie/__init__ imports this module before Django's settings and apps are ready
     from django.conf import settings
 
     from halobestie import metrics
@@ -208,6 +212,7 @@ def _serve_worker_metrics(**_: Any) -> None:
 
 @worker_process_shutdown.connect(dispatch_uid="halobestie.celery.metrics_dead")
 def _pool_child_exit(pid: int | None = None, **_: Any) -> None:
+    # reason: halobestie/__init__ imports this module before Django's settings and apps are ready
     from halobestie import metrics
 
     metrics.mark_process_dead(pid or os.getpid())

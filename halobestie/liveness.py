@@ -57,6 +57,7 @@ def sweep_completed(*, name: str, duration: float, at: float | None = None) -> N
 
 def _beat_age_from_postgres(now: float) -> float | None:
     try:
+        # reason: ORM models load only once the app registry is ready (the metrics module imports this one early)
         from django.db.models import Max
         from django_celery_beat.models import PeriodicTask
 

@@ -15,6 +15,7 @@ from typing import Any
 
 def _current_task() -> Any:
     try:
+        # reason: the settings' LOGGING loads this formatter before Celery is imported
         from celery import current_task
     except ImportError:  # pragma: no cover
         return None

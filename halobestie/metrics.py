@@ -131,9 +131,11 @@ def multiprocess_dir() -> str | None:
 
 def build_registry(*, liveness: bool = True) -> CollectorRegistry:
     """The registry to expose: the whole process group's metrics, plus liveness if asked."""
+    # reason: the process-wide registry is read at scrape time, after every module registered its metrics
     from prometheus_client import REGISTRY
 
     if multiprocess_dir():
+        # reason: multiprocess mode is loaded only when PROMETHEUS_MULTIPROC_DIR is set
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
@@ -152,6 +154,7 @@ def exposition(*, liveness: bool = True) -> bytes:
 
 
 def _internal_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    # reason: app modules import this one at load time; settings are read per call
     from django.conf import settings
 
     return [ipaddress.ip_network(c, strict=False) for c in settings.INTERNAL_ALLOWED_CIDRS]
@@ -167,6 +170,7 @@ def is_internal(addr: str) -> bool:
 
 def metrics_view(request: Any) -> Any:
     """GET /metrics (text exposition). Outside INTERNAL_ALLOWED_CIDRS it does not exist (404)."""
+    # reason: keeps this module importable by the worker before Django is set up
     from django.http import HttpResponse
 
     if not is_internal(request.META.get("REMOTE_ADDR", "")):
@@ -188,6 +192,7 @@ def _wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
 
 def serve_worker_metrics(port: int, addr: str = "0.0.0.0") -> Any:  # noqa: S104 (network-gated)
     """Serve the worker group's metrics on a daemon thread; returns the server."""
+    # reason: the stdlib server is needed only in a worker that serves its own metrics
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     class QuietHandler(WSGIRequestHandler):
@@ -213,6 +218,7 @@ if multiprocess_dir():
 def mark_process_dead(pid: int) -> None:
     """Multiprocess mode: drop a dead process's live gauges (called when a pool child exits)."""
     if multiprocess_dir():
+        # reason: multiprocess mode is loaded only when PROMETHEUS_MULTIPROC_DIR is set
         from prometheus_client import multiprocess
 
         with contextlib.suppress(Exception):
