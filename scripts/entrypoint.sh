@@ -13,19 +13,31 @@
 #   entrypoint.sh <anything else> runs it as given (e.g. python manage.py create_ops_admin ...)
 #
 # Environment: PYTHON (default: python), HOST (0.0.0.0), PORT (8000), WEB_CONCURRENCY (2 uvicorn
-# workers), WORKER_CONCURRENCY (2 Celery processes), LOG_LEVEL (info).
+# workers), WORKER_CONCURRENCY (2 Celery processes), LOG_LEVEL (info), PROMETHEUS_MULTIPROC_DIR (web,
+# worker: emptied at start).
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
 CELERY_LOG_LEVEL="$(printf '%s' "${LOG_LEVEL:-info}" | tr '[:upper:]' '[:lower:]')"
 
+# Prometheus multiprocess mode (docs/operations.md "Observability"): the process group's directory
+# must be empty at start, or the dead processes of an earlier run would still be counted.
+prepare_metrics_dir() {
+  if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete   # it may be a mount point: empty it
+  fi
+}
+
 case "${1:-web}" in
   web)
+    prepare_metrics_dir
     exec "$PYTHON" -m uvicorn halobestie.asgi:application \
       --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" --workers "${WEB_CONCURRENCY:-2}" \
       --lifespan auto --no-server-header
     ;;
   worker)
+    prepare_metrics_dir
     exec "$PYTHON" -m celery -A halobestie worker -l "$CELERY_LOG_LEVEL" \
       --concurrency "${WORKER_CONCURRENCY:-2}"
     ;;
