@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router, Schema
 from pydantic import Field
 
 from accounts.auth import CustomerAuth
-from halobestie.api import ERRORS_AUTH, Envelope, ok
+from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
+from halobestie.exceptions import error_body
 from payments.selectors import payment_method_list_grouped, pricing_list
+from payments.webhooks import payment_webhook_xendit_receive
 
 
 class TierOut(Schema):
@@ -60,4 +62,34 @@ def payment_methods(request: HttpRequest) -> dict[str, Any]:
     return ok({"groups": payment_method_list_grouped()})
 
 
-ROUTERS: list[tuple[str, Router]] = [("/client", router)]
+class WebhookOut(Schema):
+    outcome: str = Field(
+        description="confirmed | expired | repeat | underpaid | late_payment | ignored_not_ours | "
+        "ignored_unknown | ignored_status | ignored_other_invoice"
+    )
+
+
+webhook_router = Router(tags=["payments"], auth=None)
+
+_WEBHOOK_ERRORS = {
+    401: "Missing or wrong x-callback-token.",
+    422: "The body is not a JSON object.",
+}
+
+
+@webhook_router.post(
+    "/payment/webhooks/xendit",
+    response={200: Envelope(WebhookOut), 401: ErrorEnvelope, 422: ErrorEnvelope},
+    summary="Xendit invoice callback",
+)
+def xendit_webhook(request: HttpRequest) -> HttpResponse:
+    """Logged before anything else; `x-callback-token` compared in constant time (401 otherwise);
+    PAID/SETTLED confirms once, EXPIRED expires; repeats and unknown `external_id` answer 200."""
+    answer = payment_webhook_xendit_receive(headers=request.headers, body=request.body)
+    if answer.status == 200:
+        return JsonResponse(ok(answer.data))
+    code = "UNAUTHORIZED" if answer.status == 401 else "VALIDATION_ERROR"
+    return JsonResponse(error_body(code, _WEBHOOK_ERRORS[answer.status]), status=answer.status)
+
+
+ROUTERS: list[tuple[str, Router]] = [("/client", router), ("/shared", webhook_router)]

@@ -3,9 +3,10 @@ sessions_app.selectors.checkout)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from payments.models import PaymentMethod, PaymentMethodGroup, PricingTier, SessionMode
+from payments.models import PaymentMethod, PaymentMethodGroup, PricingTier, RefundCase, SessionMode
 
 
 def pricing_list() -> dict[str, list[dict[str, Any]]]:
@@ -43,3 +44,16 @@ def payment_method_list_grouped() -> list[dict[str, Any]]:
         {"group": group, "name": labels.get(group, group), "methods": groups[group]}
         for group in sorted(groups, key=lambda g: order.index(g) if g in order else len(order))
     ]
+
+
+def refund_case_get_for_payment(*, payment_request_id: uuid.UUID) -> dict[str, Any] | None:
+    """The refund case of a payment as the customer sees it: {status, amount, reason, updated_at}."""
+    case = RefundCase.objects.filter(payment_request_id=payment_request_id).first()
+    if case is None:
+        return None
+    return {
+        "status": case.status,
+        "amount": case.amount,
+        "reason": case.reason,
+        "updated_at": case.updated_at,
+    }

@@ -6,7 +6,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from halobestie.env import env_bool, env_str
 from halobestie.settings.base import *
-from halobestie.settings.base import AUTH_JWT_SECRET, SECRET_KEY, validate_jwt_secret
+from halobestie.settings.base import (
+    AUTH_JWT_SECRET,
+    SECRET_KEY,
+    XENDIT_CALLBACK_TOKEN,
+    XENDIT_ENABLED,
+    XENDIT_SECRET_KEY,
+    validate_jwt_secret,
+)
 
 DEBUG = False
 HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", False)
@@ -19,3 +26,7 @@ OTP_SENDER = env_str("OTP_SENDER", "accounts.otp_senders.HttpOtpSender")
 OTP_SENDER_LOG_CODES = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+# --- Payments: the provider on needs its secret key and callback token --------------------------
+if XENDIT_ENABLED and (not XENDIT_SECRET_KEY or not XENDIT_CALLBACK_TOKEN):
+    raise ImproperlyConfigured("XENDIT_ENABLED needs XENDIT_SECRET_KEY and XENDIT_CALLBACK_TOKEN to be set.")
