@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 
@@ -283,7 +284,8 @@ def payment_request_invoice_open(*, payment_request_id: uuid.UUID) -> PaymentReq
             amount=payment.amount,
             description=f"HaloBestie {payment.mode} {payment.minutes} menit",
             method_code=payment.method_id,
-            duration_seconds=max(60, int((payment.expires_at - payment.created_at).total_seconds())),
+            # The time left to pay (= the payment timeout on first call): both sides expire together.
+            duration_seconds=max(60, math.ceil((payment.expires_at - timezone.now()).total_seconds())),
             idempotency_key=f"invoice-{payment.id}",
         )
     except ProviderUnavailable as exc:

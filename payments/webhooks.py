@@ -32,8 +32,11 @@ from payments.services import payment_request_settle
 logger = logging.getLogger(__name__)
 
 TOKEN_HEADER = "x-callback-token"
-# Never stored: the callback token, and anything else that authenticates.
-_SECRET_HEADERS = frozenset({TOKEN_HEADER, "authorization", "cookie", "proxy-authorization"})
+# Only these headers are stored: never the callback token, nor anything a misconfigured sender
+# might put a secret in.
+_LOGGED_HEADERS = frozenset(
+    {"content-type", "content-length", "user-agent", "webhook-id", "x-forwarded-for", "x-request-id"}
+)
 
 
 @dataclass
@@ -71,7 +74,7 @@ def payment_webhook_xendit_receive(*, headers: Mapping[str, str], body: bytes) -
     parsed, key_fields = _key_fields(body)
     log = WebhookLog.objects.create(
         provider="xendit",
-        headers={k: v for k, v in lowered.items() if k not in _SECRET_HEADERS},
+        headers={k: v[:200] for k, v in lowered.items() if k in _LOGGED_HEADERS},
         body=body.decode("utf-8", "replace"),
         **key_fields,
     )
