@@ -1,11 +1,17 @@
-"""Ops views of pricing, the method catalog, payment requests and webhook logs."""
+"""Ops views of pricing, the method catalog, payment requests, webhook logs and refund cases."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from halobestie.admin import NoAddMixin, NoChangeMixin, NoDeleteMixin
-from payments.models import PaymentMethod, PaymentRequest, PricingTier, WebhookLog
+from halobestie.admin import NoAddMixin, NoChangeMixin, NoDeleteMixin, ReadOnlyAdminMixin
+from halobestie.exceptions import ApplicationError
+from payments.models import PaymentMethod, PaymentRequest, PricingTier, RefundCase, WebhookLog
+from payments.services import refund_case_approve, refund_case_mark_refunded, refund_case_reject
 
 
 @admin.register(PricingTier)
@@ -26,7 +32,17 @@ class PaymentMethodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class PaymentRequestAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Money records: read-only here; status changes go through the payment services."""
 
-    list_display = ("id", "customer_call_name", "amount", "mode", "minutes", "method", "status", "created_at")
+    list_display = (
+        "id",
+        "customer_call_name",
+        "amount",
+        "mode",
+        "minutes",
+        "method",
+        "status",
+        "flagged_reason",
+        "created_at",
+    )
     list_filter = ("status", "mode", "method", "created_at")
     search_fields = ("=id", "customer__call_name", "provider_invoice_id")
     list_select_related = ("customer", "method")
@@ -43,6 +59,10 @@ class PaymentRequestAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type:
         "confirmed_at",
         "provider_invoice_id",
         "provider_invoice_url",
+        "paid_amount",
+        "paid_at",
+        "payment_channel",
+        "flagged_reason",
         "targeted_mitra",
         "created_at",
         "updated_at",
@@ -56,6 +76,116 @@ class PaymentRequestAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type:
 
 @admin.register(WebhookLog)
 class WebhookLogAdmin(NoAddMixin, NoChangeMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "provider", "received_at", "authenticated", "processed_at", "error")
-    list_filter = ("provider", "authenticated")
-    readonly_fields = ("provider", "headers", "body", "received_at", "authenticated", "processed_at", "error")
+    list_display = (
+        "id",
+        "provider",
+        "received_at",
+        "event_status",
+        "external_id",
+        "outcome",
+        "http_status",
+        "authenticated",
+    )
+    list_filter = ("provider", "authenticated", "outcome", "event_status")
+    search_fields = ("=external_id", "=invoice_id")
+    readonly_fields = (
+        "provider",
+        "headers",
+        "body",
+        "received_at",
+        "authenticated",
+        "processed_at",
+        "external_id",
+        "invoice_id",
+        "event_status",
+        "outcome",
+        "http_status",
+        "error",
+    )
+
+
+class RefundActionForm(ActionForm):
+    text = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Note / reference",
+        help_text="Reject: why. Mark refunded: the transfer's reference.",
+    )
+
+
+@admin.register(RefundCase)
+class RefundCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Refund cases are worked with the actions (each calls a payments service), never edited."""
+
+    action_form = RefundActionForm
+    actions = ("approve_selected", "reject_selected", "mark_refunded_selected")
+    list_display = (
+        "id",
+        "payment_request",
+        "amount",
+        "reason",
+        "status",
+        "decided_by",
+        "reference",
+        "created_at",
+    )
+    list_filter = ("status", "reason", "created_at")
+    search_fields = ("=payment_request__id", "reference")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "payment_request",
+        "amount",
+        "reason",
+        "status",
+        "note",
+        "decided_by",
+        "decided_at",
+        "refunded_at",
+        "reference",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Actions on the list need the change permission; the form itself stays read-only.
+        return bool(request.user.is_staff) and obj is None
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[RefundCase], verb: str, work: object) -> None:
+        done, failed = 0, []
+        for case_id in queryset.values_list("id", flat=True):
+            try:
+                work(case_id)  # type: ignore[operator]
+                done += 1
+            except ApplicationError as exc:
+                failed.append(f"#{case_id}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb} {done} refund case(s).", messages.SUCCESS)
+        for message in failed:
+            self.message_user(request, message, messages.ERROR)
+
+    @admin.action(description="Approve (refund through the provider where it can)")
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[RefundCase]) -> None:
+        who = request.user.get_username()
+        self._each(
+            request, queryset, "Approved", lambda i: refund_case_approve(refund_case_id=i, decided_by=who)
+        )
+
+    @admin.action(description="Reject (give the reason in Note / reference)")
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[RefundCase]) -> None:
+        who, note = request.user.get_username(), request.POST.get("text", "")
+        self._each(
+            request,
+            queryset,
+            "Rejected",
+            lambda i: refund_case_reject(refund_case_id=i, decided_by=who, note=note),
+        )
+
+    @admin.action(description="Mark refunded (the transfer reference in Note / reference)")
+    def mark_refunded_selected(self, request: HttpRequest, queryset: QuerySet[RefundCase]) -> None:
+        who, reference = request.user.get_username(), request.POST.get("text", "")
+        self._each(
+            request,
+            queryset,
+            "Marked refunded",
+            lambda i: refund_case_mark_refunded(refund_case_id=i, decided_by=who, reference=reference),
+        )

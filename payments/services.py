@@ -468,6 +468,8 @@ def refund_case_approve(*, refund_case_id: int, decided_by: str) -> RefundCase:
             case.decided_by = decided_by
             case.decided_at = timezone.now()
             case.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
+        elif case.status == RefundStatus.REFUNDED:
+            return case
         elif case.status != RefundStatus.APPROVED:
             raise InvalidState(f"This refund case is {case.status}.")
     payment = case.payment_request
