@@ -70,8 +70,15 @@ class PaymentStatus(models.TextChoices):
     FAILED_PAIRING = "failed_pairing", "Failed pairing"
 
 
+class PaymentKind(models.TextChoices):
+    SESSION = "session", "Chat session"
+    EXTENSION = "extension", "Extension"
+
+
 class PaymentRequest(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # A session request becomes a chat when paid; an extension request pays minutes already granted.
+    kind = models.CharField(max_length=10, choices=PaymentKind.choices, default=PaymentKind.SESSION)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payment_requests")
     amount = models.PositiveIntegerField(help_text="IDR, whole rupiah")
     minutes = models.PositiveIntegerField()

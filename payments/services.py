@@ -10,7 +10,9 @@ chat sessions. The lifecycle of a request:
 Money arriving for an expired/abandoned request, or less than the amount, opens a refund case
 (docs/payments.md). Provider calls (payments.provider) never run inside a transaction.
 
-An extension's charge is recorded directly as a consumed request (`payment_charge_record`).
+An extension's charge is a request of kind `extension` with its own invoice
+(`payment_extension_request_create`); paid, it goes straight to `consumed` (its minutes were
+granted at approval) and never reaches the pairing hook.
 Confirmation reaches pairing through one hook (payments.hooks), never an import.
 """
 
@@ -39,6 +41,7 @@ from halobestie.exceptions import (
 from opsconfig.services import config_get
 from payments.hooks import payment_confirmed_notify
 from payments.models import (
+    PaymentKind,
     PaymentMethod,
     PaymentRequest,
     PaymentStatus,
@@ -148,10 +151,13 @@ def payment_request_confirm(*, payment_request_id: uuid.UUID) -> PaymentRequest:
 
 
 def _mark_confirmed(payment: PaymentRequest, update_fields: tuple[str, ...] = ()) -> None:
-    payment.status = PaymentStatus.CONFIRMED
+    """Paid: a session request is confirmed (pairing follows through the hook); an extension request
+    is consumed at once (its minutes were granted when the mitra approved)."""
+    extension = payment.kind == PaymentKind.EXTENSION
+    payment.status = PaymentStatus.CONSUMED if extension else PaymentStatus.CONFIRMED
     payment.confirmed_at = timezone.now()
     payment.save(update_fields=["status", "confirmed_at", "updated_at", *update_fields])
-    logger.info("payment %s confirmed", payment.id)
+    logger.info("payment %s %s", payment.id, payment.status)
 
 
 def payment_request_consume(*, payment_request_id: uuid.UUID, now: dt.datetime | None = None) -> bool:
@@ -210,29 +216,34 @@ def payment_request_expire_stale(*, now: dt.datetime | None = None) -> int:
     grace = dt.timedelta(seconds=settings.PAYMENT_RECONCILE_AFTER_SECONDS)
     # A request with a provider invoice gets one reconcile period past its deadline: a payment made
     # in the last second whose webhook is late is confirmed, not expired into a refund case.
-    count = (
-        PaymentRequest.objects.filter(status=PaymentStatus.PENDING, expires_at__lte=moment)
-        .filter(Q(provider_invoice_id="") | Q(expires_at__lte=moment - grace))
-        .update(status=PaymentStatus.EXPIRED, updated_at=moment)
+    due = PaymentRequest.objects.filter(status=PaymentStatus.PENDING, expires_at__lte=moment).filter(
+        Q(provider_invoice_id="") | Q(expires_at__lte=moment - grace)
     )
+    # An unpaid extension: its minutes were given; ops see it flagged (docs/payments.md "Extensions").
+    unpaid = due.filter(kind=PaymentKind.EXTENSION).update(
+        status=PaymentStatus.EXPIRED, flagged_reason="extension unpaid", updated_at=moment
+    )
+    if unpaid:
+        logger.warning("payments: %d extension charges expired unpaid", unpaid)
+    count = unpaid + due.update(status=PaymentStatus.EXPIRED, updated_at=moment)
     if count:
         logger.info("payments: expired %d stale pending requests", count)
     return count
 
 
-def payment_charge_record(
+def payment_extension_request_create(
     *,
     customer_id: uuid.UUID,
     amount: int,
     minutes: int,
     mode: str,
-    reference: str,
     on_payment_request_id: uuid.UUID | None,
-    now: dt.datetime,
 ) -> PaymentRequest | None:
-    """Record a charge made inside a paid chat (an approved extension) as a consumed request, on
-    the method of `on_payment_request_id`, else on the customer's latest method. None (and a
-    warning) when the customer never paid with any method."""
+    """The charge of an approved extension: a pending request of kind `extension`, on the method of
+    `on_payment_request_id` (else the customer's latest), expiring after the payment timeout. Its
+    invoice is opened after commit (`payment_request_invoice_open`). None (and a warning) when the
+    customer never paid with any method. The caller checked that no other request is pending
+    (`payment_request_pending_exists`)."""
     method_id = None
     if on_payment_request_id is not None:
         method_id = (
@@ -248,19 +259,23 @@ def payment_charge_record(
             .first()
         )
     if method_id is None:
-        logger.warning("charge %s without a known payment method; not recorded", reference)
+        logger.warning("extension charge for customer %s without a known payment method", customer_id)
         return None
+    minutes_to_pay = config_get().payment_request_timeout_minutes
     return PaymentRequest.objects.create(
         customer_id=customer_id,
+        kind=PaymentKind.EXTENSION,
         amount=amount,
         minutes=minutes,
         mode=mode,
         method_id=method_id,
-        status=PaymentStatus.CONSUMED,
-        expires_at=now,
-        confirmed_at=now,
-        provider_invoice_id=reference,
+        status=PaymentStatus.PENDING,
+        expires_at=timezone.now() + dt.timedelta(minutes=minutes_to_pay),
     )
+
+
+def payment_request_pending_exists(*, customer_id: uuid.UUID) -> bool:
+    return PaymentRequest.objects.filter(customer_id=customer_id, status=PaymentStatus.PENDING).exists()
 
 
 # --- the provider: invoices, callbacks, reconciliation ---------------------------------------------
@@ -271,8 +286,9 @@ def payment_request_invoice_open(*, payment_request_id: uuid.UUID) -> PaymentReq
     take seconds). The idempotency key is the request id, so a retried call never makes two invoices.
 
     With the dev stand-in there is no invoice and the request is returned as is. When the provider
-    fails or is slow, the request is abandoned (nothing stays pending to block a retry) and
-    PAYMENT_PROVIDER_UNAVAILABLE is raised; the customer's retry creates a new request.
+    fails or is slow, a session request is abandoned (nothing stays pending to block a retry) and
+    PAYMENT_PROVIDER_UNAVAILABLE is raised; the customer's retry creates a new request. An
+    extension request stays pending (its minutes were given) and the sweep opens its invoice later.
     """
     payment = PaymentRequest.objects.get(pk=payment_request_id)
     provider = payment_provider()
@@ -289,6 +305,9 @@ def payment_request_invoice_open(*, payment_request_id: uuid.UUID) -> PaymentReq
             idempotency_key=f"invoice-{payment.id}",
         )
     except ProviderUnavailable as exc:
+        if payment.kind == PaymentKind.EXTENSION:
+            # The minutes are given already: keep the charge; the sweep opens the invoice later.
+            raise PaymentProviderUnavailable() from exc
         PaymentRequest.objects.filter(pk=payment.id, status=PaymentStatus.PENDING).update(
             status=PaymentStatus.ABANDONED,
             flagged_reason="provider unavailable at creation",
@@ -349,7 +368,8 @@ def _settle_paid(payment: PaymentRequest, invoice: Invoice) -> str:
     if payment.status == PaymentStatus.PENDING and paid >= payment.amount:
         fields = _record_paid(payment, invoice, paid)
         _mark_confirmed(payment, tuple(fields))
-        payment_confirmed_notify(payment_request_id=payment.id)
+        if payment.status == PaymentStatus.CONFIRMED:
+            payment_confirmed_notify(payment_request_id=payment.id)
         return "confirmed"
     if payment.status in (PaymentStatus.PENDING, PaymentStatus.EXPIRED, PaymentStatus.ABANDONED):
         fields = _record_paid(payment, invoice, paid)
@@ -397,6 +417,18 @@ def payment_request_reconcile(*, now: dt.datetime | None = None, limit: int = 20
         .order_by("created_at")
         .values_list("id", "provider_invoice_id")[:limit]
     )
+    # An extension's invoice that failed to open at approval is retried here.
+    missing = PaymentRequest.objects.filter(
+        status=PaymentStatus.PENDING,
+        kind=PaymentKind.EXTENSION,
+        provider_invoice_id="",
+        expires_at__gt=moment,
+    ).values_list("id", flat=True)[:limit]
+    for payment_id in list(missing):
+        try:
+            payment_request_invoice_open(payment_request_id=payment_id)
+        except PaymentProviderUnavailable:
+            counts["errors"] += 1
     for payment_id, invoice_id in due:
         counts["asked"] += 1
         try:

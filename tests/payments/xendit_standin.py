@@ -13,9 +13,14 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
+
+__all__ = ["CALLBACK_TOKEN", "SECRET_KEY", "XenditStandIn", "xendit"]
 
 SECRET_KEY = "xnd_development_standin_secret"
 CALLBACK_TOKEN = "standin-callback-token-0123456789"
@@ -166,3 +171,16 @@ class XenditStandIn:
                 self.refunds[key] = refund
                 return 200, refund
         return 404, {"error_code": "NOT_FOUND"}
+
+
+@pytest.fixture
+def xendit(settings: Any) -> Iterator[XenditStandIn]:
+    """The stand-in, with the provider switched on in settings (1 s timeouts)."""
+    standin = XenditStandIn()
+    settings.XENDIT_ENABLED = True
+    settings.XENDIT_API_BASE = standin.url
+    settings.XENDIT_SECRET_KEY = SECRET_KEY
+    settings.XENDIT_CALLBACK_TOKEN = CALLBACK_TOKEN
+    settings.XENDIT_TIMEOUT_SECONDS = 1.0
+    yield standin
+    standin.stop()
