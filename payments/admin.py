@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
@@ -10,15 +12,110 @@ from django.http import HttpRequest
 
 from halobestie.admin import NoAddMixin, NoChangeMixin, NoDeleteMixin, ReadOnlyAdminMixin
 from halobestie.exceptions import ApplicationError
-from payments.models import PaymentMethod, PaymentRequest, PricingTier, RefundCase, WebhookLog
-from payments.services import refund_case_approve, refund_case_mark_refunded, refund_case_reject
+from payments.models import (
+    PaymentMethod,
+    PaymentRequest,
+    PricingHistory,
+    PricingPromotion,
+    PricingTier,
+    RefundCase,
+    WebhookLog,
+)
+from payments.services import (
+    pricing_promotion_update,
+    pricing_tier_update,
+    refund_case_approve,
+    refund_case_mark_refunded,
+    refund_case_reject,
+)
+
+STALE_MESSAGE = (
+    "Someone else changed this since you opened the page (version {current}, your form had {mine}). "
+    "Nothing was saved: reload the page and make your change again."
+)
+
+
+class VersionedForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Carries the version the editor loaded; a stale form is refused with a clear message (the
+    service's locked check is the last word)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.instance.pk is not None:
+            current = (
+                type(self.instance)
+                .objects.filter(pk=self.instance.pk)
+                .values_list("version", flat=True)
+                .first()
+            )
+            if current is not None and cleaned.get("version") != current:
+                raise forms.ValidationError(
+                    STALE_MESSAGE.format(current=current, mine=cleaned.get("version"))
+                )
+        return cleaned
+
+
+class TierForm(VersionedForm):
+    class Meta:
+        model = PricingTier
+        fields = ("price", "is_active", "version")
 
 
 @admin.register(PricingTier)
-class PricingTierAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("mode", "duration_minutes", "price", "is_active", "updated_at")
+class PricingTierAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Prices change through pricing_tier_update: optimistic lock and a history row per change."""
+
+    form = TierForm
+    list_display = ("mode", "duration_minutes", "price", "is_active", "version", "updated_at")
     list_filter = ("mode", "is_active")
-    readonly_fields = ("version", "updated_at")
+    readonly_fields = ("mode", "duration_minutes", "updated_at")
+    fields = ("mode", "duration_minutes", "price", "is_active", "version", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: PricingTier, form: Any, change: bool) -> None:
+        saved = pricing_tier_update(
+            tier_id=obj.pk,
+            expected_version=form.cleaned_data["version"],
+            changed_by=request.user.get_username(),
+            price=obj.price,
+            is_active=obj.is_active,
+        )
+        obj.version, obj.updated_at = saved.version, saved.updated_at
+
+
+class PromotionForm(VersionedForm):
+    class Meta:
+        model = PricingPromotion
+        fields = ("kind", "value", "is_active", "version")
+
+
+@admin.register(PricingPromotion)
+class PricingPromotionAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """The first-session discount: percent or amount, on/off; optimistic lock and history."""
+
+    form = PromotionForm
+    list_display = ("name", "kind", "value", "is_active", "version", "updated_at")
+    readonly_fields = ("code", "name", "updated_at")
+    fields = ("code", "name", "kind", "value", "is_active", "version", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: PricingPromotion, form: Any, change: bool) -> None:
+        saved = pricing_promotion_update(
+            code=obj.pk,
+            expected_version=form.cleaned_data["version"],
+            changed_by=request.user.get_username(),
+            kind=obj.kind,
+            value=obj.value,
+            is_active=obj.is_active,
+        )
+        obj.version, obj.updated_at = saved.version, saved.updated_at
+
+
+@admin.register(PricingHistory)
+class PricingHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("changed_at", "entity", "object_key", "version", "changed_by", "before", "after")
+    list_filter = ("entity", "changed_by")
+    date_hierarchy = "changed_at"
 
 
 @admin.register(PaymentMethod)

@@ -9,21 +9,33 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router, Schema
 from pydantic import Field
 
-from accounts.auth import CustomerAuth
+from accounts.auth import CustomerAuth, principal_of
 from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
 from halobestie.exceptions import error_body
-from payments.selectors import payment_method_list_grouped, pricing_list
+from payments.selectors import first_session_discount_for, payment_method_list_grouped, pricing_list
 from payments.webhooks import payment_webhook_xendit_receive
 
 
 class TierOut(Schema):
     duration_minutes: int
-    price: int = Field(description="IDR, whole rupiah")
+    price: int = Field(description="IDR, whole rupiah: what this customer pays (discount applied)")
+    base_price: int = Field(description="The tier's price before any discount")
+    discount: int = Field(description="IDR off the base price (the first-session discount), else 0")
+
+
+class DiscountOut(Schema):
+    code: str
+    name: str
+    kind: str = Field(description="percent | amount")
+    value: int
 
 
 class PricingOut(Schema):
     currency: Literal["IDR"] = "IDR"
     modes: dict[str, list[TierOut]] = Field(description='Tiers per mode, e.g. {"chat": [...], "call": [...]}')
+    first_session_discount: DiscountOut | None = Field(
+        description="The discount this customer gets on their first paid session, or null"
+    )
 
 
 class MethodOut(Schema):
@@ -50,7 +62,23 @@ router = Router(tags=["payments"], auth=CustomerAuth())
     "/chat/pricing", response={200: Envelope(PricingOut), **ERRORS_AUTH}, summary="Pricing tiers per mode"
 )
 def chat_pricing(request: HttpRequest) -> dict[str, Any]:
-    return ok({"currency": "IDR", "modes": pricing_list()})
+    customer_id = principal_of(request).user_id
+    promotion = first_session_discount_for(customer_id=customer_id)
+    discount = None
+    if promotion is not None:
+        discount = {
+            "code": promotion.code,
+            "name": promotion.name,
+            "kind": promotion.kind,
+            "value": promotion.value,
+        }
+    return ok(
+        {
+            "currency": "IDR",
+            "modes": pricing_list(customer_id=customer_id),
+            "first_session_discount": discount,
+        }
+    )
 
 
 @router.get(

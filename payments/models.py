@@ -37,6 +37,59 @@ class PricingTier(models.Model):
         return f"{self.mode} {self.duration_minutes} min: Rp{self.price:,}"
 
 
+class DiscountKind(models.TextChoices):
+    PERCENT = "percent", "Percent of the price"
+    AMOUNT = "amount", "Fixed amount (IDR)"
+
+
+class PricingPromotion(models.Model):
+    """A price rule ops switch on and off. One exists: the first-session discount ("Diskon Sesi
+    Pertama", code `first_session`), applied to a customer's first paid session only."""
+
+    FIRST_SESSION = "first_session"
+
+    code = models.CharField(max_length=40, primary_key=True)
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=10, choices=DiscountKind.choices, default=DiscountKind.PERCENT)
+    value = models.PositiveIntegerField(help_text="Percent (1-100) or whole rupiah, by kind")
+    is_active = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "pricing_promotions"
+
+    def __str__(self) -> str:
+        unit = "%" if self.kind == DiscountKind.PERCENT else " IDR"
+        return f"{self.name}: {self.value}{unit} ({'on' if self.is_active else 'off'})"
+
+    def discount_for(self, price: int) -> int:
+        """Whole rupiah off `price` (never more than the price minus Rp1)."""
+        off = price * self.value // 100 if self.kind == DiscountKind.PERCENT else self.value
+        return max(0, min(off, price - 1))
+
+
+class PricingHistory(models.Model):
+    """Who changed which price rule, when, from what to what (append-only)."""
+
+    id = models.BigAutoField(primary_key=True)
+    entity = models.CharField(max_length=20, help_text="tier | promotion")
+    object_key = models.CharField(max_length=60, help_text="The tier's id or the promotion's code")
+    version = models.PositiveIntegerField(help_text="The version this change produced")
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    changed_by = models.CharField(max_length=150)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "pricing_history"
+        ordering = ("-changed_at", "-id")
+        indexes = [models.Index(fields=["entity", "object_key", "-changed_at"], name="pricing_history_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.object_key} v{self.version} by {self.changed_by}"
+
+
 class PaymentMethodGroup(models.TextChoices):
     QRIS = "qris", "QRIS"
     EWALLET = "ewallet", "E-wallet"
@@ -81,6 +134,9 @@ class PaymentRequest(models.Model):
     kind = models.CharField(max_length=10, choices=PaymentKind.choices, default=PaymentKind.SESSION)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payment_requests")
     amount = models.PositiveIntegerField(help_text="IDR, whole rupiah")
+    # The promotion applied (first-session discount), and how much it took off the tier's price.
+    discount_amount = models.PositiveIntegerField(default=0)
+    promotion_code = models.CharField(max_length=40, blank=True, default="")
     minutes = models.PositiveIntegerField()
     mode = models.CharField(max_length=10, choices=SessionMode.choices)
     method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="+")

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import Customer
 from halobestie.exceptions import (
     ApplicationError,
     Forbidden,
@@ -36,15 +37,20 @@ from halobestie.exceptions import (
     InvalidPaymentMethod,
     InvalidState,
     NotFound,
+    StaleWrite,
     ValidationFailed,
 )
 from opsconfig.services import config_get
 from payments.hooks import payment_confirmed_notify
 from payments.models import (
+    DiscountKind,
     PaymentKind,
     PaymentMethod,
     PaymentRequest,
     PaymentStatus,
+    PricingHistory,
+    PricingPromotion,
+    PricingTier,
     RefundCase,
     RefundReason,
     RefundStatus,
@@ -100,24 +106,51 @@ def payment_quote_get(*, mode: str, duration_minutes: int, method: str) -> Payme
     )
 
 
+def _first_session_eligible(customer_id: uuid.UUID) -> bool:
+    """No session request of this customer was paid into a chat or is waiting to be (a refunded,
+    expired or abandoned one does not use the discount up)."""
+    return not PaymentRequest.objects.filter(
+        customer_id=customer_id,
+        kind=PaymentKind.SESSION,
+        status__in=(PaymentStatus.PENDING, PaymentStatus.CONFIRMED, PaymentStatus.CONSUMED),
+    ).exists()
+
+
 @transaction.atomic
 def payment_request_create(
     *, customer_id: uuid.UUID, quote: PaymentQuote, targeted_mitra_id: uuid.UUID | None = None
 ) -> PaymentRequest:
-    """A pending request for a quote. One open (pending or confirmed) request per customer; the
-    partial unique index is the last word on "one pending". The caller holds the customer's lock."""
+    """A pending request for a quote, with the first-session discount when the customer is eligible.
+    One open (pending or confirmed) request per customer. The customer's row is locked first, so two
+    concurrent checkouts are serialised: the second sees the first's request (and no discount); the
+    partial unique index is the last word on "one pending"."""
+    if not Customer.objects.select_for_update().filter(pk=customer_id).exists():
+        raise NotFound("Customer not found.")
     open_payment = PaymentRequest.objects.filter(
         customer_id=customer_id, status__in=(PaymentStatus.PENDING, PaymentStatus.CONFIRMED)
     ).first()
     if open_payment is not None:
         # A confirmed payment without a session is about to become one (reconcile re-starts it).
         raise InvalidState("You already have a payment in progress; finish or wait for it first.")
+    discount, promotion_code = 0, ""
+    promotion = PricingPromotion.objects.filter(code=PricingPromotion.FIRST_SESSION, is_active=True).first()
+    if promotion is not None and _first_session_eligible(customer_id):
+        discount, promotion_code = promotion.discount_for(quote.amount), promotion.code
+    # A discount never takes the amount below what the method accepts (nor to Rp0).
+    amount = max(quote.amount - discount, min(quote.amount, quote.method.min_amount))
+    discount = quote.amount - amount
+    if not quote.method.min_amount <= amount <= quote.method.max_amount:
+        raise InvalidPaymentAmount(
+            f"{quote.method.name} accepts Rp{quote.method.min_amount:,} to Rp{quote.method.max_amount:,}."
+        )
     minutes = config_get().payment_request_timeout_minutes
     try:
         with transaction.atomic():
             return PaymentRequest.objects.create(
                 customer_id=customer_id,
-                amount=quote.amount,
+                amount=amount,
+                discount_amount=discount,
+                promotion_code=promotion_code,
                 minutes=quote.duration_minutes,
                 mode=quote.mode,
                 method=quote.method,
@@ -568,3 +601,110 @@ def refund_case_mark_refunded(*, refund_case_id: int, decided_by: str, reference
         case.decided_by = decided_by
     case.save(update_fields=["status", "reference", "refunded_at", "decided_by", "updated_at"])
     return case
+
+
+# --- pricing edits by ops: optimistic locking and history ---------------------------------------------
+
+
+def _tier_state(tier: PricingTier) -> dict[str, object]:
+    return {"price": tier.price, "is_active": tier.is_active}
+
+
+def _promotion_state(promotion: PricingPromotion) -> dict[str, object]:
+    return {
+        "name": promotion.name,
+        "kind": promotion.kind,
+        "value": promotion.value,
+        "is_active": promotion.is_active,
+    }
+
+
+@transaction.atomic
+def pricing_tier_update(
+    *,
+    tier_id: int,
+    expected_version: int,
+    changed_by: str,
+    price: int | None = None,
+    is_active: bool | None = None,
+) -> PricingTier:
+    """Ops change a tier's price or availability. Refused with STALE_WRITE when the tier changed since
+    the editor loaded `expected_version` (never a silent overwrite); a history row records the change."""
+    tier = PricingTier.objects.select_for_update().filter(pk=tier_id).first()
+    if tier is None:
+        raise NotFound("Pricing tier not found.")
+    if tier.version != expected_version:
+        raise StaleWrite(
+            f"This tier was changed by someone else (now version {tier.version}, you edited "
+            f"version {expected_version}). Reload it and make your change again."
+        )
+    if price is not None and price < 1:
+        raise ValidationFailed("price: must be at least Rp1.")
+    before = _tier_state(tier)
+    if price is not None:
+        tier.price = price
+    if is_active is not None:
+        tier.is_active = is_active
+    after = _tier_state(tier)
+    if after == before:
+        return tier
+    tier.version += 1
+    tier.save(update_fields=["price", "is_active", "version", "updated_at"])
+    PricingHistory.objects.create(
+        entity="tier",
+        object_key=str(tier.pk),
+        version=tier.version,
+        before=before,
+        after=after,
+        changed_by=changed_by,
+    )
+    return tier
+
+
+@transaction.atomic
+def pricing_promotion_update(
+    *,
+    expected_version: int,
+    changed_by: str,
+    kind: str | None = None,
+    value: int | None = None,
+    is_active: bool | None = None,
+    code: str = PricingPromotion.FIRST_SESSION,
+) -> PricingPromotion:
+    """Ops change the first-session discount (percent or amount, value, on/off); STALE_WRITE and a
+    history row as for tiers."""
+    promotion = PricingPromotion.objects.select_for_update().filter(pk=code).first()
+    if promotion is None:
+        raise NotFound("Promotion not found.")
+    if promotion.version != expected_version:
+        raise StaleWrite(
+            f"This promotion was changed by someone else (now version {promotion.version}, you edited "
+            f"version {expected_version}). Reload it and make your change again."
+        )
+    before = _promotion_state(promotion)
+    if kind is not None:
+        promotion.kind = kind
+    if value is not None:
+        promotion.value = value
+    if is_active is not None:
+        promotion.is_active = is_active
+    if promotion.kind not in DiscountKind.values:
+        raise ValidationFailed("kind: percent or amount.")
+    if promotion.kind == DiscountKind.PERCENT and not 1 <= promotion.value <= 100:
+        raise ValidationFailed("value: a percent from 1 to 100.")
+    if promotion.kind == DiscountKind.AMOUNT and promotion.value < 1:
+        raise ValidationFailed("value: at least Rp1.")
+    after = _promotion_state(promotion)
+    if after == before:
+        return promotion
+    promotion.version += 1
+    promotion.save(update_fields=["kind", "value", "is_active", "version", "updated_at"])
+    PricingHistory.objects.create(
+        entity="promotion",
+        object_key=promotion.code,
+        version=promotion.version,
+        before=before,
+        after=after,
+        changed_by=changed_by,
+    )
+    return promotion

@@ -35,7 +35,9 @@ class PaymentRequestIn(Schema):
 class PaymentRequestOut(Schema):
     id: uuid.UUID
     status: str = Field(description="pending | confirmed | consumed | expired | abandoned | failed_pairing")
-    amount: int
+    amount: int = Field(description="IDR to pay, whole rupiah (after any discount)")
+    discount: int = Field(description="IDR taken off the tier's price (first-session discount), else 0")
+    kind: str = Field(description="session | extension")
     mode: str
     duration_minutes: int
     method: str
@@ -66,6 +68,8 @@ def _payment_out(payment: PaymentRequest) -> dict[str, Any]:
         "id": payment.id,
         "status": payment.status,
         "amount": payment.amount,
+        "discount": payment.discount_amount,
+        "kind": payment.kind,
         "mode": payment.mode,
         "duration_minutes": payment.minutes,
         "method": payment.method_id,
