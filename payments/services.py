@@ -450,13 +450,16 @@ def payment_request_reconcile(*, now: dt.datetime | None = None, limit: int = 20
         .order_by("created_at")
         .values_list("id", "provider_invoice_id")[:limit]
     )
-    # An extension's invoice that failed to open at approval is retried here.
-    missing = PaymentRequest.objects.filter(
-        status=PaymentStatus.PENDING,
-        kind=PaymentKind.EXTENSION,
-        provider_invoice_id="",
-        expires_at__gt=moment,
-    ).values_list("id", flat=True)[:limit]
+    # Invoices that never opened: an extension's whose provider call failed at approval, and a
+    # checkout's whose process died between the commit and the call (old enough not to be in flight;
+    # a concurrent call would get the same invoice anyway: same idempotency key).
+    missing = (
+        PaymentRequest.objects.filter(
+            status=PaymentStatus.PENDING, provider_invoice_id="", expires_at__gt=moment
+        )
+        .filter(Q(kind=PaymentKind.EXTENSION) | Q(created_at__lte=cutoff))
+        .values_list("id", flat=True)[:limit]
+    )
     for payment_id in list(missing):
         try:
             payment_request_invoice_open(payment_request_id=payment_id)

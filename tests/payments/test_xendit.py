@@ -14,7 +14,12 @@ from django.utils import timezone
 
 from payments.models import PaymentRequest, PaymentStatus
 from payments.provider import DevStandInProvider, ProviderUnavailable, XenditProvider, payment_provider
-from payments.services import payment_request_invoice_open, payment_sweep
+from payments.services import (
+    payment_quote_get,
+    payment_request_create,
+    payment_request_invoice_open,
+    payment_sweep,
+)
 from sessions_app.models import ChatSession
 from tests.payments.xendit_standin import SECRET_KEY, XenditStandIn
 
@@ -234,3 +239,17 @@ def test_a_request_with_an_invoice_gets_one_reconcile_period_past_its_deadline(
     with time_machine.travel(now + dt.timedelta(minutes=21, seconds=30), tick=False):
         assert payment_sweep()["expired_stale"] == 1
     assert PaymentRequest.objects.get(pk=payment_id).status == PaymentStatus.EXPIRED
+
+
+def test_the_sweep_opens_the_invoice_of_a_checkout_that_died_before_calling_the_provider(
+    customer: Any, xendit: XenditStandIn
+) -> None:
+    # The row was committed, then the process died: no invoice, the customer sees no invoice_url.
+    quote = payment_quote_get(mode="chat", duration_minutes=30, method="qris")
+    payment = payment_request_create(customer_id=customer[0].id, quote=quote)
+    assert payment_sweep()["asked"] == 0 and not xendit.invoices  # still possibly in flight: left alone
+    _aged(str(payment.id))
+    payment_sweep()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING
+    assert payment.provider_invoice_url == xendit.invoice_for(str(payment.id))["invoice_url"]
