@@ -125,6 +125,23 @@ class PaymentMethodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_editable = ("is_active", "sort_order")
 
 
+class FlaggedFilter(admin.SimpleListFilter):
+    """Money ops must look at: underpaid, paid late, unpaid extensions, provider failures."""
+
+    title = "flagged"
+    parameter_name = "flagged"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Flagged"), ("no", "Not flagged")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[PaymentRequest]) -> QuerySet[PaymentRequest]:
+        if self.value() == "yes":
+            return queryset.exclude(flagged_reason="")
+        if self.value() == "no":
+            return queryset.filter(flagged_reason="")
+        return queryset
+
+
 @admin.register(PaymentRequest)
 class PaymentRequestAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Money records: read-only here; status changes go through the payment services."""
@@ -140,14 +157,17 @@ class PaymentRequestAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type:
         "flagged_reason",
         "created_at",
     )
-    list_filter = ("status", "mode", "method", "created_at")
+    list_filter = ("status", "kind", FlaggedFilter, "mode", "method", "created_at")
     search_fields = ("=id", "customer__call_name", "provider_invoice_id")
     list_select_related = ("customer", "method")
     date_hierarchy = "created_at"
     fields = (
         "id",
+        "kind",
         "customer_call_name",
         "amount",
+        "discount_amount",
+        "promotion_code",
         "mode",
         "minutes",
         "method",

@@ -180,3 +180,19 @@ def test_ops_work_cases_with_the_admin_actions(
     assert (case.status, case.reference) == (RefundStatus.REFUNDED, "TRF-9")
     change = admin_client.get(reverse("admin:payments_refundcase_change", args=[case.id]))
     assert change.status_code == 200
+
+
+def test_ops_find_flagged_payments_in_the_admin(admin_client: Any, make_customer: Any) -> None:
+    flagged = checkout_create(customer_id=make_customer().id, mode="chat", duration_minutes=30, method="qris")
+    PaymentRequest.objects.filter(pk=flagged.id).update(flagged_reason="paid Rp1 of Rp60,000")
+    calm = checkout_create(
+        customer_id=make_customer("Calm").id, mode="chat", duration_minutes=15, method="qris"
+    )
+    url = reverse("admin:payments_paymentrequest_changelist")
+    page = admin_client.get(url, {"flagged": "yes"}).content.decode()
+    assert str(flagged.id) in page and "paid Rp1 of Rp60,000" in page
+    assert str(calm.id) not in page
+    assert (
+        admin_client.get(reverse("admin:payments_paymentrequest_change", args=[flagged.id])).status_code
+        == 200
+    )
