@@ -23,6 +23,10 @@ BENCHMARKS = {
         "bench.matching.run",
         "matching policies simulated over a day: blast vs waves vs waves + queue (docs/matching.md)",
     ),
+    "payments": (
+        "bench.payments.run",
+        "paid webhook → first chat_request on a mitra socket, p50/p99 over 200",
+    ),
     "ws": ("bench.ws.relay", "chat relay through the gateway: worker threads vs one thread, pool leak check"),
 }
 

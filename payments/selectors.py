@@ -3,20 +3,53 @@ sessions_app.selectors.checkout)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from payments.models import PaymentMethod, PaymentMethodGroup, PricingTier, SessionMode
+from payments.models import (
+    PaymentKind,
+    PaymentMethod,
+    PaymentMethodGroup,
+    PaymentRequest,
+    PaymentStatus,
+    PricingPromotion,
+    PricingTier,
+    RefundCase,
+    SessionMode,
+)
 
 
-def pricing_list() -> dict[str, list[dict[str, Any]]]:
-    """Active tiers per mode, shortest first: {"chat": [{duration_minutes, price}], "call": [...]}.
+def first_session_discount_for(*, customer_id: uuid.UUID | None) -> PricingPromotion | None:
+    """The active first-session discount if this customer would get it on their next checkout."""
+    promotion = PricingPromotion.objects.filter(code=PricingPromotion.FIRST_SESSION, is_active=True).first()
+    if promotion is None or customer_id is None:
+        return None
+    used = PaymentRequest.objects.filter(
+        customer_id=customer_id,
+        kind=PaymentKind.SESSION,
+        status__in=(PaymentStatus.PENDING, PaymentStatus.CONFIRMED, PaymentStatus.CONSUMED),
+    ).exists()
+    return None if used else promotion
+
+
+def pricing_list(*, customer_id: uuid.UUID | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Active tiers per mode, shortest first: {"chat": [{duration_minutes, price, base_price,
+    discount}], "call": [...]}. `price` is what this customer would pay (the first-session discount
+    applied when eligible); `base_price` the tier's price.
 
     Every mode is present (possibly empty) so an app can render a fixed tab per mode.
     """
+    promotion = first_session_discount_for(customer_id=customer_id)
     result: dict[str, list[dict[str, Any]]] = {mode.value: [] for mode in SessionMode}
     for tier in PricingTier.objects.filter(is_active=True).order_by("mode", "duration_minutes"):
+        discount = promotion.discount_for(tier.price) if promotion is not None else 0
         result.setdefault(tier.mode, []).append(
-            {"duration_minutes": tier.duration_minutes, "price": tier.price}
+            {
+                "duration_minutes": tier.duration_minutes,
+                "price": tier.price - discount,
+                "base_price": tier.price,
+                "discount": discount,
+            }
         )
     return result
 
@@ -43,3 +76,16 @@ def payment_method_list_grouped() -> list[dict[str, Any]]:
         {"group": group, "name": labels.get(group, group), "methods": groups[group]}
         for group in sorted(groups, key=lambda g: order.index(g) if g in order else len(order))
     ]
+
+
+def refund_case_get_for_payment(*, payment_request_id: uuid.UUID) -> dict[str, Any] | None:
+    """The refund case of a payment as the customer sees it: {status, amount, reason, updated_at}."""
+    case = RefundCase.objects.filter(payment_request_id=payment_request_id).first()
+    if case is None:
+        return None
+    return {
+        "status": case.status,
+        "amount": case.amount,
+        "reason": case.reason,
+        "updated_at": case.updated_at,
+    }

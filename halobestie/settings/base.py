@@ -296,3 +296,17 @@ LOG_FORMAT = env_str("LOG_FORMAT", "plain")
 _logging_cfg: Any = LOGGING
 _logging_cfg["formatters"]["json"] = {"()": "halobestie.logjson.JsonLinesFormatter"}
 _logging_cfg["handlers"]["console"]["formatter"] = "json" if LOG_FORMAT == "json" else "plain"
+
+# --- Payments: the Xendit provider (payments/provider.py, docs/payments.md) ---------------------
+# Off: the dev stand-in (no invoice; a payment is confirmed only by the dev force-confirm route).
+XENDIT_ENABLED = env_bool("XENDIT_ENABLED", False)
+XENDIT_SECRET_KEY = env_str("XENDIT_SECRET_KEY", "")
+XENDIT_CALLBACK_TOKEN = env_str("XENDIT_CALLBACK_TOKEN", "")
+XENDIT_API_BASE = env_str("XENDIT_API_BASE", "https://api.xendit.co")
+# Each provider call gives up after this long, so a customer waits a few seconds at most (502).
+XENDIT_TIMEOUT_SECONDS = float(env_str("XENDIT_TIMEOUT_SECONDS", "4"))
+# Where the provider's checkout page sends the customer back (the app's deep links).
+PAYMENT_SUCCESS_REDIRECT_URL = env_str("PAYMENT_SUCCESS_REDIRECT_URL", "halobestie://payment/success")
+PAYMENT_FAILURE_REDIRECT_URL = env_str("PAYMENT_FAILURE_REDIRECT_URL", "halobestie://payment/failure")
+# The sweep asks the provider about requests pending longer than this (a lost webhook).
+PAYMENT_RECONCILE_AFTER_SECONDS = env_int("PAYMENT_RECONCILE_AFTER_SECONDS", 60)

@@ -8,7 +8,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 from halobestie.env import env_bool, env_str
 from halobestie.settings.base import *
-from halobestie.settings.base import AUTH_JWT_SECRET, LOGGING, SECRET_KEY, validate_jwt_secret
+from halobestie.settings.base import (
+    AUTH_JWT_SECRET,
+    LOGGING,
+    SECRET_KEY,
+    XENDIT_CALLBACK_TOKEN,
+    XENDIT_ENABLED,
+    XENDIT_SECRET_KEY,
+    validate_jwt_secret,
+)
 
 DEBUG = False
 HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", False)
@@ -34,3 +42,7 @@ WHITENOISE_USE_FINDERS = False
 if env_str("LOG_FORMAT", "json") == "json":
     _logging_cfg: Any = LOGGING
     _logging_cfg["handlers"]["console"]["formatter"] = "json"
+
+# --- Payments: the provider on needs its secret key and callback token --------------------------
+if XENDIT_ENABLED and (not XENDIT_SECRET_KEY or not XENDIT_CALLBACK_TOKEN):
+    raise ImproperlyConfigured("XENDIT_ENABLED needs XENDIT_SECRET_KEY and XENDIT_CALLBACK_TOKEN to be set.")

@@ -12,14 +12,15 @@ from pydantic import Field
 
 from accounts.auth import CustomerAuth, principal_of
 from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
-from payments.models import PaymentRequest
+from payments.models import PaymentRequest, PaymentStatus
+from payments.selectors import refund_case_get_for_payment
 from sessions_app.realtime import iso
 from sessions_app.selectors.checkout import (
     payment_request_get_for_customer,
     payment_request_list_pending,
     payment_request_session_id,
 )
-from sessions_app.services.checkout import checkout_create
+from sessions_app.services.checkout import checkout_cancel, checkout_create
 
 
 class PaymentRequestIn(Schema):
@@ -34,7 +35,9 @@ class PaymentRequestIn(Schema):
 class PaymentRequestOut(Schema):
     id: uuid.UUID
     status: str = Field(description="pending | confirmed | consumed | expired | abandoned | failed_pairing")
-    amount: int
+    amount: int = Field(description="IDR to pay, whole rupiah (after any discount)")
+    discount: int = Field(description="IDR taken off the tier's price (first-session discount), else 0")
+    kind: str = Field(description="session | extension")
     mode: str
     duration_minutes: int
     method: str
@@ -43,6 +46,17 @@ class PaymentRequestOut(Schema):
     targeted_mitra_id: uuid.UUID | None
     session_id: uuid.UUID | None = Field(description="The chat session, once the payment is confirmed")
     created_at: str
+
+
+class RefundOut(Schema):
+    status: str = Field(description="pending_review | approved | refunded | rejected")
+    amount: int = Field(description="IDR, whole rupiah")
+    reason: str
+    updated_at: str
+
+
+class PaymentRequestDetailOut(PaymentRequestOut):
+    refund: RefundOut | None = Field(description="The refund case, when paid money did not become a chat")
 
 
 class PaymentRequestListOut(Schema):
@@ -54,6 +68,8 @@ def _payment_out(payment: PaymentRequest) -> dict[str, Any]:
         "id": payment.id,
         "status": payment.status,
         "amount": payment.amount,
+        "discount": payment.discount_amount,
+        "kind": payment.kind,
         "mode": payment.mode,
         "duration_minutes": payment.minutes,
         "method": payment.method_id,
@@ -65,18 +81,31 @@ def _payment_out(payment: PaymentRequest) -> dict[str, Any]:
     }
 
 
+def _payment_detail_out(payment: PaymentRequest) -> dict[str, Any]:
+    out = _payment_out(payment)
+    refund = None
+    if payment.status != PaymentStatus.PENDING or payment.paid_amount is not None:
+        refund = refund_case_get_for_payment(payment_request_id=payment.id)
+    if refund is not None:
+        refund = {**refund, "updated_at": iso(refund["updated_at"])}
+    out["refund"] = refund
+    return out
+
+
 # Tagged "payments" like the pricing routes, so the OpenAPI docs group them as before.
 router = Router(tags=["payments"], auth=CustomerAuth())
 
 
 @router.post(
     "/payment-requests",
-    response={201: Envelope(PaymentRequestOut), 409: ErrorEnvelope, **ERRORS_AUTH},
+    response={201: Envelope(PaymentRequestOut), 409: ErrorEnvelope, 502: ErrorEnvelope, **ERRORS_AUTH},
     summary="Start paying for a chat",
 )
 def payment_request_new(request: HttpRequest, payload: PaymentRequestIn) -> Status[dict[str, Any]]:
     """Amount comes from the pricing tier. VALIDATION_ERROR for an unknown tier, INVALID_PAYMENT_METHOD /
-    INVALID_PAYMENT_AMOUNT for catalog checks, INVALID_STATE with a pending payment or a live chat."""
+    INVALID_PAYMENT_AMOUNT for catalog checks, INVALID_STATE with a pending payment or a live chat.
+    With the provider on, `invoice_url` is its checkout page; the provider failing or timing out is
+    PAYMENT_PROVIDER_UNAVAILABLE (502) and leaves nothing pending, so the retry works."""
     payment = checkout_create(
         customer_id=principal_of(request).user_id,
         mode=payload.mode,
@@ -99,14 +128,29 @@ def payment_requests_pending(request: HttpRequest) -> dict[str, Any]:
 
 @router.get(
     "/payment-requests/{uuid:payment_request_id}",
-    response={200: Envelope(PaymentRequestOut), 404: ErrorEnvelope, **ERRORS_AUTH},
+    response={200: Envelope(PaymentRequestDetailOut), 404: ErrorEnvelope, **ERRORS_AUTH},
     summary="Poll a payment request",
 )
 def payment_request_detail(request: HttpRequest, payment_request_id: uuid.UUID) -> dict[str, Any]:
     payment = payment_request_get_for_customer(
         payment_request_id=payment_request_id, customer_id=principal_of(request).user_id
     )
-    return ok(_payment_out(payment))
+    return ok(_payment_detail_out(payment))
+
+
+@router.post(
+    "/payment-requests/{uuid:payment_request_id}/cancel",
+    response={200: Envelope(PaymentRequestDetailOut), 404: ErrorEnvelope, 409: ErrorEnvelope, **ERRORS_AUTH},
+    summary="Give up a pending payment",
+)
+def payment_request_cancel(request: HttpRequest, payment_request_id: uuid.UUID) -> dict[str, Any]:
+    """pending → abandoned (repeating it answers the same); the invoice is expired at the provider and
+    a new payment may start at once. INVALID_STATE once paid or expired (a paid request that gets no
+    chat is refunded: see `refund`)."""
+    payment = checkout_cancel(
+        customer_id=principal_of(request).user_id, payment_request_id=payment_request_id
+    )
+    return ok(_payment_detail_out(payment))
 
 
 ROUTERS: list[tuple[str, Router]] = [("/client", router)]

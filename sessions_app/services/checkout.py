@@ -19,7 +19,12 @@ from halobestie.exceptions import (
 )
 from mitras.selectors import mitra_is_deactivated
 from payments.models import PaymentRequest
-from payments.services import payment_quote_get, payment_request_create
+from payments.services import (
+    payment_quote_get,
+    payment_request_abandon,
+    payment_request_create,
+    payment_request_invoice_open,
+)
 from sessions_app.models import LIVE_STATUSES, ChatSession
 
 logger = logging.getLogger(__name__)
@@ -29,7 +34,6 @@ def _live_session_exists(customer_id: uuid.UUID) -> bool:
     return ChatSession.objects.filter(customer_id=customer_id, status__in=LIVE_STATUSES).exists()
 
 
-@transaction.atomic
 def checkout_create(
     *,
     customer_id: uuid.UUID,
@@ -38,11 +42,39 @@ def checkout_create(
     method: str,
     targeted_mitra_id: uuid.UUID | None = None,
 ) -> PaymentRequest:
-    """A pending payment for one pricing tier. One pending request and one live session at a time.
+    """A pending payment for one pricing tier, with its provider invoice. One pending request and one
+    live session at a time.
 
     The chat rules (returning chat, no live session) are checked here; the payment row is
-    payments' (`payment_quote_get`, `payment_request_create`).
+    payments' (`payment_quote_get`, `payment_request_create`). The invoice is created after the
+    row is committed, outside any transaction (`payment_request_invoice_open`): a provider failure
+    abandons the row and raises PAYMENT_PROVIDER_UNAVAILABLE, so a retry starts clean.
     """
+    payment = _checkout_reserve(
+        customer_id=customer_id,
+        mode=mode,
+        duration_minutes=duration_minutes,
+        method=method,
+        targeted_mitra_id=targeted_mitra_id,
+    )
+    return payment_request_invoice_open(payment_request_id=payment.id)
+
+
+def checkout_cancel(*, customer_id: uuid.UUID, payment_request_id: uuid.UUID) -> PaymentRequest:
+    """The customer gives up a pending payment: abandoned, its invoice expired at the provider, and
+    a new checkout is allowed at once (payments.services.payment_request_abandon)."""
+    return payment_request_abandon(payment_request_id=payment_request_id, customer_id=customer_id)
+
+
+@transaction.atomic
+def _checkout_reserve(
+    *,
+    customer_id: uuid.UUID,
+    mode: str,
+    duration_minutes: int,
+    method: str,
+    targeted_mitra_id: uuid.UUID | None,
+) -> PaymentRequest:
     quote = payment_quote_get(mode=mode, duration_minutes=duration_minutes, method=method)
     if targeted_mitra_id is not None:
         _check_returning_chat(customer_id=customer_id, mitra_id=targeted_mitra_id)

@@ -5,9 +5,11 @@ Rules (docs/clock.md):
   time left at the moment of asking (`max(0, expires_at − requested_at)`) is kept aside and given
   back on resume, so the chat pause never costs the customer time, and expiry never fires while the
   mitra decides.
-- Accept (or silence with auto_approve while the mitra is reachable) → charged at approval (a
-  consumed payment_requests row linked from the extension), `expires_at = resolved_at + time left
-  when asked + minutes`, back to active.
+- Accept (or silence with auto_approve while the mitra is reachable) → charged at approval: an
+  extension payment request with its own invoice (linked from the extension, listed in
+  /payment-requests/pending, announced in `extension_response`), `expires_at = resolved_at + time
+  left when asked + minutes`, back to active. The minutes are given at once; an unpaid charge
+  blocks the next extension and expires flagged for ops (docs/payments.md "Extensions").
 - Reject (or silence with auto_reject, or silence while the mitra is unreachable) → the session goes
   back to where it was asked from: active with its remaining paid time (a rejection never cuts
   paid time), or closing with the grace that was left. Asked from active with no paid time left
@@ -34,7 +36,12 @@ from halobestie.exceptions import ExtensionResolved, InvalidState, NotFound, Val
 from opsconfig.models import ExtensionTimeoutAction
 from opsconfig.services import config_get
 from payments.models import PaymentRequest, PricingTier
-from payments.services import payment_charge_record
+from payments.services import (
+    PaymentProviderUnavailable,
+    payment_extension_request_create,
+    payment_request_invoice_open,
+    payment_request_pending_exists,
+)
 from sessions_app import realtime as events
 from sessions_app.models import ChatSession, EndedBy, ExtensionStatus, SessionExtension, SessionStatus
 from sessions_app.services.clock import clock_arm_session, session_timer_event
@@ -112,6 +119,8 @@ def extension_request(
     ).first()
     if tier is None:
         raise ValidationFailed(f"duration_minutes: no {session.mode} price for {duration_minutes} minutes.")
+    if payment_request_pending_exists(customer_id=session.customer_id):
+        raise InvalidState("Please pay for your previous extension first.")
     cfg = config_get()
     try:
         with transaction.atomic():
@@ -148,17 +157,28 @@ def extension_request(
     return extension
 
 
-def _charge(session: ChatSession, extension: SessionExtension, now: dt.datetime) -> PaymentRequest | None:
-    """Record the charge at approval as a consumed payment request, on the session's payment method."""
-    return payment_charge_record(
+def _charge(session: ChatSession, extension: SessionExtension) -> PaymentRequest | None:
+    """The charge at approval: a pending extension payment request on the session's payment method."""
+    return payment_extension_request_create(
         customer_id=session.customer_id,
         amount=extension.price,
         minutes=extension.minutes,
         mode=session.mode,
-        reference=f"extension:{extension.id}",
         on_payment_request_id=session.payment_request_id,
-        now=now,
     )
+
+
+def _announce_extension_response(customer_id: uuid.UUID, event: dict[str, Any]) -> None:
+    """After commit: open the charge's invoice (outside any transaction), then tell the customer,
+    with the invoice to pay when there is one."""
+    payment_id = event.get("payment_request_id")
+    if payment_id is not None:
+        try:
+            payment = payment_request_invoice_open(payment_request_id=uuid.UUID(payment_id))
+            event["invoice_url"] = payment.provider_invoice_url or None
+        except PaymentProviderUnavailable:
+            logger.warning("extension charge %s: invoice not opened; the payments sweep retries", payment_id)
+    realtime.send_to_user("customer", customer_id, event)
 
 
 def _resolve(
@@ -168,19 +188,28 @@ def _resolve(
     time_left = _time_left_when_asked(session, extension)
     extension.status = result
     extension.resolved_at = now
+    charge: dict[str, Any] = {}
     if result in _APPROVED:
-        extension.payment = _charge(session, extension, now)
+        extension.payment = _charge(session, extension)
+        if extension.payment is not None:
+            charge = {
+                "payment_request_id": str(extension.payment.id),
+                "amount": extension.payment.amount,
+                "invoice_url": None,
+                "pay_by": events.iso(extension.payment.expires_at),
+            }
     extension.save(update_fields=["status", "resolved_at", "payment"])
-    events.to_customer(
-        session.customer_id,
-        events.session_event(
-            "extension_response",
-            session.id,
-            extension_id=str(extension.id),
-            result=result,
-            duration_minutes=extension.minutes,
-        ),
+    response = events.session_event(
+        "extension_response",
+        session.id,
+        extension_id=str(extension.id),
+        result=result,
+        duration_minutes=extension.minutes,
+        **charge,
     )
+    customer_id = session.customer_id
+    # Queued before session_resumed, so the customer hears the answer first (callbacks run in order).
+    transaction.on_commit(lambda: _announce_extension_response(customer_id, response), robust=True)
 
     if result in _APPROVED or (
         time_left > dt.timedelta(0) and extension.previous_status == SessionStatus.ACTIVE

@@ -43,8 +43,8 @@ from halobestie.exceptions import (
 from mitras.models import Mitra
 from mitras.selectors import mitra_is_deactivated
 from opsconfig.services import config_get
-from payments.models import PaymentRequest, PaymentStatus
-from payments.services import payment_request_consume, payment_request_fail_pairing
+from payments.models import PaymentRequest, PaymentStatus, RefundReason
+from payments.services import payment_request_consume, payment_request_fail_pairing, refund_case_open
 from sessions_app import realtime as events
 from sessions_app.models import (
     ChatRequestNotification,
@@ -295,6 +295,15 @@ def _targeted_reject(session: ChatSession, now: dt.datetime) -> None:
     _schedule_deadline(session.id, fallback_deadline)
 
 
+# Why a paid request got no chat → the refund case's reason (docs/payments.md "Refunds").
+_REFUND_REASONS: dict[str, str] = {
+    PairingFailureCause.NO_MITRA: RefundReason.NO_MITRA,
+    PairingFailureCause.NO_AVAILABLE_MITRA: RefundReason.NO_AVAILABLE_MITRA,
+    PairingFailureCause.TARGETED_ABANDONED: RefundReason.TARGETED_REJECTED,
+    PairingFailureCause.CANCELLED: RefundReason.CANCELLED_AFTER_PAYING,
+}
+
+
 def _end_unpaired(
     session: ChatSession,
     now: dt.datetime,
@@ -319,6 +328,10 @@ def _end_unpaired(
         payment_request_fail_pairing(payment_request_id=session.payment_request_id, now=now)
         PairingFailure.objects.get_or_create(
             session=session, defaults={"payment_request_id": session.payment_request_id, "cause": cause}
+        )
+        refund_case_open(
+            payment_request_id=session.payment_request_id,
+            reason=_REFUND_REASONS.get(cause, RefundReason.OTHER),
         )
     _close_offers(session.id, open_mitras, offer_reason)
     _pairing_status(session, status, cause=cause)

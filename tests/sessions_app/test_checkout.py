@@ -162,8 +162,8 @@ def test_sweep_expires_stale_pending_and_expired_cannot_be_confirmed(api, make_c
     with time_machine.travel(NOW + dt.timedelta(minutes=15), tick=False):
         fresh_id = create(api, login(make_customer("Fresh")).access_token)[1]["data"]["id"]
     with time_machine.travel(NOW + dt.timedelta(minutes=20, seconds=1), tick=False):
-        assert expire_stale_payments() == 1
-        assert expire_stale_payments() == 0
+        assert expire_stale_payments()["expired_stale"] == 1
+        assert expire_stale_payments()["expired_stale"] == 0
     assert PaymentRequest.objects.get(pk=stale_id).status == PaymentStatus.EXPIRED
     assert PaymentRequest.objects.get(pk=fresh_id).status == PaymentStatus.PENDING
     status, body = api.post(CONFIRM, {"payment_request_id": stale_id})

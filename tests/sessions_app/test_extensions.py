@@ -7,17 +7,21 @@ import uuid
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import DeviceToken
 from halobestie.push import RecordingPushSender
 from mitras.services import mitra_deactivate
 from payments.models import PaymentRequest, PaymentStatus
-from sessions_app.models import EndedBy, ExtensionStatus, SessionExtension, SessionStatus
+from payments.services import payment_sweep
+from sessions_app.models import ChatSession, EndedBy, ExtensionStatus, SessionExtension, SessionStatus
 from sessions_app.realtime import iso
 from sessions_app.services.clock import TASK_EXTENSION_DEADLINE, TASK_WARNING
 from sessions_app.tasks.clock import deadline_sweep, fire_expiry, fire_extension_deadline, fire_warning
 from tests.concurrency import race
+from tests.payments.xendit_standin import *  # noqa: F403 (the xendit fixture)
+from tests.payments.xendit_standin import CALLBACK_TOKEN, XenditStandIn
 from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import (
     TIER_PRICES,
@@ -190,12 +194,20 @@ def test_accept_charges_and_adds_the_minutes_to_the_time_left_when_asked(
     assert extension.resolved_at == timezone.now()
     charge = extension.payment
     assert charge is not None
-    assert (charge.amount, charge.minutes, charge.status) == (TIER_PRICES[15], 15, PaymentStatus.CONSUMED)
+    # Charged at approval: a pending extension request of its own (paid through its invoice).
+    assert (charge.amount, charge.minutes, charge.status, charge.kind) == (
+        TIER_PRICES[15],
+        15,
+        PaymentStatus.PENDING,
+        "extension",
+    )
     assert charge.customer_id == session.customer_id
 
     listener.sync()
     [response] = listener.events("customer", session.customer_id, "extension_response")
     assert response["result"] == "accepted"
+    assert (response["payment_request_id"], response["amount"]) == (str(charge.id), TIER_PRICES[15])
+    assert response["invoice_url"] is None  # the dev stand-in issues no invoice
     for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
         [resumed] = listener.events(user_type, user_id, "session_resumed")
         assert resumed["expires_at"] == iso(session.expires_at)
@@ -489,7 +501,8 @@ def test_answer_racing_the_timer_resolves_exactly_once(
     race(lambda: chat.answer(extension_id, True)[0], timer, timer)
 
     assert SessionExtension.objects.get(pk=extension_id).status == ExtensionStatus.AUTO_APPROVED
-    assert PaymentRequest.objects.filter(status=PaymentStatus.CONSUMED).count() == 2  # original + one charge
+    assert PaymentRequest.objects.filter(status=PaymentStatus.CONSUMED).count() == 1  # the original
+    assert PaymentRequest.objects.filter(kind="extension").count() == 1  # one charge
     listener.sync()
     assert len(listener.events("customer", chat.session.customer_id, "extension_response")) == 1
 
@@ -550,3 +563,118 @@ def test_accept_after_an_early_end_keeps_the_unused_paid_time(chat: Chat, clock:
     session = chat.reload()
     assert session.status == SessionStatus.ACTIVE
     assert session.expires_at == timezone.now() + seconds(580 + 15 * 60)
+
+
+# --- the extension's charge: its own payment request and invoice (docs/payments.md "Extensions") ---------
+
+
+def _pay_webhook(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = Client().post(
+        "/api/shared/payment/webhooks/xendit",
+        data=body,
+        content_type="application/json",
+        headers={"x-callback-token": CALLBACK_TOKEN},
+    )
+    return response.status_code, response.json()
+
+
+def test_approval_opens_an_invoice_announced_and_listed_and_paying_it_consumes(
+    chat: Chat, clock: Any, listener: EventListener, xendit: XenditStandIn
+) -> None:
+    joined(listener, chat.session)
+    clock.move_to(chat.session.expires_at - seconds(600))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    assert chat.answer(extension_id, True)[0] == 200
+    charge = SessionExtension.objects.get(pk=extension_id).payment
+    assert charge is not None and charge.status == PaymentStatus.PENDING
+    invoice = xendit.invoice_for(str(charge.id))
+    assert (invoice["amount"], invoice["payment_methods"]) == (TIER_PRICES[15], ["QRIS"])
+
+    listener.sync()
+    [response] = listener.events("customer", chat.session.customer_id, "extension_response")
+    assert response["invoice_url"] == invoice["invoice_url"]
+    assert response["payment_request_id"] == str(charge.id)
+    pending = chat.api.get("/api/client/payment-requests/pending", token=chat.customer_token)[1]["data"][
+        "items"
+    ]
+    assert [(p["id"], p["invoice_url"]) for p in pending] == [(str(charge.id), invoice["invoice_url"])]
+
+    xendit.set_status(invoice["id"], "PAID")
+    assert _pay_webhook(xendit.callback(invoice["id"]))[1]["data"]["outcome"] == "confirmed"
+    charge.refresh_from_db()
+    assert (charge.status, charge.paid_amount) == (PaymentStatus.CONSUMED, TIER_PRICES[15])
+    # No second chat: an extension's payment never reaches pairing.
+    assert chat.reload().status == SessionStatus.ACTIVE
+    assert PaymentRequest.objects.filter(customer_id=chat.session.customer_id).count() == 2
+    assert ChatSession.objects.filter(customer_id=chat.session.customer_id).count() == 1
+
+
+def test_an_unpaid_extension_blocks_the_next_and_expires_flagged_keeping_the_minutes(
+    chat: Chat, clock: Any, xendit: XenditStandIn
+) -> None:
+    clock.move_to(chat.session.expires_at - seconds(600))
+    first = chat.ask(15)[1]["data"]["extension_id"]
+    chat.answer(first, True)
+    charge = SessionExtension.objects.get(pk=first).payment
+    assert charge is not None
+    expires_at = chat.reload().expires_at
+
+    status, body = chat.ask(15)
+    assert (status, body["error"]["code"]) == (409, "INVALID_STATE")
+    assert "previous extension" in body["error"]["message"]
+
+    clock.move_to(charge.expires_at + seconds(1))
+    xendit.set_status(xendit.invoice_for(str(charge.id))["id"], "EXPIRED")
+    assert payment_sweep()["expired"] == 1
+    charge.refresh_from_db()
+    assert charge.status == PaymentStatus.EXPIRED
+    # The provider said EXPIRED (reconcile); with no answer the local deadline flags it the same way.
+    assert chat.reload().expires_at == expires_at  # the minutes given are not taken back
+    status, body = chat.ask(15)
+    assert status == 201, body
+
+
+def test_an_unpaid_extension_without_a_provider_answer_is_flagged_for_ops(chat: Chat, clock: Any) -> None:
+    clock.move_to(chat.session.expires_at - seconds(600))
+    first = chat.ask(15)[1]["data"]["extension_id"]
+    chat.answer(first, True)
+    charge = SessionExtension.objects.get(pk=first).payment
+    assert charge is not None
+    clock.move_to(charge.expires_at + seconds(1))
+    assert payment_sweep()["expired_stale"] == 1
+    charge.refresh_from_db()
+    assert (charge.status, charge.flagged_reason) == (PaymentStatus.EXPIRED, "extension unpaid")
+
+
+def test_provider_down_at_approval_keeps_the_charge_and_the_sweep_opens_the_invoice(
+    chat: Chat, clock: Any, listener: EventListener, xendit: XenditStandIn
+) -> None:
+    joined(listener, chat.session)
+    clock.move_to(chat.session.expires_at - seconds(600))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    xendit.stop()
+    assert chat.answer(extension_id, True)[0] == 200
+    assert chat.reload().status == SessionStatus.ACTIVE
+    charge = SessionExtension.objects.get(pk=extension_id).payment
+    assert charge is not None and (charge.status, charge.provider_invoice_id) == (PaymentStatus.PENDING, "")
+    listener.sync()
+    [response] = listener.events("customer", chat.session.customer_id, "extension_response")
+    assert response["invoice_url"] is None
+    xendit.start()
+    payment_sweep()
+    charge.refresh_from_db()
+    assert charge.provider_invoice_url == xendit.invoice_for(str(charge.id))["invoice_url"]
+
+
+def test_dev_force_confirm_of_an_extension_consumes_it(chat: Chat, clock: Any, settings: Any) -> None:
+    settings.HALOBESTIE_DEV_ROUTES = True
+    clock.move_to(chat.session.expires_at - seconds(600))
+    extension_id = chat.ask(15)[1]["data"]["extension_id"]
+    chat.answer(extension_id, True)
+    charge = SessionExtension.objects.get(pk=extension_id).payment
+    assert charge is not None
+    status, body = chat.api.post(
+        "/internal/_test/force-confirm-payment", {"payment_request_id": str(charge.id)}
+    )
+    assert status == 200, body
+    assert (body["data"]["status"], body["data"]["session_id"]) == ("consumed", None)
