@@ -14,7 +14,7 @@ from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
 from halobestie.exceptions import AccountInactive
 from mitras.selectors import mitra_is_deactivated
 from sessions_app.models import ChatMessage
-from sessions_app.realtime import iso
+from sessions_app.realtime import iso, message_frame
 from sessions_app.selectors.chat import (
     MESSAGE_PAGE_DEFAULT,
     MESSAGE_PAGE_MAX,
@@ -56,16 +56,11 @@ class MessagePageQuery(Schema):
 
 
 def _message_out(message: ChatMessage) -> dict[str, object]:
-    return {
-        "message_id": str(message.id),
-        "client_id": message.client_id,
-        "session_id": str(message.session_id),
-        "sender": message.sender,
-        "text": message.text,
-        "created_at": iso(message.created_at),
-        "delivered_at": iso(message.delivered_at),
-        "read_at": iso(message.read_at),
-    }
+    """A transcript item: the socket's `message` event (without its type) plus the receipts."""
+    item: dict[str, object] = {k: v for k, v in message_frame(message).items() if k != "type"}
+    item["delivered_at"] = iso(message.delivered_at)
+    item["read_at"] = iso(message.read_at)
+    return item
 
 
 router = Router(tags=["chat"])
