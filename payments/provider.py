@@ -132,15 +132,22 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def invoice_from_xendit(data: dict[str, Any]) -> Invoice:
-    """An Invoice from Xendit's invoice object (the API answer and the callback share the fields)."""
+    """An Invoice from Xendit's invoice object (the API answer and the callback share the fields).
+
+    Text fields are bounded and stripped of NUL (Postgres text cannot hold it), since a callback body
+    is outside input even after its token matched."""
+
+    def text(value: Any, limit: int) -> str:
+        return str(value or "").replace("\x00", "")[:limit]
+
     return Invoice(
-        id=str(data.get("id") or ""),
-        status=str(data.get("status") or "").upper(),
+        id=text(data.get("id"), 120),
+        status=text(data.get("status"), 40).upper(),
         amount=_int_or_none(data.get("amount")) or 0,
-        invoice_url=str(data.get("invoice_url") or ""),
+        invoice_url=text(data.get("invoice_url"), 500),
         paid_amount=_int_or_none(data.get("paid_amount")),
-        payment_channel=str(data.get("payment_channel") or data.get("payment_method") or ""),
-        paid_at=str(data.get("paid_at") or ""),
+        payment_channel=text(data.get("payment_channel") or data.get("payment_method"), 40),
+        paid_at=text(data.get("paid_at"), 40),
     )
 
 

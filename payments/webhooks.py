@@ -54,10 +54,15 @@ def _key_fields(body: bytes) -> tuple[dict[str, Any] | None, dict[str, str]]:
     if not isinstance(parsed, dict):
         return None, {}
     return parsed, {
-        "external_id": str(parsed.get("external_id") or "")[:120],
-        "invoice_id": str(parsed.get("id") or "")[:120],
-        "event_status": str(parsed.get("status") or "")[:40],
+        "external_id": _storable(str(parsed.get("external_id") or "")[:120]),
+        "invoice_id": _storable(str(parsed.get("id") or "")[:120]),
+        "event_status": _storable(str(parsed.get("status") or "")[:40]),
     }
+
+
+def _storable(text: str) -> str:
+    """Postgres text cannot hold NUL: a hostile body is still logged, with NUL shown as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _token_matches(presented: str | None) -> bool:
@@ -74,8 +79,8 @@ def payment_webhook_xendit_receive(*, headers: Mapping[str, str], body: bytes) -
     parsed, key_fields = _key_fields(body)
     log = WebhookLog.objects.create(
         provider="xendit",
-        headers={k: v[:200] for k, v in lowered.items() if k in _LOGGED_HEADERS},
-        body=body.decode("utf-8", "replace"),
+        headers={k: _storable(v[:200]) for k, v in lowered.items() if k in _LOGGED_HEADERS},
+        body=_storable(body.decode("utf-8", "replace")),
         **key_fields,
     )
     answer = _handle(lowered.get(TOKEN_HEADER), parsed, key_fields)

@@ -103,6 +103,30 @@ class TestBody:
             ("ignored_unknown", 200),
         ]
 
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b'{"external_id": "a\\u0000b", "status": "PAID\\u0000", "id": "\\u0000"}',
+            b'{"external_id": "x", "status": "PAID"}\x00',
+        ],
+    )
+    def test_nul_in_the_body_is_logged_and_answered_in_the_envelope(
+        self, xendit: XenditStandIn, raw: bytes
+    ) -> None:
+        status, body = deliver(raw)
+        assert status in (200, 422)
+        assert "success" in body
+        assert WebhookLog.objects.count() == 1
+
+    def test_nul_in_a_paid_callback_for_a_real_request_is_stored_safely(
+        self, make_customer: Any, xendit: XenditStandIn
+    ) -> None:
+        payment = new_payment(make_customer())
+        invoice = xendit.set_status(xendit.invoice_for(str(payment.id))["id"], "PAID")
+        callback = {**xendit.callback(invoice["id"]), "payment_channel": "OVO\x00", "payment_method": "\x00"}
+        status, body = deliver(callback)
+        assert status == 200 and body["success"] is True
+
     @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"", b"\xff\xfe"])
     def test_a_malformed_body_is_a_clear_error_and_logged(self, xendit: XenditStandIn, raw: bytes) -> None:
         status, body = deliver(raw)
