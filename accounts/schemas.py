@@ -52,13 +52,21 @@ class MitraTokensOut(TokensOut):
     mitra: MitraOut
 
 
+# What refresh_token_new issues: hex login id, url-safe random, hex MAC, joined by dots.
+REFRESH_TOKEN_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+
+
 class RefreshIn(Schema):
-    refresh_token: str = Field(..., min_length=1, max_length=200)
+    refresh_token: str = Field(..., min_length=1, max_length=200, pattern=REFRESH_TOKEN_PATTERN)
 
 
 class LogoutIn(Schema):
     device_token: str | None = Field(
-        None, max_length=4096, description="Also stop pushes to this device (the app's FCM token)."
+        None,
+        min_length=1,
+        max_length=4096,
+        pattern=DEVICE_TOKEN_PATTERN,
+        description="Also stop pushes to this device (the app's FCM token).",
     )
 
 

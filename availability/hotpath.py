@@ -31,7 +31,15 @@ from django.db import connections
 from accounts.tokens import access_token_decode
 from availability import store
 from availability.services import availability_seed_at_startup
-from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized, error_body
+from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for
+from halobestie.exceptions import (
+    AccountInactive,
+    ApplicationError,
+    Forbidden,
+    PayloadTooLarge,
+    Unauthorized,
+    error_body,
+)
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
 from opsconfig.services import config_get_shared_async
 
@@ -54,6 +62,9 @@ TOKEN_CACHE_MAX = 100_000
 # Config is read from the copy opsconfig publishes in Valkey, cached per process like
 # opsconfig.services does (LOCAL_TTL_SECONDS), so the hot path never runs SQL for it.
 CONFIG_TTL_SECONDS = 2.0
+
+# Neither route needs a body; the heartbeat's limit (docs/security.md) bounds what is read.
+BODY_LIMIT = body_limit_for("POST", HEARTBEAT_PATH)
 
 
 class _Fallback(Exception):  # control flow: hand the request to Django
@@ -95,8 +106,8 @@ class AvailabilityHotPath:
         receive: Receive,
         send: Send,
     ) -> None:
-        body = await _read_body(receive)
         try:
+            body = await _read_body(receive)
             status, payload = await handler(scope)
         except ApplicationError as exc:
             status = exc.status
@@ -239,12 +250,19 @@ def _request_id(scope: Scope) -> str:
 
 
 async def _read_body(receive: Receive) -> bytes:
+    """The body, at most BODY_LIMIT bytes (halobestie.bodylimit refuses more before we get here;
+    this bound holds even where the hot path is mounted without it)."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            raise PayloadTooLarge(PAYLOAD_TOO_LARGE_MESSAGE.format(limit=BODY_LIMIT))
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)

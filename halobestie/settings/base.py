@@ -42,6 +42,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "halobestie.middleware.RequestIdMiddleware",
     "halobestie.middleware.ApiEnvelopeMiddleware",
+    "halobestie.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "halobestie.middleware.InternalNetworkMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -25,7 +25,12 @@ from sessions_app.services.checkout import checkout_create
 class PaymentRequestIn(Schema):
     mode: Literal["chat", "call"]
     duration_minutes: int = Field(ge=1, le=24 * 60)
-    method: str = Field(min_length=1, max_length=40, description="A code from GET /payment-methods")
+    method: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="A code from GET /payment-methods",
+    )
     targeted_mitra_id: uuid.UUID | None = Field(
         None, description="Returning chat: a mitra this customer chatted with before"
     )
