@@ -75,9 +75,12 @@ def test_concurrent_mitra_writes_never_deadlock_or_5xx(make_mitra, make_customer
         barrier.wait()
         for _ in range(ROUNDS):
             mitra = rng.choice(mitras)
-            action: Callable[..., object] = rng.choice(
-                [mitra_set_online, mitra_set_offline, availability_heartbeat]
-            )
+            actions: list[Callable[..., object]] = [
+                mitra_set_online,
+                mitra_set_offline,
+                availability_heartbeat,
+            ]
+            action = rng.choice(actions)
             record(lambda: action(mitra_id=mitra.id))  # noqa: B023
         connections.close_all()
 
