@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.revocation import revoked_logins_publish
 from availability import selectors, store
 from availability.load import load_source
 from halobestie.exceptions import AccountInactive, NotFound
@@ -218,6 +219,8 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
         progress=say,
     )
     replayed = _replay_since(started)
+    # Revocation markers live in the same Valkey: whatever wiped or missed the mirror missed them.
+    revoked_logins_publish()
     store.clear_reconnect(healed_at=started.timestamp())
     logger.info(
         "seed: %d online, %d deactivated, %d with active sessions",
