@@ -168,6 +168,9 @@ HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", False)
 INTERNAL_ALLOWED_CIDRS = env_list(
     "INTERNAL_ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 )
+# X-Forwarded-For is believed only from these peers (the load balancer); empty = never
+# (docs/security.md "Rate limits").
+TRUSTED_PROXY_NETWORKS = env_list("TRUSTED_PROXY_NETWORKS", [])
 
 # --- Availability & timers (docs/availability.md; docs/architecture.md "Configuration") ----------------------------------------
 MITRA_HEARTBEAT_CADENCE_SECONDS = env_int("MITRA_HEARTBEAT_CADENCE_SECONDS", 30)

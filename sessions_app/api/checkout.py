@@ -12,6 +12,8 @@ from pydantic import Field
 
 from accounts.auth import CustomerAuth, principal_of
 from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
+from halobestie.ratelimit import rate_limit_hit
+from opsconfig.services import config_get
 from payments.models import PaymentRequest
 from sessions_app.realtime import iso
 from sessions_app.selectors.checkout import (
@@ -76,14 +78,23 @@ router = Router(tags=["payments"], auth=CustomerAuth())
 
 @router.post(
     "/payment-requests",
-    response={201: Envelope(PaymentRequestOut), 409: ErrorEnvelope, **ERRORS_AUTH},
+    response={201: Envelope(PaymentRequestOut), 409: ErrorEnvelope, 429: ErrorEnvelope, **ERRORS_AUTH},
     summary="Start paying for a chat",
 )
 def payment_request_new(request: HttpRequest, payload: PaymentRequestIn) -> Status[dict[str, Any]]:
     """Amount comes from the pricing tier. VALIDATION_ERROR for an unknown tier, INVALID_PAYMENT_METHOD /
-    INVALID_PAYMENT_AMOUNT for catalog checks, INVALID_STATE with a pending payment or a live chat."""
+    INVALID_PAYMENT_AMOUNT for catalog checks, INVALID_STATE with a pending payment or a live chat;
+    RATE_LIMITED past rate_payment_create_per_customer_per_hour (docs/security.md)."""
+    customer_id = principal_of(request).user_id
+    rate_limit_hit(
+        rule="payment-create:customer",
+        key=str(customer_id),
+        limit=config_get().rate_payment_create_per_customer_per_hour,
+        window_seconds=3600,
+        message="Too many payment requests; try again later.",
+    )
     payment = checkout_create(
-        customer_id=principal_of(request).user_id,
+        customer_id=customer_id,
         mode=payload.mode,
         duration_minutes=payload.duration_minutes,
         method=payload.method,
