@@ -32,6 +32,7 @@ from accounts.revocation import login_is_revoked_async
 from accounts.tokens import access_token_decode
 from availability import store
 from availability.services import availability_seed_at_startup
+from halobestie import metrics
 from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for
 from halobestie.exceptions import (
     AccountInactive,
@@ -208,6 +209,7 @@ class AvailabilityHotPath:
             raise _Fallback()
         if result == store.DEACTIVATED_RESULT:
             raise AccountInactive()
+        metrics.HEARTBEATS.inc()
         return 200, self._heartbeat_body
 
     async def _beacon(self, scope: Scope) -> tuple[int, bytes]:

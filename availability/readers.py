@@ -28,6 +28,7 @@ from availability.selectors import (
     is_mitra_reachable_orm,
 )
 from availability.services import availability_heal
+from halobestie import metrics
 from mitras import selectors as mitras_selectors
 from opsconfig.services import config_get
 
@@ -49,9 +50,11 @@ def _valkey_first(valkey: Callable[[], T], orm: Callable[[], T], *, what: str) -
             except store.StoreUnavailable:
                 pass
         logger.info("availability: %s from Postgres (mirror not trusted yet)", what)
+        metrics.VALKEY_FALLBACKS.labels(what).inc()
         return orm()
     except store.StoreUnavailable:
         logger.warning("availability: Valkey unavailable, %s from Postgres", what)
+        metrics.VALKEY_FALLBACKS.labels(what).inc()
         return orm()
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.revocation import revoked_logins_publish
 from availability import selectors, store
 from availability.load import load_source
+from halobestie import metrics
 from halobestie.exceptions import AccountInactive, NotFound
 from halobestie.retry import retry_on_conflict
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineEvent, OnlineReason
@@ -166,6 +167,7 @@ def availability_heartbeat(*, mitra_id: uuid.UUID) -> None:
     Postgres (a deactivated mitra is never accepted) and the ping goes straight into
     `last_heartbeat_at`, so the mitra does not drop offline during the outage.
     """
+    metrics.HEARTBEATS.inc()
     for _attempt in range(2):
         if store.reconnect_pending() is not None and not availability_heal():
             break

@@ -1,25 +1,25 @@
-"""The one owner of the channel layer. Apps build domain events in their own realtime.py and send
-them through these primitives, after commit.
+"""The publishing side of the channel layer. Apps build domain events in their own realtime.py and
+send them through these primitives, after commit; the gateway (halobestie.gateway) delivers them.
 
-Groups: `user.<user_type>.<user_id>` (every socket of one user, on any instance) and
-`session.<session_id>` (sockets authenticated into one chat session).
+Groups (names in halobestie.gateway.groups): `user.<user_type>.<user_id>` (every socket of one user,
+on any instance) and `session.<session_id>` (sockets authenticated into one chat session).
 Channel-layer messages: {"type": "hb.event", "event": {...frame...}} delivers a frame;
 {"type": "hb.close", "code": 4003, "event": {...}|None} sends an optional frame, then closes.
 Either may carry "only": "<user_type>" so that, in a session group, only that side's sockets act on it
 (delivered/read/typing go to the other side only).
 
-Presence (who has a live socket, on any instance): a sorted set per user,
-`ws:presence:<user_type>:<user_id>`, and one per side of a chat session,
-`ws:presence:session:<session_id>:<user_type>`. Members are channel names, scores the unix time of
-the socket's last refresh. A socket refreshes on a timer and on frames; readers count only members
-newer than PRESENCE_TTL_SECONDS, so a crashed instance's sockets stop counting on their own, and each
-refresh trims such leftovers and keeps a key TTL so an abandoned key disappears.
+Presence (who has a live socket) is the gateway's key family (halobestie.gateway.presence); its
+readers are exported here too, for the apps that decide between an event and a push.
+
+A failed publish is logged and never fails the (committed) state change; the process then sends a
+gap notice once Valkey is back (`GAP_GROUP`), and the gateway resends what sockets missed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,30 +31,22 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.db import transaction
 
-from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
+from halobestie.gateway.groups import GAP_GROUP as GAP_GROUP
+from halobestie.gateway.groups import session_group as session_group
+from halobestie.gateway.groups import user_group as user_group
+from halobestie.gateway.presence import presence_key as presence_key
+from halobestie.gateway.presence import session_has_socket as session_has_socket
+from halobestie.gateway.presence import user_has_socket as user_has_socket
+from halobestie.gateway.presence import users_with_socket as users_with_socket
+from halobestie.valkey import VALKEY_ERRORS, get_valkey
 
 logger = logging.getLogger(__name__)
 
-# A socket refreshes its presence at least this often (the consumer does it on every frame and on a
-# timer); a presence entry older than PRESENCE_TTL_SECONDS is a dead instance's leftover.
-PRESENCE_TTL_SECONDS = 90
-PRESENCE_REFRESH_SECONDS = 30
-
-
-def user_group(user_type: str, user_id: uuid.UUID | str) -> str:
-    return f"user.{user_type}.{user_id}"
-
-
-def session_group(session_id: uuid.UUID | str) -> str:
-    return f"session.{session_id}"
-
-
-def presence_key(user_type: str, user_id: uuid.UUID | str) -> str:
-    return f"ws:presence:{user_type}:{user_id}"
-
-
-def session_presence_key(session_id: uuid.UUID | str, user_type: str) -> str:
-    return f"ws:presence:session:{session_id}:{user_type}"
+# Any process whose publish failed tells every gateway process, once Valkey is back, that events
+# were lost (halobestie.gateway.watch resends them from Postgres). Sent GAP_NOTICES times, GAP_SECONDS
+# apart, so a subscriber that resubscribes a moment after the publisher reconnected still hears it.
+GAP_NOTICES = 3
+GAP_SECONDS = 1.0
 
 
 def _group_send(group: str, message: dict[str, Any]) -> None:
@@ -66,6 +58,7 @@ def _group_send(group: str, message: dict[str, Any]) -> None:
     except VALKEY_ERRORS:
         # Events are re-fetchable over REST; a Valkey outage must not fail the state change.
         logger.warning("realtime: could not publish to %s (Valkey unavailable)", group.split(".")[0])
+        gap_noted()
 
 
 def send_to_user(user_type: str, user_id: uuid.UUID | str, event: dict[str, Any]) -> None:
@@ -107,10 +100,12 @@ def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]
         results = async_to_sync(_send_all)()
     except VALKEY_ERRORS:
         logger.warning("realtime: could not publish a batch of %d events (Valkey unavailable)", len(messages))
+        gap_noted()
         return
     failed = sum(1 for result in results if isinstance(result, BaseException))
     if failed:
         logger.warning("realtime: %d of %d batched events could not be published", failed, len(messages))
+        gap_noted()
 
 
 def _pubsub_prefix(layer: Any) -> str | None:
@@ -120,7 +115,11 @@ def _pubsub_prefix(layer: Any) -> str | None:
     layers: dict[str, Any] = settings.CHANNEL_LAYERS
     config: dict[str, Any] = layers.get("default", {}).get("CONFIG", {})
     hosts = config.get("hosts") or []
-    if len(hosts) != 1 or hosts[0] != settings.VALKEY_URL:
+    if len(hosts) != 1:
+        return None
+    host = hosts[0]
+    address = host.get("address") if isinstance(host, dict) else host
+    if address != settings.VALKEY_URL:
         return None
     return str(config.get("prefix", "asgi"))
 
@@ -165,69 +164,6 @@ def send_to_session_on_commit(
     transaction.on_commit(lambda: send_to_session(session_id, event, only_user_type=only_user_type))
 
 
-def user_has_socket(user_type: str, user_id: uuid.UUID | str) -> bool:
-    """Whether the user has a live socket on any instance (else callers send a push).
-
-    On a Valkey error we answer False so the caller falls back to a push: a duplicate notification
-    is better than a missed one.
-    """
-    return _presence_count(presence_key(user_type, user_id))
-
-
-def session_has_socket(session_id: uuid.UUID | str, user_type: str) -> bool:
-    """Whether that side of the session has a socket open in session mode (the chat screen)."""
-    return _presence_count(session_presence_key(session_id, user_type))
-
-
-def _presence_count(key: str) -> bool:
-    try:
-        cutoff = time.time() - PRESENCE_TTL_SECONDS
-        return bool(get_valkey().zcount(key, cutoff, "+inf"))
-    except VALKEY_ERRORS:
-        return False
-
-
-# --- Used by the gateway consumer (async; one call per refresh, pipelined) --------------------
-
-
-def _presence_keys(user_type: str, user_id: uuid.UUID | str, session_id: uuid.UUID | str | None) -> list[str]:
-    keys = [presence_key(user_type, user_id)]
-    if session_id is not None:
-        keys.append(session_presence_key(session_id, user_type))
-    return keys
-
-
-async def presence_refresh(
-    *, user_type: str, user_id: uuid.UUID | str, session_id: uuid.UUID | str | None, channel_name: str
-) -> bool:
-    """Mark this socket present now (also trims dead members). False if Valkey is unreachable."""
-    now = time.time()
-    try:
-        pipe = get_async_valkey().pipeline(transaction=False)
-        for key in _presence_keys(user_type, user_id, session_id):
-            pipe.zadd(key, {channel_name: now})
-            pipe.zremrangebyscore(key, "-inf", now - PRESENCE_TTL_SECONDS)
-            pipe.expire(key, PRESENCE_TTL_SECONDS * 2)
-        await pipe.execute()
-    except VALKEY_ERRORS:
-        logger.warning("realtime: presence refresh skipped (Valkey unavailable)")
-        return False
-    return True
-
-
-async def presence_leave(
-    *, user_type: str, user_id: uuid.UUID | str, session_id: uuid.UUID | str | None, channel_name: str
-) -> None:
-    try:
-        pipe = get_async_valkey().pipeline(transaction=False)
-        for key in _presence_keys(user_type, user_id, session_id):
-            pipe.zrem(key, channel_name)
-        await pipe.execute()
-    except VALKEY_ERRORS:
-        # The entry ages out after PRESENCE_TTL_SECONDS.
-        logger.warning("realtime: presence removal skipped (Valkey unavailable)")
-
-
 async def asend_to_session(
     session_id: uuid.UUID | str, event: dict[str, Any], *, only_user_type: str | None = None
 ) -> bool:
@@ -242,23 +178,71 @@ async def asend_to_session(
         await layer.group_send(session_group(session_id), message)
     except VALKEY_ERRORS:
         logger.warning("realtime: could not publish to session (Valkey unavailable)")
+        gap_noted()
         return False
     return True
 
 
-def users_with_socket(user_type: str, user_ids: Sequence[uuid.UUID | str]) -> set[str]:
-    """The ids (as strings) among user_ids with a live socket, in one pipelined round trip.
+# --- Gap notices -------------------------------------------------------------------------------
 
-    Like user_has_socket, a Valkey error answers "nobody", so callers push to everyone.
-    """
-    if not user_ids:
-        return set()
-    cutoff = time.time() - PRESENCE_TTL_SECONDS
-    try:
-        pipe = get_valkey().pipeline(transaction=False)
-        for user_id in user_ids:
-            pipe.zcount(presence_key(user_type, user_id), cutoff, "+inf")
-        counts = pipe.execute()
-    except VALKEY_ERRORS:
-        return set()
-    return {str(user_id) for user_id, count in zip(user_ids, counts, strict=True) if count}
+_gap_lock = threading.Lock()
+_gap_thread: threading.Thread | None = None
+_gap_generation = 0
+# Unix time of the first failed publish not yet announced (the notice carries it as `since`).
+_gap_since: float | None = None
+
+
+def gap_noted() -> None:
+    """A publish failed: once Valkey answers again, tell every gateway process (in a thread)."""
+    global _gap_thread, _gap_generation, _gap_since
+    with _gap_lock:
+        _gap_generation += 1
+        if _gap_since is None:
+            _gap_since = time.time()
+        if _gap_thread is None or not _gap_thread.is_alive():
+            _gap_thread = threading.Thread(target=_gap_notify, name="realtime-gap-notice", daemon=True)
+            _gap_thread.start()
+
+
+def gap_notifier_idle(timeout: float = 10.0) -> bool:
+    """Wait until no gap notice is pending (tests use it so one test's notices end before the next)."""
+    thread = _gap_thread
+    if thread is not None:
+        thread.join(timeout)
+        return not thread.is_alive()
+    return True
+
+
+def _gap_publish(since: float) -> None:
+    layer = get_channel_layer()
+    message = {"type": "gateway.gap", "since": since}
+    prefix = _pubsub_prefix(layer)
+    if prefix is not None:
+        get_valkey().publish(f"{prefix}__group__{GAP_GROUP}", layer.serialize(message))
+    else:  # pragma: no cover - another layer backend
+        async_to_sync(layer.group_send)(GAP_GROUP, message)
+
+
+def _gap_notify() -> None:
+    global _gap_since
+    sent = 0
+    seen_generation = -1
+    since = time.time()
+    while True:
+        with _gap_lock:
+            if seen_generation != _gap_generation:
+                # A new failure since the last notice: the count starts again.
+                seen_generation = _gap_generation
+                sent = 0
+            elif sent >= GAP_NOTICES:
+                _gap_since = None
+                return
+            since = _gap_since if _gap_since is not None else since
+        time.sleep(GAP_SECONDS)
+        try:
+            _gap_publish(since)
+        except VALKEY_ERRORS:
+            continue
+        if sent == 0:
+            logger.warning("realtime: Valkey is back; told the gateways that events were lost")
+        sent += 1

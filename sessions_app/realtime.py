@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from halobestie import realtime
+from sessions_app.models import ChatMessage
 
 _json_encoder = DjangoJSONEncoder()
 
@@ -55,3 +56,16 @@ def to_both(customer_id: uuid.UUID, mitra_id: uuid.UUID | None, event: dict[str,
 def session_event(kind: str, session_id: uuid.UUID, **payload: Any) -> dict[str, Any]:
     """An event frame: {"type": kind, "session_id": "...", ...payload}."""
     return {"type": kind, "session_id": str(session_id), **payload}
+
+
+def message_frame(message: ChatMessage) -> dict[str, Any]:
+    """The `message` event of api.md (the same shape the transcript route returns, minus receipts)."""
+    return {
+        "type": "message",
+        "message_id": str(message.id),
+        "client_id": message.client_id,
+        "session_id": str(message.session_id),
+        "sender": message.sender,
+        "text": message.text,
+        "created_at": iso(message.created_at),
+    }

@@ -194,9 +194,19 @@ def main(argv: list[str]) -> int:
         from channels.db import database_sync_to_async
         from django.db import close_old_connections
 
-        import sessions_app.consumers as consumers
+        import halobestie.gateway.consumer as gateway_consumer
+        import sessions_app.ws as sessions_ws
 
-        shipped = consumers.in_db_thread
+        shipped = gateway_consumer.in_db_thread
+
+        class _Both:
+            """The gateway (auth) and the chat handlers run database work through the same helper."""
+
+            def __setattr__(self, name: str, value: Any) -> None:
+                setattr(gateway_consumer, name, value)
+                setattr(sessions_ws, name, value)
+
+        consumers = _Both()
 
         def one_thread(fn: Any) -> Any:
             def call(*a: Any, **kw: Any) -> Any:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from halobestie.channel_layer import channel_layer_host
 from halobestie.env import (
     DEFAULT_DATABASE_URL,
     DEFAULT_VALKEY_URL,
@@ -109,11 +111,15 @@ DJANGO_REDIS_IGNORE_EXCEPTIONS = True
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # Pub/sub layer: no per-process buffer to overflow, so a large blast is never silently dropped
-# (docs/performance.md, pitfall 3). Missed events are re-fetchable over REST.
+# (docs/performance.md, pitfall 3). Missed events are re-fetchable over REST. The host entry adds
+# reconnect-on-error and health checks (halobestie/channel_layer.py).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [VALKEY_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "hb")},
+        "CONFIG": {
+            "hosts": [channel_layer_host(VALKEY_URL, connect_timeout=VALKEY_SOCKET_TIMEOUT_SECONDS)],
+            "prefix": env_str("CHANNEL_LAYER_PREFIX", "hb"),
+        },
     }
 }
 
@@ -130,7 +136,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".static"
 
 # --- Auth (docs/architecture.md "Configuration") -------------------------------------------------------------
 AUTH_JWT_SECRET = env_str("AUTH_JWT_SECRET", "")
@@ -255,3 +260,45 @@ SOCIAL_JWKS_FETCHER = env_str("SOCIAL_JWKS_FETCHER", "accounts.social.PyJwkClien
 SOCIAL_JWKS_CACHE_SECONDS = env_int("SOCIAL_JWKS_CACHE_SECONDS", 3600)
 SOCIAL_JWKS_TIMEOUT_SECONDS = env_int("SOCIAL_JWKS_TIMEOUT_SECONDS", 5)
 SOCIAL_JWKS_REFETCH_COOLDOWN_SECONDS = env_int("SOCIAL_JWKS_REFETCH_COOLDOWN_SECONDS", 30)
+
+# --- Static files and offline API docs (deploy; docs/operations.md "Static files") ----------------
+# The app serves its own static files (WhiteNoise, right after SecurityMiddleware), so the admin is
+# styled under uvicorn and in the image without a separate file server. "ninja" as an app makes
+# /api/docs load swagger-ui from django-ninja's own static files instead of a CDN.
+INSTALLED_APPS = [*INSTALLED_APPS, "ninja"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".static")))
+# Development and tests serve straight from the apps' static folders (no collectstatic needed);
+# production serves only the collected, content-hashed files (production.py).
+WHITENOISE_USE_FINDERS = True
+# Beat writes each schedule's last_run_at after every task it sends (default: every 3 minutes), so
+# the beat container's healthcheck (scripts/healthcheck.py beat) sees a stuck beat within a minute.
+CELERY_BEAT_SYNC_EVERY = 1
+
+# --- Reliability & observability (docs/reliability.md, docs/operations.md "Observability") -----
+# The worker never gives up on Valkey: it retries the first connection and every reconnect forever
+# (Celery's default gives up after 100 attempts). Tasks running when the connection drops are
+# cancelled (their acks could not be delivered anyway; redelivered copies are harmless: every handler
+# re-reads its row under lock).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Django's LOGGING (below) formats worker log lines too, with the task id and the request id.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pooled Postgres connection is checked before it is handed out, so connections broken while idle
+# (a Postgres restart, a cut network) are replaced instead of failing one request each.
+_db["CONN_HEALTH_CHECKS"] = True
+# /ready: a worker (beat) whose last completed (sent) sweep is older than this is "stale".
+LIVENESS_STALE_SECONDS = env_int("LIVENESS_STALE_SECONDS", 60)
+# The worker's own metrics endpoint (0: off); same network gate as the admin.
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+METRICS_WORKER_ADDR = env_str("METRICS_WORKER_ADDR", "0.0.0.0")  # noqa: S104 (network-gated)
+# Log lines: "json" (one JSON object per line; the production default) or "plain".
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+_logging_cfg: Any = LOGGING
+_logging_cfg["formatters"]["json"] = {"()": "halobestie.logjson.JsonLinesFormatter"}
+_logging_cfg["handlers"]["console"]["formatter"] = "json" if LOG_FORMAT == "json" else "plain"

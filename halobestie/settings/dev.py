@@ -10,7 +10,7 @@ import secrets
 
 from halobestie.env import env_bool, env_str
 from halobestie.settings.base import *
-from halobestie.settings.base import BASE_DIR, validate_jwt_secret
+from halobestie.settings.base import BASE_DIR, STATIC_ROOT, validate_jwt_secret
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", True)
@@ -31,3 +31,7 @@ AUTH_JWT_SECRET = env_str("AUTH_JWT_SECRET", "") or _persisted_secret("jwt_secre
 validate_jwt_secret(AUTH_JWT_SECRET)
 OTP_SENDER_LOG_CODES = True
 ALLOWED_HOSTS = ["*"]
+
+# --- Static files (deploy): served from the apps' folders (WHITENOISE_USE_FINDERS); an empty
+# STATIC_ROOT keeps WhiteNoise from warning that the collected-files folder is missing.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 from halobestie.env import env_bool, env_str
 from halobestie.settings.base import *
-from halobestie.settings.base import AUTH_JWT_SECRET, SECRET_KEY, validate_jwt_secret
+from halobestie.settings.base import AUTH_JWT_SECRET, LOGGING, SECRET_KEY, validate_jwt_secret
 
 DEBUG = False
 HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", False)
@@ -19,3 +21,16 @@ OTP_SENDER = env_str("OTP_SENDER", "accounts.otp_senders.HttpOtpSender")
 OTP_SENDER_LOG_CODES = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+# --- Static files (deploy): `manage.py collectstatic` at image build writes hashed, compressed
+# copies into STATIC_ROOT; WhiteNoise serves them with far-future cache headers.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False
+
+# --- Observability: JSON log lines unless LOG_FORMAT says otherwise -----------------------------
+if env_str("LOG_FORMAT", "json") == "json":
+    _logging_cfg: Any = LOGGING
+    _logging_cfg["handlers"]["console"]["formatter"] = "json"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from halobestie.channel_layer import channel_layer_host
 from halobestie.env import env_int, env_str
 from halobestie.settings.base import *
-from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING
+from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING, STATIC_ROOT
 from halobestie.testing.valkey_server import test_valkey_url
 
 DEBUG = False
@@ -30,7 +31,7 @@ _db["OPTIONS"]["pool"] = {"min_size": 0, "max_size": 20, "timeout": env_int("DB_
 VALKEY_URL = test_valkey_url()
 CACHES["default"]["LOCATION"] = VALKEY_URL
 _layer: Any = CHANNEL_LAYERS["default"]
-_layer["CONFIG"]["hosts"] = [VALKEY_URL]
+_layer["CONFIG"]["hosts"] = [channel_layer_host(VALKEY_URL, connect_timeout=0.5)]
 CELERY_BROKER_URL = VALKEY_URL
 VALKEY_SOCKET_TIMEOUT_SECONDS = 0.5
 
@@ -41,3 +42,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WS_AUTH_TIMEOUT_SECONDS = 1.0
 _logging: Any = LOGGING
 _logging["root"]["level"] = "WARNING"
+
+# --- Static files (deploy): served from the apps' folders (WHITENOISE_USE_FINDERS); an empty
+# STATIC_ROOT keeps WhiteNoise from warning that the collected-files folder is missing.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- Observability: child processes of the fault suite log at LOG_LEVEL (JSON lines) ------------
+_logging["root"]["level"] = env_str("TEST_LOG_LEVEL", "WARNING")

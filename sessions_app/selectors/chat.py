@@ -1,6 +1,6 @@
-"""Chat readers: who may use a socket or a transcript, and transcript pages.
+"""Chat readers: who may use a socket or a transcript, transcript pages, and what a socket missed.
 
-Used by the WebSocket gateway (sessions_app.consumers) and the transcript route (sessions_app.api.chat).
+Used by the socket handlers (sessions_app/ws.py) and the transcript route (sessions_app.api.chat).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q
 
@@ -16,10 +17,15 @@ from accounts.tokens import Principal, access_token_decode
 from halobestie.cursors import keyset_cursor_decode, keyset_cursor_encode
 from halobestie.exceptions import AccountInactive, Forbidden, NotFound, Unauthorized, ValidationFailed
 from mitras.selectors import mitra_is_deactivated
-from sessions_app.models import ChatMessage, ChatSession
+from sessions_app import realtime as events
+from sessions_app.models import ChatMessage, ChatSession, ExtensionStatus, SessionExtension
+from sessions_app.selectors.clock import CLOCK_STATUSES, session_remaining_seconds
 
 MESSAGE_PAGE_DEFAULT = 50
 MESSAGE_PAGE_MAX = 100
+# At most this many messages are resent to a socket at once (after auth or an outage); a client
+# that missed more pages the rest over the transcript route.
+CATCH_UP_MAX = 200
 
 
 def principal_guard(principal: Principal) -> None:
@@ -123,3 +129,92 @@ def chat_message_list(
         items=items,
         next_cursor=keyset_cursor_encode(items[-1].created_at, items[-1].id) if has_more else None,
     )
+
+
+# --- What a socket missed (resent by sessions_app/ws.py after auth and after an outage) ----------
+
+MessageKey = tuple[dt.datetime, uuid.UUID]
+
+
+def chat_message_key_get(*, session_id: uuid.UUID, message_id: uuid.UUID) -> MessageKey | None:
+    """(created_at, id) of a message of this session, or None."""
+    row = (
+        ChatMessage.objects.filter(pk=message_id, session_id=session_id)
+        .values_list("created_at", "id")
+        .first()
+    )
+    return (row[0], row[1]) if row is not None else None
+
+
+def chat_messages_since(*, session_id: uuid.UUID, since: dt.datetime) -> list[ChatMessage]:
+    """Messages of the session created at or after `since`, oldest first, at most CATCH_UP_MAX."""
+    return list(
+        ChatMessage.objects.filter(session_id=session_id, created_at__gte=since).order_by("created_at", "id")[
+            :CATCH_UP_MAX
+        ]
+    )
+
+
+def chat_messages_after(*, session_id: uuid.UUID, after: MessageKey | None) -> list[ChatMessage]:
+    """Messages of the session after `after` (every one if None), oldest first, at most CATCH_UP_MAX."""
+    messages = ChatMessage.objects.filter(session_id=session_id)
+    if after is not None:
+        created_at, message_id = after
+        messages = messages.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=message_id))
+    return list(messages.order_by("created_at", "id")[:CATCH_UP_MAX])
+
+
+def chat_messages_undelivered(*, session_id: uuid.UUID, recipient_type: str) -> list[ChatMessage]:
+    """Messages the other side sent to `recipient_type` that were never marked delivered."""
+    return list(
+        ChatMessage.objects.filter(session_id=session_id, delivered_at__isnull=True)
+        .exclude(sender=recipient_type)
+        .exclude(sender="system")
+        .order_by("created_at", "id")[:CATCH_UP_MAX]
+    )
+
+
+def session_timer_resync_list(
+    *,
+    user_type: str,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID | None = None,
+    changed_since: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """`session_timer` frames for the caller's sessions whose clock runs (active, extending, closing).
+
+    A session-mode socket gets its session, a user-mode socket every such session of the user; with
+    `changed_since`, only sessions written since then. The frames carry what an app needs to redraw
+    after it missed events: `status`, `expires_at`, `remaining_seconds` (frozen while extending),
+    `warning_sent_at` (the 3-minute warning fired, even if its frame was lost), `closing_deadline_at`,
+    and `resync: true`.
+    """
+    sessions = ChatSession.objects.filter(status__in=CLOCK_STATUSES)
+    sessions = (
+        sessions.filter(customer_id=user_id) if user_type == "customer" else sessions.filter(mitra_id=user_id)
+    )
+    if session_id is not None:
+        sessions = sessions.filter(pk=session_id)
+    if changed_since is not None:
+        sessions = sessions.filter(updated_at__gte=changed_since)
+    rows = list(sessions.order_by("created_at")[:MESSAGE_PAGE_MAX])
+    pending = {
+        ext.session_id: ext
+        for ext in SessionExtension.objects.filter(
+            session_id__in=[row.id for row in rows], status=ExtensionStatus.PENDING
+        )
+    }
+    frames = [
+        events.session_event(
+            "session_timer",
+            row.id,
+            status=row.status,
+            expires_at=events.iso(row.expires_at),
+            remaining_seconds=session_remaining_seconds(row, pending.get(row.id)),
+            warning_sent_at=events.iso(row.warning_sent_at),
+            closing_deadline_at=events.iso(row.closing_deadline_at),
+            resync=True,
+        )
+        for row in rows
+    ]
+    return frames

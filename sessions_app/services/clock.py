@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from halobestie import metrics
 from halobestie.exceptions import InvalidState, NotFound
 from sessions_app import realtime as events
 from sessions_app.models import ChatSession, ExtensionStatus, SessionExtension, SessionStatus
@@ -123,6 +124,7 @@ def session_warning_fire(*, session_id: uuid.UUID) -> bool:
         return False
     session.warning_sent_at = now
     session.save(update_fields=["warning_sent_at", "updated_at"])
+    metrics.observe_since(metrics.DEADLINE_LATENESS.labels("warning"), warn_at, now)
     events.to_customer(session.customer_id, session_warning_event(session))
     return True
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from availability.services import capacity_recompute
+from halobestie import metrics
 from halobestie.exceptions import Forbidden, InvalidState, NotFound
 from opsconfig.services import config_get
 from sessions_app import realtime as events
@@ -164,6 +165,7 @@ def session_expire(*, session_id: uuid.UUID) -> bool:
         or now < session.expires_at
     ):
         return False
+    metrics.observe_since(metrics.DEADLINE_LATENESS.labels("expiry"), session.expires_at, now)
     session_enter_closing(session, ended_by=EndedBy.SYSTEM_EXPIRED, now=now, event_kind="session_expired")
     return True
 
@@ -180,6 +182,7 @@ def session_closing_deadline_fire(*, session_id: uuid.UUID) -> bool:
         or now < session.closing_deadline_at
     ):
         return False
+    metrics.observe_since(metrics.DEADLINE_LATENESS.labels("closing"), session.closing_deadline_at, now)
     session_complete(session, ended_by=EndedBy.SYSTEM_AUTO_CLOSE, now=now)
     return True
 

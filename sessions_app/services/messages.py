@@ -1,6 +1,6 @@
 """Chat relay writes: persist a message once, mark delivered/read, announce after commit.
 
-The gateway consumer calls these in worker threads (halobestie.db.in_db_thread). Every event and push leaves only
+The socket handlers (sessions_app/ws.py) call these in worker threads (halobestie.db.in_db_thread). Every event and push leaves only
 after the transaction commits, so a rolled-back write never announces itself.
 """
 
@@ -18,7 +18,7 @@ from accounts.services.devices import push_notify_user
 from halobestie import realtime
 from halobestie.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from sessions_app.models import ChatMessage, ChatSession, MessageSender, SessionStatus
-from sessions_app.realtime import iso
+from sessions_app.realtime import iso, message_frame
 
 logger = logging.getLogger(__name__)
 
@@ -33,19 +33,6 @@ PUSH_MESSAGE_BODY = "New message"
 
 def other_side(user_type: str) -> str:
     return "mitra" if user_type == "customer" else "customer"
-
-
-def message_frame(message: ChatMessage) -> dict[str, Any]:
-    """The `message` event of api.md (the same shape the transcript route returns, minus receipts)."""
-    return {
-        "type": "message",
-        "message_id": str(message.id),
-        "client_id": message.client_id,
-        "session_id": str(message.session_id),
-        "sender": message.sender,
-        "text": message.text,
-        "created_at": iso(message.created_at),
-    }
 
 
 @dataclass(frozen=True)
@@ -120,7 +107,8 @@ def chat_message_send(
     recipient_type = other_side(sender_type)
     recipient_id = chat_session.mitra_id if recipient_type == "mitra" else chat_session.customer_id
     # robust: the message is committed; a failed publish or push must neither skip the other
-    # nor turn the sender's ack into an error.
+    # nor turn the sender's ack into an error. A message whose publish failed (Valkey down) reaches
+    # the open sockets after recovery (the gateway's gap notice; sessions_app/ws.py resends it).
     transaction.on_commit(lambda: realtime.send_to_session(session_id, frame), robust=True)
     if recipient_id is not None:
         transaction.on_commit(

@@ -30,7 +30,7 @@ from accounts.models import UserType
 from accounts.services.devices import push_notify_users
 from availability.readers import find_available_mitras, is_mitra_reachable
 from availability.services import capacity_recompute
-from halobestie import realtime
+from halobestie import metrics, realtime
 from halobestie.celery import app as celery_app
 from halobestie.exceptions import (
     AtCapacity,
@@ -205,6 +205,7 @@ def pairing_start(*, session_id: uuid.UUID) -> None:
         _offer_targeted(session, now)
     else:
         _blast(session, now)
+    metrics.observe_since(metrics.WEBHOOK_TO_OFFER, session.created_at)
 
 
 def _blast(session: ChatSession, now: dt.datetime) -> None:
@@ -222,6 +223,7 @@ def _blast(session: ChatSession, now: dt.datetime) -> None:
         return
     deadline = now + dt.timedelta(seconds=cfg.pairing_blast_timeout_seconds)
     _insert_offers(session.id, mitra_ids, mitra_loads_list(mitra_ids=mitra_ids), now)
+    metrics.OFFERS_SENT.inc(len(mitra_ids))
     session.blast_started_at = now
     session.blast_deadline_at = deadline
     session.save(update_fields=["blast_started_at", "blast_deadline_at", "updated_at"])
@@ -395,6 +397,8 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
     )
     _close_offers(session_id, others, "taken")
     transaction.on_commit(lambda: clock_arm(session_id=session_id), robust=True)
+    metrics.OFFERS_ACCEPTED.inc()
+    metrics.observe_since(metrics.TIME_TO_ACCEPT, session.blast_started_at, now)
     logger.info("pairing: session %s accepted", session_id)
     return session
 
@@ -405,6 +409,7 @@ def _accept_outcome(session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSession:
     if session.mitra_id == mitra_id:
         return session
     if session.mitra_id is not None:
+        metrics.OFFERS_TAKEN.inc()
         raise RequestTaken()
     if session.status == SessionStatus.CANCELLED:
         raise InvalidState("The customer cancelled this request.")
@@ -498,11 +503,13 @@ def pairing_deadline_fire(*, session_id: uuid.UUID) -> str | None:
     now = timezone.now()
     if session is None or session.blast_deadline_at is None or session.blast_deadline_at > now:
         return None
+    metrics.observe_since(metrics.DEADLINE_LATENESS.labels("pairing"), session.blast_deadline_at, now)
     if session.status == SessionStatus.SEARCHING:
         if session.targeted_mitra_id is not None:
             _targeted_reject(session, now)
         else:
             _end_unpaired(session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.NO_MITRA)
+            metrics.OFFERS_TIMED_OUT.inc()
         return str(session.status)
     if session.status == SessionStatus.TARGETED_REJECTED:
         # The customer neither fell back nor cancelled in time.

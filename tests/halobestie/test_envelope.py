@@ -22,7 +22,9 @@ def test_unknown_api_route_is_enveloped_404(api):
 def test_ready_reports_both_services(api):
     status, body = api.get("/ready")
     assert status == 200
-    assert body["data"] == {"status": "ok", "postgres": "ok", "valkey": "ok"}
+    assert (body["data"]["postgres"], body["data"]["valkey"]) == ("ok", "ok")
+    # No worker or beat runs in this test: reported, not failing (tests/halobestie/test_health.py).
+    assert body["data"]["status"] == "degraded"
 
 
 @pytest.mark.django_db

@@ -21,6 +21,7 @@ from accounts.services import devices
 from halobestie import realtime
 from halobestie.asgi import application
 from halobestie.db import in_db_thread
+from halobestie.gateway import presence
 from halobestie.push import PushMessage, PushSender, RecordingPushSender
 from halobestie.valkey import get_valkey
 
@@ -123,23 +124,23 @@ async def test_presence_refresh_and_leave_and_outage(valkey_server):
         "session_id": session_id,
         "channel_name": "hb.specific.a",
     }
-    assert await realtime.presence_refresh(**args) is True
+    assert await presence.presence_refresh(**args) is True
     assert await asyncio.to_thread(realtime.user_has_socket, "mitra", user_id)
     assert await asyncio.to_thread(realtime.session_has_socket, session_id, "mitra")
-    await realtime.presence_leave(**args)
+    await presence.presence_leave(**args)
     assert not await asyncio.to_thread(realtime.user_has_socket, "mitra", user_id)
     valkey_server.stop()
-    assert await realtime.presence_refresh(**args) is False
-    await realtime.presence_leave(**args)  # logged, not raised
+    assert await presence.presence_refresh(**args) is False
+    await presence.presence_leave(**args)  # logged, not raised
 
 
 def test_presence_older_than_ttl_does_not_count():
     user_id = uuid.uuid4()
     get_valkey().zadd(
-        realtime.presence_key("customer", user_id), {"old": time.time() - realtime.PRESENCE_TTL_SECONDS - 1}
+        presence.presence_key("customer", user_id), {"old": time.time() - presence.PRESENCE_TTL_SECONDS - 1}
     )
     assert realtime.user_has_socket("customer", user_id) is False
-    get_valkey().zadd(realtime.presence_key("customer", user_id), {"fresh": time.time()})
+    get_valkey().zadd(presence.presence_key("customer", user_id), {"fresh": time.time()})
     assert realtime.user_has_socket("customer", user_id) is True
 
 
@@ -211,3 +212,19 @@ def test_one_failing_device_does_not_stop_the_others(make_mitra):
     )
     assert handed == 1
     assert [m.token for m in FlakyPushSender.sent] == ["good-1"]
+
+
+async def test_presence_write_after_a_restart_survives_the_dead_pooled_connection(valkey_server):
+    """The server restarts under a live client (no client reset, as in production): the pooled
+    connection is dead, and the first presence write after the restart still succeeds."""
+    args: dict[str, Any] = {
+        "user_type": "customer",
+        "user_id": uuid.uuid4(),
+        "session_id": None,
+        "channel_name": "hb.specific.b",
+    }
+    assert await presence.presence_refresh(**args) is True
+    await asyncio.to_thread(valkey_server.server.stop)
+    await asyncio.to_thread(valkey_server.server.start)
+    assert await presence.presence_refresh(**args) is True
+    assert await asyncio.to_thread(presence.user_has_socket, "customer", args["user_id"])

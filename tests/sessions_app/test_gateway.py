@@ -21,10 +21,11 @@ from accounts.models import AuthSession
 from accounts.tokens import access_token_encode
 from halobestie import realtime
 from halobestie.db import in_db_thread as sync_to_async
+from halobestie.gateway import presence
 from halobestie.valkey import get_valkey
 from mitras.models import Mitra
 from tests.sessions_app.clock_support import ActiveChat, active_session
-from tests.sessions_app.ws_support import in_other_instance
+from tests.sessions_app.ws_support import drain_resync, in_other_instance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,6 +60,9 @@ async def test_customer_auth_ok_without_origin_header(sockets, chat):
         "user_id": str(chat.customer.id),
         "session_id": None,
     }
+    # The customer's live session is resynced right after auth_ok.
+    resync = await drain_resync(comm)
+    assert [(f["type"], f["session_id"]) for f in resync] == [("session_timer", str(chat.session.id))]
     await assert_still_open(comm)
 
 
@@ -175,6 +179,7 @@ async def test_malformed_session_id_is_a_validation_error_and_socket_stays(socke
         {"type": "auth", "token": chat.customer_token, "session_id": str(chat.session.id)}
     )
     assert (await comm.receive_json_from(timeout=3))["type"] == "auth_ok"
+    assert [f["type"] for f in await drain_resync(comm)] == ["session_timer"]
 
 
 # --- malformed frames ----------------------------------------------------------------------------
@@ -321,15 +326,15 @@ async def test_presence_lobby_socket_is_not_session_presence(sockets, chat):
 
 
 async def test_leftover_of_a_crashed_instance_stops_counting_and_is_trimmed(sockets, chat):
-    key = realtime.presence_key("customer", chat.customer.id)
-    stale = time.time() - realtime.PRESENCE_TTL_SECONDS - 5
+    key = presence.presence_key("customer", chat.customer.id)
+    stale = time.time() - presence.PRESENCE_TTL_SECONDS - 5
     await sync_to_async(get_valkey().zadd)(key, {"hb.dead-instance-socket": stale})
     assert await sync_to_async(realtime.user_has_socket)("customer", chat.customer.id) is False
     comm = await sockets.authed(chat.customer_token)
     members = await sync_to_async(get_valkey().zrange)(key, 0, -1)
     assert "hb.dead-instance-socket" not in members
     assert len(members) == 1
-    assert 0 < await sync_to_async(get_valkey().ttl)(key) <= realtime.PRESENCE_TTL_SECONDS * 2
+    assert 0 < await sync_to_async(get_valkey().ttl)(key) <= presence.PRESENCE_TTL_SECONDS * 2
     await comm.disconnect()
     assert await sync_to_async(get_valkey().exists)(key) == 0
 
@@ -417,10 +422,87 @@ async def test_authenticated_socket_outlives_the_auth_deadline(sockets, chat):
 async def test_presence_is_refreshed_on_a_timer(sockets, chat, monkeypatch):
     import asyncio
 
-    monkeypatch.setattr(realtime, "PRESENCE_REFRESH_SECONDS", 0.2)
+    monkeypatch.setattr(presence, "PRESENCE_REFRESH_SECONDS", 0.2)
     await sockets.authed(chat.mitra_token)
-    key = realtime.presence_key("mitra", chat.mitra.id)
+    key = presence.presence_key("mitra", chat.mitra.id)
     first = (await sync_to_async(get_valkey().zrange)(key, 0, -1, withscores=True))[0][1]
     await asyncio.sleep(0.6)
     later = (await sync_to_async(get_valkey().zrange)(key, 0, -1, withscores=True))[0][1]
     assert later > first
+
+
+# --- the registry: frame types belong to the apps --------------------------------------------
+
+
+@pytest.fixture
+def echo_frame() -> Any:
+    """A frame type registered the way an app's ws.py registers one, removed after the test."""
+    from halobestie import gateway
+    from halobestie.gateway import registry
+
+    @gateway.frame_handler("test_echo", session_only=True)
+    async def on_echo(conn: gateway.Connection, frame: dict[str, Any]) -> None:
+        if frame.get("fail"):
+            raise gateway.FrameError("fail: refused", code="INVALID_STATE", ref="r-1")
+        await conn.send_frame({"type": "test_echo", "session_id": str(conn.identity.session_id)})
+
+    yield on_echo
+    registry._handlers.pop("test_echo", None)
+
+
+async def test_a_frame_type_registered_by_an_app_is_dispatched(sockets, chat, echo_frame):
+    comm = await sockets.authed(chat.customer_token, chat.session.id)
+    await comm.send_json_to({"type": "test_echo"})
+    assert await comm.receive_json_from(timeout=3) == {
+        "type": "test_echo",
+        "session_id": str(chat.session.id),
+    }
+    await comm.send_json_to({"type": "test_echo", "fail": True})
+    assert await comm.receive_json_from(timeout=3) == {
+        "type": "error",
+        "code": "INVALID_STATE",
+        "message": "fail: refused",
+        "ref": "r-1",
+    }
+    lobby = await sockets.authed(chat.customer_token)
+    await lobby.send_json_to({"type": "test_echo"})
+    assert (await lobby.receive_json_from(timeout=3))["code"] == "VALIDATION_ERROR"  # session_only
+
+
+def test_registry_refuses_a_second_handler_and_the_gateways_own_types(echo_frame):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from halobestie import gateway
+
+    async def other(conn: Any, frame: dict[str, Any]) -> None:
+        return None
+
+    for kind in ("test_echo", "auth", "ping"):
+        with pytest.raises(ImproperlyConfigured):
+            gateway.frame_handler(kind)(other)
+
+
+def test_every_frame_type_of_the_contract_has_its_app_handler():
+    from halobestie.gateway import registry
+
+    registry.autodiscover()
+    assert {"message", "delivered", "read", "typing", "heartbeat"} <= set(registry.frame_types())
+    heartbeat, message = registry.handler_for("heartbeat"), registry.handler_for("message")
+    assert heartbeat is not None and heartbeat.handler.__module__ == "availability.ws"
+    assert message is not None and message.handler.__module__ == "sessions_app.ws"
+
+
+def test_the_gateway_imports_no_app():
+    import ast
+    from pathlib import Path
+
+    apps = {"accounts", "mitras", "availability", "payments", "sessions_app", "opsconfig"}
+    root = Path(__file__).resolve().parents[2] / "halobestie" / "gateway"
+    found = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [(path.name, n) for n in names if n.split(".")[0] in apps]
+    assert found == []

@@ -3,6 +3,9 @@
 - `Sockets` / the `sockets` fixture: `WebsocketCommunicator`s over the real ASGI stack
   (halobestie.asgi.application: routing and middleware), every one disconnected at the end of the test,
   also when an assertion fails. The fixture is registered for the folder in conftest.py.
+- After `auth_ok` the server sends resync frames (session_timer for live sessions, missed chat
+  messages); `authed*` collects them into `Sockets.resync[comm]` with `drain_resync` (a ping, then
+  every frame up to its pong), so a test's next frame is the one it is about.
 - `frame_of`: the next frame of one type, skipping others (presence, pong ...).
 - `in_other_instance`: sync code in a bare thread, so its `async_to_sync` gets a new event loop and
   its own channel-layer connection, like another server or worker process publishing through Valkey.
@@ -19,6 +22,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
+from halobestie import realtime
 from halobestie.asgi import application
 from halobestie.db import in_db_thread
 
@@ -30,6 +34,7 @@ class Sockets:
 
     def __init__(self) -> None:
         self.open: list[WebsocketCommunicator] = []
+        self.resync: dict[int, list[dict[str, Any]]] = {}
 
     async def connect(self, headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
         comm = WebsocketCommunicator(application, WS_PATH, headers=headers or [])
@@ -49,7 +54,11 @@ class Sockets:
         await comm.send_json_to(frame)
         reply = await comm.receive_json_from(timeout=3)
         assert reply["type"] == "auth_ok", reply
+        self.resync[id(comm)] = await drain_resync(comm)
         return comm, reply
+
+    def resync_of(self, comm: WebsocketCommunicator) -> list[dict[str, Any]]:
+        return self.resync[id(comm)]
 
     async def authed(self, token: str, session_id: Any = None) -> WebsocketCommunicator:
         comm, _ = await self.authed_with_reply(token, session_id)
@@ -62,8 +71,21 @@ class Sockets:
                 await comm.disconnect()
 
 
+async def drain_resync(comm: WebsocketCommunicator) -> list[dict[str, Any]]:
+    """Every frame before the pong of a ping sent now: what the server resent after auth_ok."""
+    await comm.send_json_to({"type": "ping"})
+    frames: list[dict[str, Any]] = []
+    while True:
+        frame: dict[str, Any] = await comm.receive_json_from(timeout=3)
+        if frame == {"type": "pong"}:
+            return frames
+        frames.append(frame)
+
+
 @pytest.fixture
 async def sockets() -> AsyncIterator[Sockets]:
+    # An earlier outage test's gap notices must not reach this test's sockets.
+    await in_db_thread(realtime.gap_notifier_idle)()
     holder = Sockets()
     try:
         yield holder
