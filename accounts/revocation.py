@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import RevokedLogin
+from halobestie import gateway, realtime
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,12 @@ def _ttl_seconds() -> int:
     return int(settings.ACCESS_TOKEN_TTL_SECONDS) + MARGIN_SECONDS
 
 
-def logins_revoked_record(*, auth_session_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+def logins_revoked_record(
+    *, auth_session_ids: Iterable[uuid.UUID], close_sockets: bool = True
+) -> list[uuid.UUID]:
     """Record logins as revoked (call inside the transaction that deletes them); the Valkey
-    markers follow after commit. Returns the ids recorded."""
+    markers follow after commit, and the logins' open sockets are closed with 4001 (unless the
+    caller closes them itself, as a deactivation does with 4003). Returns the ids recorded."""
     ids = list(dict.fromkeys(auth_session_ids))
     if not ids:
         return ids
@@ -56,7 +60,14 @@ def logins_revoked_record(*, auth_session_ids: Iterable[uuid.UUID]) -> list[uuid
         update_fields=["revoked_at", "expires_at"],
     )
     transaction.on_commit(lambda: _publish(ids, ttl=_ttl_seconds()))
+    if close_sockets:
+        transaction.on_commit(lambda: _close_sockets(ids))
     return ids
+
+
+def _close_sockets(ids: list[uuid.UUID]) -> None:
+    for pk in ids:
+        realtime.close_login_sockets(pk, code=gateway.CLOSE_UNAUTHORIZED)
 
 
 def _publish(ids: list[uuid.UUID], *, ttl: int) -> bool:

@@ -96,6 +96,38 @@ def json_has_nul(body: bytes) -> bool:
     return b"\x00" in body or (b"\\u0000" in body and _JSON_NUL.search(body) is not None)
 
 
+# A JSON \uD800-\uDFFF escape: only a problem when unpaired (json.loads joins real pairs).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def json_has_lone_surrogate(body: bytes, parsed: object = None) -> bool:
+    """True when the JSON text decodes to a string with an unpaired surrogate, which no database
+    or UTF-8 encoder accepts. Parses only when such an escape is present at all."""
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return False
+    if parsed is None:
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):
+            return False  # the parser refuses it anyway (VALIDATION_ERROR)
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def json_text_problem(body: bytes) -> str | None:
+    """Why a JSON body must be refused before parsing (None = fine): depth, NUL, lone surrogate."""
+    if json_too_deep(body):
+        return f"JSON nested deeper than {MAX_JSON_DEPTH} levels."
+    if json_has_nul(body):
+        return "NUL characters are not allowed."
+    if json_has_lone_surrogate(body):
+        return "invalid Unicode (an unpaired surrogate)."
+    return None
+
+
 def _envelope_413(limit: int) -> bytes:
     return json.dumps(
         {

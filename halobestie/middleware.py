@@ -11,7 +11,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for, json_has_nul, json_too_deep
+from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for, json_text_problem
 from halobestie.exceptions import (
     code_for_status,
     error_body,
@@ -110,8 +110,9 @@ class RequestGuardMiddleware:
       ASGI layer halobestie.bodylimit already stops streamed bodies; this covers WSGI and tests).
     - JSON nested deeper than bodylimit.MAX_JSON_DEPTH: 422 VALIDATION_ERROR (the parser would
       otherwise recurse until it crashes).
-    - NUL characters in a JSON body or the query string: 422 VALIDATION_ERROR (Postgres text
-      cannot store them; every field of this API is text that a person typed or an id).
+    - NUL characters in a JSON body or the query string, or an unpaired surrogate escape in a JSON
+      body: 422 VALIDATION_ERROR (Postgres text cannot store them; every field of this API is
+      text that a person typed or an id).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -136,9 +137,7 @@ class RequestGuardMiddleware:
         if "%00" in query or "\x00" in query:
             return error_response(422, "VALIDATION_ERROR", "query: NUL characters are not allowed.")
         if declared and (request.content_type or "").endswith("json"):
-            body = request.body
-            if json_too_deep(body):
-                return error_response(422, "VALIDATION_ERROR", "body: JSON nested too deeply.")
-            if json_has_nul(body):
-                return error_response(422, "VALIDATION_ERROR", "body: NUL characters are not allowed.")
+            problem = json_text_problem(request.body)
+            if problem is not None:
+                return error_response(422, "VALIDATION_ERROR", f"body: {problem}")
         return None

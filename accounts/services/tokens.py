@@ -157,6 +157,7 @@ def auth_sessions_revoke_mitra(*, mitra_id: uuid.UUID) -> int:
     inside its transaction). Their access tokens fail at once on every route. Returns the logins
     ended."""
     ids = list(AuthSession.objects.filter(mitra_id=mitra_id).values_list("id", flat=True))
-    logins_revoked_record(auth_session_ids=ids)
+    # mitras.services.mitra_deactivate closes the sockets itself (4003 + account_deactivated).
+    logins_revoked_record(auth_session_ids=ids, close_sockets=False)
     deleted, _ = AuthSession.objects.filter(pk__in=ids).delete()
     return int(deleted)
