@@ -11,7 +11,7 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from accounts.auth import CustomerAuth, principal_of
-from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
+from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, JsonInt, ok
 from halobestie.ratelimit import rate_limit_hit
 from opsconfig.services import config_get
 from payments.models import PaymentRequest
@@ -26,7 +26,7 @@ from sessions_app.services.checkout import checkout_create
 
 class PaymentRequestIn(Schema):
     mode: Literal["chat", "call"]
-    duration_minutes: int = Field(ge=1, le=24 * 60)
+    duration_minutes: JsonInt = Field(ge=1, le=24 * 60)
     method: str = Field(
         min_length=1,
         max_length=40,
