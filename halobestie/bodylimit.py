@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -163,7 +164,7 @@ class BodyLimitMiddleware:
         limit = body_limit_for(scope.get("method", "GET"), scope.get("path", ""))
         declared = _content_length(scope)
         if declared is not None and (declared < 0 or declared > limit):
-            return await _send_413(send, limit, status=413 if declared >= 0 else 422)
+            return await _send_413(send, limit, _request_id(scope), status=413 if declared >= 0 else 422)
         # Read the body here, at most `limit` bytes, and hand it on in one message.
         chunks: list[bytes] = []
         size = 0
@@ -175,7 +176,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                return await _send_413(send, limit)
+                return await _send_413(send, limit, _request_id(scope))
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -183,7 +184,17 @@ class BodyLimitMiddleware:
         await self.app(scope, _replay(body, receive), send)
 
 
-async def _send_413(send: Send, limit: int, *, status: int = 413) -> None:
+def _request_id(scope: Scope) -> str:
+    """The client's X-Request-ID when sane (as RequestIdMiddleware does), else a new one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            if 0 < len(incoming) <= 64 and incoming.isprintable():
+                return incoming
+    return uuid.uuid4().hex
+
+
+async def _send_413(send: Send, limit: int, request_id: str, *, status: int = 413) -> None:
     if status == 413:
         payload = _envelope_413(limit)
     else:
@@ -198,6 +209,7 @@ async def _send_413(send: Send, limit: int, *, status: int = 413) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"connection", b"close"),
+                (b"x-request-id", request_id.encode()),
             ],
         }
     )

@@ -156,6 +156,7 @@ def test_300mb_declared_body_without_token_is_refused_before_buffering(server) -
     for status, headers, body in results:
         assert status == 413
         assert headers["content-type"] == "application/json"
+        assert headers["x-request-id"]
         assert body["success"] is False
         assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"
     grown = proc.memory_info().rss - before
