@@ -28,13 +28,16 @@ lock: $(STAMP) ## re-resolve requirements*.in into the hashed locks (keeps exist
 run: $(STAMP) ## run the whole system (web + worker + beat; starts local Postgres/Valkey if none)
 	$(PY) scripts/dev_up.py
 
-test: $(STAMP) ## run the test suite (real Postgres, a Valkey server the tests start; no fault suite)
-	$(PY) -m pytest -q -m "not fault"
+test: $(STAMP) ## run the test suite (real Postgres, a Valkey server the tests start; no fault or fuzz suite)
+	$(PY) -m pytest -q -m "not fault and not fuzz"
 
 faults: $(STAMP) ## the fault suite (Valkey/worker/web/Postgres failures; tests/faults)
 	@if [ ! -d tests/faults ]; then echo "faults: no tests/faults yet"; exit 0; fi; \
 	$(PY) -m pytest -q -m fault tests/faults; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "faults: no fault tests collected yet"; exit 0; fi; exit $$rc
+
+fuzz: $(STAMP) ## schemathesis over every operation (scripts/fuzz.py; FUZZ_MAX_EXAMPLES, default 40)
+	$(PY) scripts/fuzz.py
 
 smoke: ## runtime lock alone in a fresh venv; web + worker + beat; one paid pairing round trip
 	$(PYTHON) scripts/smoke.py
@@ -65,4 +68,4 @@ check: lint types imports test migrations-check ## what CI runs first: lint + ty
 bench: $(STAMP) ## run the benchmarks (results go to docs/performance.md by hand)
 	$(PY) -m bench
 
-.PHONY: help install lock run test faults smoke lint format types imports migrations-check check bench
+.PHONY: help install lock run test faults fuzz smoke lint format types imports migrations-check check bench

@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from accounts.models import AuthSession, Customer, DeviceToken, OtpRequest
+from accounts.models import AuthSession, Customer, DeviceToken, OtpRequest, RevokedLogin
 from accounts.phone import InvalidPhone, phone_mask, phone_normalize
 from accounts.services.tokens import auth_session_revoke
 from halobestie.admin import NoAddMixin, NoChangeMixin, ReadOnlyAdminMixin
@@ -150,6 +150,15 @@ class AuthSessionAdmin(NoAddMixin, NoChangeMixin, admin.ModelAdmin):
         # them offline), as a logout does.
         count = sum(auth_session_revoke(auth_session_id=pk) for pk in queryset.values_list("id", flat=True))
         self.message_user(request, f"Revoked {count} login(s).")
+
+
+@admin.register(RevokedLogin)
+class RevokedLoginAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Logins ended before their access tokens expired; kept until no token can outlive them."""
+
+    list_display = ("id", "revoked_at", "expires_at")
+    ordering = ("-revoked_at",)
+    search_fields = ("id",)
 
 
 @admin.register(OtpRequest)

@@ -42,6 +42,7 @@ from accounts.services.mitra_auth import mitra_otp_request, mitra_otp_verify
 from accounts.services.otp import OtpIssued
 from accounts.services.social import customer_sign_in_social
 from accounts.services.tokens import auth_session_refresh, auth_session_revoke
+from accounts.throttles import throttle_otp_request, throttle_otp_verify, throttle_refresh, throttle_sign_up
 from halobestie.api import Envelope, ErrorEnvelope, ok
 from halobestie.exceptions import ValidationFailed
 
@@ -50,7 +51,7 @@ client = Router(tags=["auth (customer)"])
 mitra = Router(tags=["auth (mitra)"])
 
 ERR = ErrorEnvelope
-PUBLIC_ERRORS = {401: ERR, 403: ERR, 404: ERR, 422: ERR, 429: ERR, 503: ERR}
+PUBLIC_ERRORS = {401: ERR, 403: ERR, 404: ERR, 413: ERR, 422: ERR, 429: ERR, 503: ERR}
 
 
 def _device_info(request: HttpRequest) -> str:
@@ -89,6 +90,7 @@ def auth_providers(request: HttpRequest) -> dict[str, Any]:
     summary="Create an anonymous customer and sign in",
 )
 def auth_anonymous(request: HttpRequest, payload: AnonymousIn) -> Status:
+    throttle_sign_up(request)
     signed = customer_sign_up_anonymous(call_name=payload.call_name, device_info=_device_info(request))
     return Status(201, ok(_customer_tokens(signed)))
 
@@ -103,6 +105,7 @@ def auth_anonymous(request: HttpRequest, payload: AnonymousIn) -> Status:
     ),
 )
 def auth_refresh(request: HttpRequest, payload: RefreshIn) -> dict[str, Any]:
+    throttle_refresh(request)
     issued = auth_session_refresh(refresh_token=payload.refresh_token)
     return ok(
         {
@@ -214,6 +217,7 @@ def auth_apple(request: HttpRequest, payload: SocialIn) -> dict[str, Any]:
     summary="Send a sign-in code to a phone (customer)",
 )
 def client_otp_request(request: HttpRequest, payload: OtpRequestIn) -> dict[str, Any]:
+    throttle_otp_request(request)
     principal = principal_of(request)
     issued = customer_otp_request(customer_id=principal.user_id, phone=payload.phone, channel=payload.channel)
     return ok(_otp_out(phone_clean(payload.phone), issued))
@@ -226,6 +230,7 @@ def client_otp_request(request: HttpRequest, payload: OtpRequestIn) -> dict[str,
     summary="Verify the code: upgrade this anonymous customer, or sign in as the phone's customer",
 )
 def client_otp_verify(request: HttpRequest, payload: OtpVerifyIn) -> dict[str, Any]:
+    throttle_otp_verify(request)
     signed = customer_verify_phone(
         customer_id=principal_of(request).user_id,
         phone=payload.phone,
@@ -244,6 +249,7 @@ def client_otp_verify(request: HttpRequest, payload: OtpVerifyIn) -> dict[str, A
     summary="Send a sign-in code to a mitra's phone",
 )
 def mitra_auth_otp_request(request: HttpRequest, payload: OtpRequestIn) -> dict[str, Any]:
+    throttle_otp_request(request)
     issued = mitra_otp_request(phone=payload.phone, channel=payload.channel)
     return ok(_otp_out(phone_clean(payload.phone), issued))
 
@@ -254,6 +260,7 @@ def mitra_auth_otp_request(request: HttpRequest, payload: OtpRequestIn) -> dict[
     summary="Verify a mitra's code and sign in",
 )
 def mitra_auth_otp_verify(request: HttpRequest, payload: OtpVerifyIn) -> dict[str, Any]:
+    throttle_otp_verify(request)
     signed = mitra_otp_verify(phone=payload.phone, code=payload.code, device_info=_device_info(request))
     return ok(
         {

@@ -127,3 +127,21 @@ class DeviceToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} token of {self.user_type}"
+
+
+class RevokedLogin(models.Model):
+    """A login ended before its access tokens expired (logout, refresh reuse, deactivation).
+
+    Kept until the last access token the login could have issued has expired; the Valkey copy
+    (accounts.revocation) is what the zero-SQL hot paths check, and is republished from these rows
+    whenever Valkey lost it (docs/security.md "Revocation")."""
+
+    id = models.UUIDField(primary_key=True)  # the auth_sessions id that was deleted
+    revoked_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "revoked_logins"
+
+    def __str__(self) -> str:
+        return f"revoked login {self.id}"

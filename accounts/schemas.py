@@ -7,6 +7,7 @@ from typing import Literal
 
 from ninja import Field, Schema
 
+from accounts.names import call_name_pattern
 from accounts.phone import MAX_PHONE_INPUT_LENGTH
 
 # Printable ASCII without spaces: FCM and APNs tokens fit, NUL and control characters do not.
@@ -23,8 +24,22 @@ class AuthProvidersOut(Schema):
     phone: ProviderFlag
 
 
+# At least one visible character, no control or format characters (the same rule as
+# accounts.services.customers.call_name_clean, spelled out as code point ranges).
+CALL_NAME_PATTERN = call_name_pattern()
+# The canonical spelling of an Indonesian mobile number; the server also accepts spaces, dashes,
+# dots and parentheses between the digits (docs/auth.md "Phone numbers").
+PHONE_PATTERN = r"^(\+62|62|0)8[1-35-9][0-9]{7,10}$"
+
+
 class AnonymousIn(Schema):
-    call_name: str = Field(..., description="Nickname shown to the mitra; 1–40 characters, trimmed.")
+    call_name: str = Field(
+        ...,
+        min_length=1,
+        max_length=40,
+        pattern=CALL_NAME_PATTERN,
+        description="Nickname shown to the mitra; 1–40 characters, trimmed.",
+    )
 
 
 class CustomerOut(Schema):
@@ -52,13 +67,21 @@ class MitraTokensOut(TokensOut):
     mitra: MitraOut
 
 
+# What refresh_token_new issues: hex login id, url-safe random, hex MAC, joined by dots.
+REFRESH_TOKEN_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+
+
 class RefreshIn(Schema):
-    refresh_token: str = Field(..., min_length=1, max_length=200)
+    refresh_token: str = Field(..., min_length=1, max_length=200, pattern=REFRESH_TOKEN_PATTERN)
 
 
 class LogoutIn(Schema):
     device_token: str | None = Field(
-        None, max_length=4096, description="Also stop pushes to this device (the app's FCM token)."
+        None,
+        min_length=1,
+        max_length=4096,
+        pattern=DEVICE_TOKEN_PATTERN,
+        description="Also stop pushes to this device (the app's FCM token).",
     )
 
 
@@ -77,7 +100,12 @@ class DeviceOut(Schema):
 
 
 class OtpRequestIn(Schema):
-    phone: str = Field(..., max_length=MAX_PHONE_INPUT_LENGTH, description="08…, 628… or +628…")
+    phone: str = Field(
+        ...,
+        max_length=MAX_PHONE_INPUT_LENGTH,
+        json_schema_extra={"pattern": PHONE_PATTERN},
+        description="An Indonesian mobile number, 08…, 628… or +628… (separators allowed, ASCII digits only).",
+    )
     channel: Literal["whatsapp", "sms"] = "whatsapp"
 
 
@@ -88,10 +116,21 @@ class OtpRequestOut(Schema):
 
 
 class OtpVerifyIn(Schema):
-    phone: str = Field(..., max_length=MAX_PHONE_INPUT_LENGTH)
+    phone: str = Field(
+        ...,
+        max_length=MAX_PHONE_INPUT_LENGTH,
+        json_schema_extra={"pattern": PHONE_PATTERN},
+        description="The number the code was sent to (same rules as the request).",
+    )
     code: str = Field(..., pattern=r"^[0-9]{6}$", description="The 6-digit code.")
 
 
 class SocialIn(Schema):
     id_token: str = Field(..., min_length=1, max_length=8192)
-    call_name: str | None = Field(None, description="Required when this creates a new customer.")
+    call_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=40,
+        pattern=CALL_NAME_PATTERN,
+        description="Required when this creates a new customer.",
+    )

@@ -91,10 +91,11 @@ def refresh_token_new(*, auth_session_id: uuid.UUID) -> str:
 
 def refresh_token_issuer_session(token: str) -> uuid.UUID | None:
     """The login a refresh token was genuinely issued for (MAC checked), or None for a forgery."""
-    if not isinstance(token, str) or len(token) > 200:
+    if not isinstance(token, str) or len(token) > 200 or not token.isascii():
         return None
     body, sep, mac = token.rpartition(".")
-    if not sep or not hmac.compare_digest(mac, _refresh_mac(body)):
+    # Bytes: compare_digest refuses non-ASCII str (a crafted token must be REFRESH_INVALID, not a 500).
+    if not sep or not hmac.compare_digest(mac.encode(), _refresh_mac(body).encode()):
         return None
     session_hex = body.split(".", 1)[0]
     try:

@@ -28,11 +28,20 @@ import jwt
 from django.conf import settings
 from django.db import connections
 
+from accounts.revocation import login_is_revoked_async
 from accounts.tokens import access_token_decode
 from availability import store
 from availability.services import availability_seed_at_startup
 from halobestie import metrics
-from halobestie.exceptions import AccountInactive, ApplicationError, Forbidden, Unauthorized, error_body
+from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for
+from halobestie.exceptions import (
+    AccountInactive,
+    ApplicationError,
+    Forbidden,
+    PayloadTooLarge,
+    Unauthorized,
+    error_body,
+)
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey
 from opsconfig.services import config_get_shared_async
 
@@ -56,6 +65,9 @@ TOKEN_CACHE_MAX = 100_000
 # opsconfig.services does (LOCAL_TTL_SECONDS), so the hot path never runs SQL for it.
 CONFIG_TTL_SECONDS = 2.0
 
+# Neither route needs a body; the heartbeat's limit (docs/security.md) bounds what is read.
+BODY_LIMIT = body_limit_for("POST", HEARTBEAT_PATH)
+
 
 class _Fallback(Exception):  # control flow: hand the request to Django
     """Hand the request to Django."""
@@ -66,7 +78,8 @@ class AvailabilityHotPath:
         self.app = app
         self._scripts: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
         self._config: tuple[float, int, int] | None = None  # (read at, stale_after, max)
-        self._tokens: dict[str, tuple[str, uuid.UUID, float]] = {}  # token -> (user_type, id, exp)
+        # token -> (user_type, user id, login id, exp)
+        self._tokens: dict[str, tuple[str, uuid.UUID, uuid.UUID, float]] = {}
         self._heartbeat_body = json.dumps(
             {
                 "success": True,
@@ -96,8 +109,8 @@ class AvailabilityHotPath:
         receive: Receive,
         send: Send,
     ) -> None:
-        body = await _read_body(receive)
         try:
+            body = await _read_body(receive)
             status, payload = await handler(scope)
         except ApplicationError as exc:
             status = exc.status
@@ -118,25 +131,39 @@ class AvailabilityHotPath:
         )
         await send({"type": "http.response.body", "body": payload})
 
-    def _principal(self, scope: Scope, user_type: str) -> uuid.UUID:
+    async def _principal(self, scope: Scope, user_type: str) -> uuid.UUID:
         token = _bearer(scope)
         if token is None:
             raise Unauthorized()
         cached = self._tokens.get(token)
-        if cached is None or cached[2] <= time.time():
+        if cached is None or cached[3] <= time.time():
             cached = self._verify(token)
         if cached[0] != user_type:
             raise Forbidden(f"This route is for {user_type} accounts.")
+        await self._refuse_revoked(cached[2])
         return cached[1]
 
-    def _verify(self, token: str) -> tuple[str, uuid.UUID, float]:
+    async def _refuse_revoked(self, auth_session_id: uuid.UUID) -> None:
+        """Logout, refresh reuse and deactivation revoke a login at once (accounts.revocation):
+        one EXISTS per request, never cached. Valkey unable to vouch → Django checks Postgres."""
+        if store.reconnect_pending() is not None:
+            raise _Fallback()  # markers lost in an outage are republished by the rebuild
+        try:
+            revoked = await login_is_revoked_async(auth_session_id=auth_session_id)
+        except VALKEY_ERRORS as exc:
+            store.mark_failed_from_async()
+            raise _Fallback() from exc
+        if revoked:
+            raise Unauthorized("This login has ended; sign in again.")
+
+    def _verify(self, token: str) -> tuple[str, uuid.UUID, uuid.UUID, float]:
         self._tokens.pop(token, None)
         principal = access_token_decode(token)  # the one verification (signature, claims, expiry)
         # The signature is verified above; this only reads the expiry the cache must respect.
         exp = float(jwt.decode(token, options={"verify_signature": False})["exp"])
         if len(self._tokens) >= TOKEN_CACHE_MAX:
             self._tokens.clear()
-        entry = (principal.user_type, principal.user_id, exp)
+        entry = (principal.user_type, principal.user_id, principal.auth_session_id, exp)
         self._tokens[token] = entry
         return entry
 
@@ -176,7 +203,7 @@ class AvailabilityHotPath:
     # --- the two routes -------------------------------------------------------------------------
 
     async def _heartbeat(self, scope: Scope) -> tuple[int, bytes]:
-        mitra_id = self._principal(scope, "mitra")
+        mitra_id = await self._principal(scope, "mitra")
         result = await self._call("heartbeat", store.mitra_keys(mitra_id), [str(mitra_id), time.time()])
         if result == store.NOT_SEEDED:
             raise _Fallback()
@@ -186,7 +213,7 @@ class AvailabilityHotPath:
         return 200, self._heartbeat_body
 
     async def _beacon(self, scope: Scope) -> tuple[int, bytes]:
-        self._principal(scope, "customer")
+        await self._principal(scope, "customer")
         stale_after, max_per_mitra = await self._config_values()
         raw = await self._call(
             "beacon",
@@ -241,12 +268,19 @@ def _request_id(scope: Scope) -> str:
 
 
 async def _read_body(receive: Receive) -> bytes:
+    """The body, at most BODY_LIMIT bytes (halobestie.bodylimit refuses more before we get here;
+    this bound holds even where the hot path is mounted without it)."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            raise PayloadTooLarge(PAYLOAD_TOO_LARGE_MESSAGE.format(limit=BODY_LIMIT))
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)

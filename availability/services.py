@@ -17,10 +17,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.revocation import revoked_logins_publish
 from availability import selectors, store
 from availability.load import load_source
 from halobestie import metrics
 from halobestie.exceptions import AccountInactive, NotFound
+from halobestie.retry import retry_on_conflict
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineEvent, OnlineReason
 from mitras.selectors import mitra_is_deactivated
 from opsconfig.services import config_get
@@ -72,6 +74,18 @@ def capacity_recompute(*, mitra_id: uuid.UUID) -> int:
 # --- online / offline --------------------------------------------------------------------------
 
 
+# Lock order for every mitra/status write (docs/security.md "Lock order"): the `mitras` row first
+# (FOR NO KEY UPDATE: it does not block the KEY SHARE lock that inserts referencing the mitra
+# take), then its `mitra_online_status` row, then inserts (online logs). Never the other way round.
+
+
+def _mitra_for_update(mitra_id: uuid.UUID) -> Mitra:
+    mitra = Mitra.objects.select_for_update(no_key=True).filter(pk=mitra_id).first()
+    if mitra is None:
+        raise NotFound("Unknown mitra.")
+    return mitra
+
+
 def _status_for_update(mitra_id: uuid.UUID) -> MitraOnlineStatus:
     # The status row normally exists from the mitra's creation; create it if an old row is missing.
     status = MitraOnlineStatus.objects.select_for_update().filter(mitra_id=mitra_id).first()
@@ -83,12 +97,11 @@ def _status_for_update(mitra_id: uuid.UUID) -> MitraOnlineStatus:
     return status
 
 
+@retry_on_conflict()
 @transaction.atomic
 def mitra_set_online(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL) -> bool:
     """Mark the mitra online (a fresh heartbeat included). Returns False if it already was."""
-    mitra = Mitra.objects.select_for_update().filter(pk=mitra_id).first()
-    if mitra is None:
-        raise NotFound("Unknown mitra.")
+    mitra = _mitra_for_update(mitra_id)
     if not mitra.is_active:
         raise AccountInactive()
     status = _status_for_update(mitra_id)
@@ -106,9 +119,11 @@ def mitra_set_online(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL) 
     return changed
 
 
+@retry_on_conflict()
 @transaction.atomic
 def mitra_set_offline(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL) -> bool:
     """Mark the mitra offline. Returns False if it already was (no log row then)."""
+    _mitra_for_update(mitra_id)  # the lock order: mitra, then status
     status = _status_for_update(mitra_id)
     now = timezone.now()
     changed = status.is_online
@@ -206,6 +221,8 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
         progress=say,
     )
     replayed = _replay_since(started)
+    # Revocation markers live in the same Valkey: whatever wiped or missed the mirror missed them.
+    revoked_logins_publish()
     store.clear_reconnect(healed_at=started.timestamp())
     logger.info(
         "seed: %d online, %d deactivated, %d with active sessions",
@@ -334,7 +351,12 @@ def _offline_in_postgres(mitra_ids: list[uuid.UUID], *, cutoff: float) -> int:
     re-adds it to the mirror, so both sides stay online instead of Postgres offline / Valkey online.
     """
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The lock order (mitra rows first, in id order), then status rows and log inserts.
+        cursor.execute(
+            "SELECT id FROM mitras WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE",
+            [[str(m) for m in mitra_ids]],
+        )
         cursor.execute(
             "WITH went AS ("
             "  UPDATE mitra_online_status SET is_online = false, last_offline_at = %s, updated_at = %s"

@@ -4,10 +4,10 @@ responses in halobestie.exceptions; the routers are mounted by halobestie.router
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import create_model
+from pydantic import BeforeValidator, create_model
 
 
 class ErrorBody(Schema):
@@ -38,3 +38,19 @@ def ok(data: Any) -> dict[str, Any]:
 
 # Common error responses to document on operations.
 ERRORS_AUTH = {401: ErrorEnvelope, 403: ErrorEnvelope, 422: ErrorEnvelope}
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON has one number type: 30 and 30.0 are the same integer (JSON Schema agrees), but a
+    string, a boolean or 30.5 is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("Input should be a valid integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("Input should be a valid integer")
+        return int(value)
+    return value
+
+
+# An integer field of a JSON body: no coercion from strings or booleans, 30.0 accepted as 30.
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]

@@ -36,6 +36,11 @@ def schedules() -> list[PeriodicSchedule]:
             settings.VALKEY_ONLINE_MIRROR_SWEEP_SECONDS,
         ),
         PeriodicSchedule(
+            "accounts.revoked_logins_publish",
+            "accounts.revoked_logins_publish",
+            settings.REVOKED_LOGINS_PUBLISH_SECONDS,
+        ),
+        PeriodicSchedule(
             "sessions_app.deadline_sweep",
             "sessions_app.deadline_sweep",
             settings.SESSION_DEADLINE_SWEEP_SECONDS,

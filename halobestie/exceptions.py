@@ -8,9 +8,11 @@ import contextvars
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from psycopg import errors as pg_errors
 
 try:
     from psycopg_pool import PoolTimeout
@@ -34,7 +36,7 @@ _STATUS_CODES = {
     403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "NOT_FOUND",
-    413: "VALIDATION_ERROR",
+    413: "PAYLOAD_TOO_LARGE",
     422: "VALIDATION_ERROR",
     429: "RATE_LIMITED",
     503: "SERVICE_UNAVAILABLE",
@@ -131,6 +133,14 @@ class InvalidPaymentAmount(ApplicationError):
     code, status, default_message = "INVALID_PAYMENT_AMOUNT", 422, "Amount not allowed for this method."
 
 
+class PayloadTooLarge(ApplicationError):
+    code, status, default_message = (
+        "PAYLOAD_TOO_LARGE",
+        413,
+        "Request body is larger than this route accepts.",
+    )
+
+
 class ServiceUnavailable(ApplicationError):
     code, status, default_message = "SERVICE_UNAVAILABLE", 503, "Service temporarily unavailable."
 
@@ -176,12 +186,36 @@ def response_for_exception(request: HttpRequest, exc: Exception) -> HttpResponse
         return error_response(exc.status_code, code_for_status(exc.status_code), str(exc), headers)
     if isinstance(exc, Http404):
         return error_response(404, "NOT_FOUND", "Not found.")
+    if isinstance(exc, (RequestDataTooBig, TooManyFieldsSent)):
+        return error_response(413, "PAYLOAD_TOO_LARGE", PayloadTooLarge.default_message)
+    if isinstance(exc, RecursionError):
+        # A body nested deeper than the parser can follow (normally stopped earlier, see bodylimit).
+        return error_response(422, "VALIDATION_ERROR", "body: nested too deeply")
+    if isinstance(exc, OperationalError) and is_lock_conflict(exc):
+        # Lost a deadlock / serialization conflict even after the service's retries: the database
+        # is fine, the request may simply be sent again.
+        logger.warning("database lock conflict after retries: %s", type(exc.__cause__).__name__)
+        return error_response(
+            503, "SERVICE_UNAVAILABLE", "Busy with a conflicting change; retry.", {"Retry-After": "1"}
+        )
     if isinstance(exc, (OperationalError, InterfaceError)) or _is_pool_timeout(exc):
         logger.error("database unavailable: %s", type(exc).__name__)
         return error_response(503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable.")
     rid = request_id_var.get()
     logger.exception("unhandled error (request id %s)", rid)
     return error_response(500, "INTERNAL_ERROR", f"Internal error (request id {rid}).")
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """A Postgres deadlock or serialization failure, raw or wrapped by Django."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _is_pool_timeout(exc: Exception) -> bool:

@@ -11,7 +11,14 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from halobestie.exceptions import code_for_status, error_body, request_id_var, response_for_exception
+from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for, json_text_problem
+from halobestie.exceptions import (
+    code_for_status,
+    error_body,
+    error_response,
+    request_id_var,
+    response_for_exception,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +101,43 @@ class InternalNetworkMiddleware:
             if ip is None or not any(ip in net for net in self.networks):
                 return HttpResponse("Not found", status=404, content_type="text/plain")
         return self.get_response(request)
+
+
+class RequestGuardMiddleware:
+    """Hostile-input checks for /api/ before any view parses the request (docs/security.md).
+
+    - Content-Length over the route's limit: 413 PAYLOAD_TOO_LARGE without reading the body (the
+      ASGI layer halobestie.bodylimit already stops streamed bodies; this covers WSGI and tests).
+    - JSON nested deeper than bodylimit.MAX_JSON_DEPTH: 422 VALIDATION_ERROR (the parser would
+      otherwise recurse until it crashes).
+    - NUL characters in a JSON body or the query string, or an unpaired surrogate escape in a JSON
+      body: 422 VALIDATION_ERROR (Postgres text cannot store them; every field of this API is
+      text that a person typed or an id).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            refused = self._refuse(request)
+            if refused is not None:
+                return refused
+        return self.get_response(request)
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        limit = body_limit_for(request.method or "GET", request.path)
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(422, "VALIDATION_ERROR", "Invalid Content-Length.")
+        if declared > limit:
+            return error_response(413, "PAYLOAD_TOO_LARGE", PAYLOAD_TOO_LARGE_MESSAGE.format(limit=limit))
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or "\x00" in query:
+            return error_response(422, "VALIDATION_ERROR", "query: NUL characters are not allowed.")
+        if declared and (request.content_type or "").endswith("json"):
+            problem = json_text_problem(request.body)
+            if problem is not None:
+                return error_response(422, "VALIDATION_ERROR", f"body: {problem}")
+        return None

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 
 from halobestie.gateway.groups import GAP_GROUP as GAP_GROUP
+from halobestie.gateway.groups import login_group as login_group
 from halobestie.gateway.groups import session_group as session_group
 from halobestie.gateway.groups import user_group as user_group
 from halobestie.gateway.presence import presence_key as presence_key
@@ -138,6 +139,11 @@ def close_user_sockets(
     user_type: str, user_id: uuid.UUID | str, *, code: int, event: dict[str, Any] | None = None
 ) -> None:
     _group_send(user_group(user_type, user_id), {"type": "hb.close", "code": code, "event": event})
+
+
+def close_login_sockets(login_id: uuid.UUID | str, *, code: int, event: dict[str, Any] | None = None) -> None:
+    """Close every socket authenticated with one login (logout, refresh reuse: docs/security.md)."""
+    _group_send(login_group(login_id), {"type": "hb.close", "code": code, "event": event})
 
 
 def close_session_sockets(

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from halobestie import realtime
 from halobestie.exceptions import NotFound
+from halobestie.retry import retry_on_conflict
 from mitras.lifecycle import lifecycle_deactivated, lifecycle_reactivated
 from mitras.models import Mitra, MitraOnlineStatus
 
@@ -39,12 +40,15 @@ def mitra_update(*, mitra_id: uuid.UUID, phone: str, display_name: str) -> Mitra
 
 
 def _lock(mitra_id: uuid.UUID) -> Mitra:
-    mitra = Mitra.objects.select_for_update().filter(pk=mitra_id).first()
+    # The first lock of every mitra/status write (docs/security.md "Lock order"); NO KEY UPDATE
+    # leaves inserts that reference the mitra (logs, sessions) unblocked.
+    mitra = Mitra.objects.select_for_update(no_key=True).filter(pk=mitra_id).first()
     if mitra is None:
         raise NotFound("Unknown mitra.")
     return mitra
 
 
+@retry_on_conflict()
 @transaction.atomic
 def mitra_deactivate(*, mitra_id: uuid.UUID) -> None:
     """Ops switch a mitra off: offline, every login revoked, sockets told and closed. Idempotent.
@@ -64,6 +68,7 @@ def mitra_deactivate(*, mitra_id: uuid.UUID) -> None:
     )
 
 
+@retry_on_conflict()
 @transaction.atomic
 def mitra_reactivate(*, mitra_id: uuid.UUID) -> None:
     """Ops switch a mitra back on. The mitra logs in again and goes online by itself."""

@@ -43,6 +43,42 @@ class AppConfig(models.Model):
     )
     early_end_mitra_enabled = models.BooleanField(default=False)
     early_end_customer_enabled = models.BooleanField(default=True)
+    # Rate limits (docs/security.md "Rate limits"): events allowed per window, per key.
+    rate_signup_per_ip_per_hour = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Anonymous sign-ups per client IP per hour.",
+    )
+    rate_otp_request_per_ip_per_hour = models.PositiveIntegerField(
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="OTP requests (customer and mitra, any phone) per client IP per hour.",
+    )
+    rate_otp_verify_per_ip_per_hour = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="OTP verifies (any phone) per client IP per hour.",
+    )
+    rate_refresh_per_ip_per_minute = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Token refreshes per client IP per minute.",
+    )
+    rate_payment_create_per_customer_per_hour = models.PositiveIntegerField(
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="Payment requests created per customer per hour.",
+    )
+    rate_chat_messages_per_user_per_minute = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="Chat messages (REST and socket) per user per minute.",
+    )
+    rate_ws_frames_per_socket_per_10s = models.PositiveIntegerField(
+        default=50,
+        validators=[MinValueValidator(5), MaxValueValidator(10_000)],
+        help_text="Frames one socket may send in 10 seconds before it is closed (4029).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

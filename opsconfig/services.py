@@ -39,6 +39,13 @@ class Config:
     payment_request_timeout_minutes: int
     early_end_mitra_enabled: bool
     early_end_customer_enabled: bool
+    rate_signup_per_ip_per_hour: int
+    rate_otp_request_per_ip_per_hour: int
+    rate_otp_verify_per_ip_per_hour: int
+    rate_refresh_per_ip_per_minute: int
+    rate_payment_create_per_customer_per_hour: int
+    rate_chat_messages_per_user_per_minute: int
+    rate_ws_frames_per_socket_per_10s: int
 
 
 _FIELD_NAMES = [f.name for f in fields(Config)]

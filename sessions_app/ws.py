@@ -30,6 +30,8 @@ from django.utils.dateparse import parse_datetime
 
 from halobestie import gateway, realtime
 from halobestie.db import in_db_thread
+from halobestie.ratelimit import rate_limit_hit
+from opsconfig.services import config_get
 from sessions_app.realtime import message_frame
 from sessions_app.selectors.chat import (
     chat_message_key_get,
@@ -58,6 +60,7 @@ def authenticate(*, token: str, session_id: uuid.UUID | None) -> gateway.Identit
         user_type=identity.principal.user_type,
         user_id=identity.principal.user_id,
         session_id=identity.session_id,
+        login_id=identity.principal.auth_session_id,
     )
 
 
@@ -69,6 +72,7 @@ async def on_message(conn: gateway.Connection, frame: dict[str, Any]) -> None:
     client_id = frame.get("client_id")
     ref = {"client_id": client_id} if isinstance(client_id, str) else {}
     with gateway.frame_errors(**ref):
+        await in_db_thread(_throttle_messages)(conn.identity.user_type, conn.identity.user_id)
         sent = await in_db_thread(chat_message_send)(
             session_id=conn.identity.session_id,
             sender_type=conn.identity.user_type,
@@ -78,6 +82,17 @@ async def on_message(conn: gateway.Connection, frame: dict[str, Any]) -> None:
         )
     await conn.send_frame(
         {"type": "message_ack", "client_id": sent.message.client_id, "message_id": str(sent.message.id)}
+    )
+
+
+def _throttle_messages(user_type: str, user_id: uuid.UUID) -> None:
+    """RATE_LIMITED error frame past rate_chat_messages_per_user_per_minute (docs/security.md)."""
+    rate_limit_hit(
+        rule="chat-message:user",
+        key=f"{user_type}:{user_id}",
+        limit=config_get().rate_chat_messages_per_user_per_minute,
+        window_seconds=60,
+        message="Too many messages; slow down.",
     )
 
 

@@ -71,6 +71,9 @@ def _clean_state() -> Iterator[None]:
     from accounts.otp_senders import RecordingOtpSender
 
     RecordingOtpSender.sent.clear()
+    from halobestie.ratelimit import rate_limit_reset_local
+
+    rate_limit_reset_local()
     yield
     config_invalidate_local()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import Customer, UserType
+from accounts.names import call_name_char_ok
 from accounts.phone import InvalidPhone, phone_mask, phone_normalize
 from accounts.services.otp import OtpIssued, otp_request, otp_verify_then
 from accounts.services.tokens import IssuedTokens, auth_session_issue
@@ -34,7 +34,7 @@ def call_name_clean(raw: str) -> str:
         raise ValidationFailed("call_name: must not be blank")
     if len(name) > CALL_NAME_MAX_LENGTH:
         raise ValidationFailed(f"call_name: at most {CALL_NAME_MAX_LENGTH} characters")
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in name):
+    if not all(call_name_char_ok(ch) for ch in name):
         raise ValidationFailed("call_name: contains characters that are not allowed")
     return name
 

@@ -1,4 +1,11 @@
-"""Mitra phone sign-in. Mitras are created by ops; an unknown phone is ACCOUNT_NOT_FOUND."""
+"""Mitra phone sign-in. Mitras are created by ops.
+
+An unknown phone looks exactly like a known one (docs/security.md "No account oracle"): the
+request answers the same 200, counts against the same per-phone limit and stores a code row whose
+code is never sent (so nobody can know it); verify then answers CODE_MISMATCH / TOO_MANY_ATTEMPTS
+/ OTP_EXPIRED as for any phone. ACCOUNT_NOT_FOUND is therefore never returned to a caller.
+A deactivated mitra still gets ACCOUNT_INACTIVE (docs/api-contract.md), so the app can say so.
+"""
 
 from __future__ import annotations
 
@@ -32,16 +39,23 @@ def _mitra_for_login(phone: str, *, lock: bool = False) -> Mitra:
     return mitra
 
 
+def _refuse_deactivated(phone: str) -> None:
+    if Mitra.objects.filter(phone=phone, is_active=False).exists():
+        raise AccountInactive()
+
+
 def mitra_otp_request(*, phone: str, channel: str) -> OtpIssued:
     normalized = phone_clean(phone)
-    _mitra_for_login(normalized)
-    return otp_request(phone=normalized, user_type=UserType.MITRA, channel=channel)
+    _refuse_deactivated(normalized)
+    known = Mitra.objects.filter(phone=normalized).exists()
+    # Unknown: same answer, same limit, a code row nobody receives (no oracle, no SMS cost).
+    return otp_request(phone=normalized, user_type=UserType.MITRA, channel=channel, deliver=known)
 
 
 def mitra_otp_verify(*, phone: str, code: str, device_info: str = "") -> MitraSignedIn:
     normalized = phone_clean(phone)
-    # Checked before the code so an unknown or deactivated account never spends attempts.
-    _mitra_for_login(normalized)
+    # Checked before the code so a deactivated account never spends attempts.
+    _refuse_deactivated(normalized)
 
     def sign_in() -> MitraSignedIn:
         # Re-read under lock: a deactivation that commits meanwhile must not yield a fresh login.

@@ -111,8 +111,11 @@ def _retry_after(recent: list[dt.datetime], limits: list[tuple[int, int]], now: 
     return max(1, math.ceil(wait)) if wait > 0 else 0
 
 
-def otp_request(*, phone: str, user_type: str, channel: str) -> OtpIssued:
+def otp_request(*, phone: str, user_type: str, channel: str, deliver: bool = True) -> OtpIssued:
     """Create a code for `phone` (already normalised) and send it after commit.
+
+    `deliver=False` (a mitra phone with no account) stores and counts the code exactly the same
+    but sends nothing, so the answer cannot tell the two apart.
 
     Raises RateLimited (with Retry-After) past the per-phone window limit, ServiceUnavailable if the
     provider refused the message (the code is then withdrawn and does not count against the limit).
@@ -145,7 +148,9 @@ def otp_request(*, phone: str, user_type: str, channel: str) -> OtpIssued:
             code_hash=otp_code_hash(otp_id=otp_id, phone=phone, user_type=user_type, code=code),
             expires_at=now + dt.timedelta(seconds=ttl),
         )
-        if bypass is None:
+        if bypass is None and not deliver:
+            logger.info("otp: no account for %s, code not sent", phone_mask(phone))
+        elif bypass is None:
             message = OtpMessage(phone=phone, channel=channel, code=code)
             transaction.on_commit(partial(_deliver, otp_id, message))
         else:

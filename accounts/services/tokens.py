@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import AuthSession, Customer, UserType
+from accounts.revocation import logins_revoked_record
 from accounts.signals import login_ended
 from accounts.tokens import (
     access_token_encode,
@@ -97,12 +98,14 @@ def auth_session_refresh(*, refresh_token: str) -> IssuedTokens:
             if reused_session is not None:
                 revoked, _ = AuthSession.objects.filter(pk=reused_session).delete()
                 if revoked:
+                    logins_revoked_record(auth_session_ids=[reused_session])
                     logger.warning("auth: refresh token reuse on login %s; login revoked", reused_session)
             failure = RefreshInvalid()
         elif row.expires_at <= now:
             row.delete()
             failure = RefreshInvalid()
         elif row.mitra is not None and not row.mitra.is_active:
+            logins_revoked_record(auth_session_ids=[row.id])
             row.delete()
             failure = AccountInactive()
         else:
@@ -143,13 +146,18 @@ def auth_session_revoke(*, auth_session_id: uuid.UUID) -> bool:
         return False
     user_type = row.user_type
     user_id = row.mitra_id if row.mitra_id is not None else row.customer_id
+    logins_revoked_record(auth_session_ids=[row.id])
     row.delete()
     transaction.on_commit(lambda: _announce_login_ended(user_type=user_type, user_id=user_id))
     return True
 
 
 def auth_sessions_revoke_mitra(*, mitra_id: uuid.UUID) -> int:
-    """End every login of a mitra at once (ops deactivated the account; mitras.lifecycle effect).
-    Access tokens of these logins stop working at their next check. Returns the logins ended."""
-    deleted, _ = AuthSession.objects.filter(mitra_id=mitra_id).delete()
+    """End every login of a mitra at once (ops deactivated the account; mitras.lifecycle effect,
+    inside its transaction). Their access tokens fail at once on every route. Returns the logins
+    ended."""
+    ids = list(AuthSession.objects.filter(mitra_id=mitra_id).values_list("id", flat=True))
+    # mitras.services.mitra_deactivate closes the sockets itself (4003 + account_deactivated).
+    logins_revoked_record(auth_session_ids=ids, close_sockets=False)
+    deleted, _ = AuthSession.objects.filter(pk__in=ids).delete()
     return int(deleted)

@@ -11,6 +11,7 @@ Public API for the apps' ws.py modules:
 from halobestie.gateway.close_codes import (
     CLOSE_AUTH_TIMEOUT,
     CLOSE_FORBIDDEN,
+    CLOSE_RATE_LIMITED,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNAVAILABLE,
 )
@@ -19,6 +20,7 @@ from halobestie.gateway.registry import (
     Connection,
     Identity,
     authenticator,
+    frame_budget,
     frame_handler,
     on_authenticated,
     on_event_out,
@@ -28,6 +30,7 @@ from halobestie.gateway.registry import (
 __all__ = [
     "CLOSE_AUTH_TIMEOUT",
     "CLOSE_FORBIDDEN",
+    "CLOSE_RATE_LIMITED",
     "CLOSE_UNAUTHORIZED",
     "CLOSE_UNAVAILABLE",
     "CloseSocket",
@@ -35,6 +38,7 @@ __all__ = [
     "FrameError",
     "Identity",
     "authenticator",
+    "frame_budget",
     "frame_errors",
     "frame_handler",
     "on_authenticated",

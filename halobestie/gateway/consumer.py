@@ -36,6 +36,7 @@ from halobestie.gateway import groups, presence, registry
 from halobestie.gateway.close_codes import (
     CLOSE_AUTH_TIMEOUT,
     CLOSE_FORBIDDEN,
+    CLOSE_RATE_LIMITED,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNAVAILABLE,
 )
@@ -102,6 +103,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         # Hooks that resend events (auth catch-up, recovery) and live events go out one at a time.
         self._out_lock = asyncio.Lock()
         self._watch: Any = None
+        # Frame budget of this socket alone (other sockets are never affected): a fixed window.
+        self._frame_budget = registry.DEFAULT_FRAME_BUDGET
+        self._frame_window_start = time.monotonic()
+        self._frames_in_window = 0
         await self.accept()
         metrics.socket_opened(self)
         self._auth_timer: asyncio.Task[None] | None = asyncio.ensure_future(self._auth_deadline())
@@ -139,8 +144,20 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     # --- frames in ---------------------------------------------------------------------------
 
+    def _over_frame_budget(self) -> bool:
+        now = time.monotonic()
+        if now - self._frame_window_start >= registry.FRAME_WINDOW_SECONDS:
+            self._frame_window_start = now
+            self._frames_in_window = 0
+        self._frames_in_window += 1
+        return self._frames_in_window > self._frame_budget
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closing:
+            return
+        if self._over_frame_budget():
+            logger.info("ws: socket over its frame budget (%s per window), closing", self._frame_budget)
+            await self._refuse("RATE_LIMITED", "Too many frames; reconnect more slowly.", CLOSE_RATE_LIMITED)
             return
         try:
             frame = frame_decode(text_data)
@@ -200,6 +217,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         authenticate = registry.get_authenticator()
         try:
             identity: Identity = await in_db_thread(authenticate)(token=token, session_id=session_id)
+            self._frame_budget = await in_db_thread(registry.get_frame_budget)()
         except Unauthorized as exc:
             await self._refuse("UNAUTHORIZED", exc.message, CLOSE_UNAUTHORIZED)
             return
@@ -212,6 +230,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
 
         joined = [groups.user_group(identity.user_type, identity.user_id)]
+        if identity.login_id is not None:
+            joined.append(groups.login_group(identity.login_id))
         if identity.session_id is not None:
             joined.append(groups.session_group(identity.session_id))
         try:

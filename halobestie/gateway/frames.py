@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError
 
+from halobestie.bodylimit import json_has_lone_surrogate, json_has_nul, json_too_deep
 from halobestie.exceptions import ApplicationError
 
 # A 4000-character message can take ~6x that as escaped JSON; anything far bigger is not a client.
@@ -59,11 +60,20 @@ def frame_decode(text_data: str | None) -> dict[str, Any]:
     if text_data is None:
         raise FrameError("Frames must be JSON text, not binary.")
     if len(text_data) > MAX_FRAME_CHARS:
-        raise FrameError("Frame too large.")
+        raise FrameError("Frame too large.", code="PAYLOAD_TOO_LARGE")
+    raw = text_data.encode("utf-8", "surrogatepass")
+    # Refused before parsing: deep nesting (the parser recurses per level), and text no database
+    # stores (NUL, unpaired surrogates). docs/security.md "WebSocket".
+    if json_too_deep(raw):
+        raise FrameError("Frame nested too deeply.")
+    if json_has_nul(raw):
+        raise FrameError("NUL characters are not allowed.")
     try:
         frame = json.loads(text_data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise FrameError("Frames must be JSON.") from exc
+    if json_has_lone_surrogate(raw, frame):
+        raise FrameError("Invalid Unicode (an unpaired surrogate).")
     if not isinstance(frame, dict):
         raise FrameError('A frame must be a JSON object with a "type".')
     if not isinstance(frame.get("type"), str):

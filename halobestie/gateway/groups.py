@@ -26,3 +26,8 @@ def user_group(user_type: str, user_id: uuid.UUID | str) -> str:
 
 def session_group(session_id: uuid.UUID | str) -> str:
     return f"session.{session_id}"
+
+
+def login_group(login_id: uuid.UUID | str) -> str:
+    """Every socket opened with one login's access token (closed when that login is revoked)."""
+    return f"login.{login_id}"

@@ -17,6 +17,8 @@ gateway itself names no app and a new frame type is added in its own app:
 - `on_recovered(fn)`: async fn(conn, since) when this process's channel layer works again after an
   outage: events published after `since` (an aware datetime, a few seconds before the outage was
   first noticed) may have been lost; resend what the socket missed (see watch.py).
+- `frame_budget(fn)`: the one sync function giving how many frames a socket may send per
+  FRAME_WINDOW_SECONDS (read once per socket at auth, in a database thread; ops-tunable).
 - `on_event_out(type, fn)`: sync fn(conn, event) just before a server event of that type goes to
   the socket (e.g. to remember which chat messages a socket was given); returning False drops the
   event for this socket (e.g. a live frame of a message the socket was already resent).
@@ -42,6 +44,8 @@ class Identity:
     user_type: str
     user_id: uuid.UUID
     session_id: uuid.UUID | None = None
+    # The login (auth_sessions row) of the token: its sockets close when it is revoked.
+    login_id: uuid.UUID | None = None
 
 
 class Connection(Protocol):
@@ -84,6 +88,12 @@ _authenticator: list[Authenticator] = []
 _on_authenticated: list[Hook] = []
 _on_recovered: list[RecoveryHook] = []
 _event_observers: dict[str, list[EventObserver]] = {}
+_frame_budget: list[Callable[[], int]] = []
+
+# Per-socket frame budget (docs/security.md "WebSocket"): frames allowed per window before the
+# socket is closed with CLOSE_RATE_LIMITED; the default holds until an app registers its own.
+FRAME_WINDOW_SECONDS = 10.0
+DEFAULT_FRAME_BUDGET = 50
 _discovered = False
 _discover_lock = threading.Lock()
 
@@ -106,6 +116,18 @@ def authenticator(fn: Authenticator) -> Authenticator:
         raise ImproperlyConfigured("the ws gateway already has an authenticator")
     _authenticator[:] = [fn]
     return fn
+
+
+def frame_budget(fn: Callable[[], int]) -> Callable[[], int]:
+    _frame_budget[:] = [fn]
+    return fn
+
+
+def get_frame_budget() -> int:
+    """Frames per FRAME_WINDOW_SECONDS for one socket (sync: may read config)."""
+    if not _frame_budget:
+        return DEFAULT_FRAME_BUDGET
+    return max(1, int(_frame_budget[0]()))
 
 
 def on_authenticated(fn: Hook) -> Hook:

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "halobestie.middleware.RequestIdMiddleware",
     "halobestie.middleware.ApiEnvelopeMiddleware",
+    "halobestie.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "halobestie.middleware.InternalNetworkMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -141,6 +142,8 @@ AUTH_JWT_SECRET = env_str("AUTH_JWT_SECRET", "")
 AUTH_JWT_ALGORITHM = "HS256"
 ACCESS_TOKEN_TTL_SECONDS = env_int("ACCESS_TOKEN_TTL_SECONDS", 3600)
 REFRESH_TOKEN_TTL_SECONDS = env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)
+# Revocation markers a Valkey outage missed are republished this often (docs/security.md).
+REVOKED_LOGINS_PUBLISH_SECONDS = env_int("REVOKED_LOGINS_PUBLISH_SECONDS", 60)
 
 OTP_TTL_SECONDS = env_int("OTP_TTL_SECONDS", 300)
 OTP_MAX_ATTEMPTS = env_int("OTP_MAX_ATTEMPTS", 5)
@@ -170,6 +173,9 @@ HALOBESTIE_DEV_ROUTES = env_bool("HALOBESTIE_DEV_ROUTES", False)
 INTERNAL_ALLOWED_CIDRS = env_list(
     "INTERNAL_ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 )
+# X-Forwarded-For is believed only from these peers (the load balancer); empty = never
+# (docs/security.md "Rate limits").
+TRUSTED_PROXY_NETWORKS = env_list("TRUSTED_PROXY_NETWORKS", [])
 
 # --- Availability & timers (docs/availability.md; docs/architecture.md "Configuration") ----------------------------------------
 MITRA_HEARTBEAT_CADENCE_SECONDS = env_int("MITRA_HEARTBEAT_CADENCE_SECONDS", 30)

@@ -11,7 +11,9 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from accounts.auth import CustomerAuth, principal_of
-from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, ok
+from halobestie.api import ERRORS_AUTH, Envelope, ErrorEnvelope, JsonInt, ok
+from halobestie.ratelimit import rate_limit_hit
+from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus
 from payments.selectors import refund_case_get_for_payment
 from sessions_app.realtime import iso
@@ -25,8 +27,13 @@ from sessions_app.services.checkout import checkout_cancel, checkout_create
 
 class PaymentRequestIn(Schema):
     mode: Literal["chat", "call"]
-    duration_minutes: int = Field(ge=1, le=24 * 60)
-    method: str = Field(min_length=1, max_length=40, description="A code from GET /payment-methods")
+    duration_minutes: JsonInt = Field(ge=1, le=24 * 60)
+    method: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="A code from GET /payment-methods",
+    )
     targeted_mitra_id: uuid.UUID | None = Field(
         None, description="Returning chat: a mitra this customer chatted with before"
     )
@@ -98,16 +105,31 @@ router = Router(tags=["payments"], auth=CustomerAuth())
 
 @router.post(
     "/payment-requests",
-    response={201: Envelope(PaymentRequestOut), 409: ErrorEnvelope, 502: ErrorEnvelope, **ERRORS_AUTH},
+    response={
+        201: Envelope(PaymentRequestOut),
+        409: ErrorEnvelope,
+        429: ErrorEnvelope,
+        502: ErrorEnvelope,
+        **ERRORS_AUTH,
+    },
     summary="Start paying for a chat",
 )
 def payment_request_new(request: HttpRequest, payload: PaymentRequestIn) -> Status[dict[str, Any]]:
     """Amount comes from the pricing tier. VALIDATION_ERROR for an unknown tier, INVALID_PAYMENT_METHOD /
-    INVALID_PAYMENT_AMOUNT for catalog checks, INVALID_STATE with a pending payment or a live chat.
+    INVALID_PAYMENT_AMOUNT for catalog checks, INVALID_STATE with a pending payment or a live chat;
+    RATE_LIMITED past rate_payment_create_per_customer_per_hour (docs/security.md).
     With the provider on, `invoice_url` is its checkout page; the provider failing or timing out is
     PAYMENT_PROVIDER_UNAVAILABLE (502) and leaves nothing pending, so the retry works."""
+    customer_id = principal_of(request).user_id
+    rate_limit_hit(
+        rule="payment-create:customer",
+        key=str(customer_id),
+        limit=config_get().rate_payment_create_per_customer_per_hour,
+        window_seconds=3600,
+        message="Too many payment requests; try again later.",
+    )
     payment = checkout_create(
-        customer_id=principal_of(request).user_id,
+        customer_id=customer_id,
         mode=payload.mode,
         duration_minutes=payload.duration_minutes,
         method=payload.method,

@@ -11,7 +11,7 @@ from ninja import Field, Router, Schema, Status
 
 from accounts.auth import AnyUserAuth, CustomerAuth, principal_of
 from availability.auth import MitraAuth
-from halobestie.api import Envelope, ErrorEnvelope, ok
+from halobestie.api import Envelope, ErrorEnvelope, JsonInt, ok
 from opsconfig.services import config_get
 from sessions_app.models import ClosureSide
 from sessions_app.selectors.clock import session_info_get
@@ -73,7 +73,7 @@ class SessionStateOut(Schema):
 
 
 class ExtensionIn(Schema):
-    duration_minutes: int = Field(strict=True, gt=0, le=24 * 60)
+    duration_minutes: JsonInt = Field(gt=0, le=24 * 60)
 
 
 class ExtensionCreatedOut(Schema):

@@ -91,11 +91,13 @@ def _check_returning_chat(*, customer_id: uuid.UUID, mitra_id: uuid.UUID) -> Non
     """A returning chat ("curhat lagi") targets a mitra this customer has talked with before.
 
     Mitra ids reach a customer only through their own past sessions, so anything else is a bad id.
+    An unknown id and a real mitra this customer never met get the same answer (no probing for
+    mitra ids, docs/security.md); only a mitra they did meet can be "no longer available".
     """
-    if mitra_is_deactivated(mitra_id=mitra_id):
-        raise ValidationFailed("targeted_mitra_id: no such mitra.")
     had_chat = ChatSession.objects.filter(
         customer_id=customer_id, mitra_id=mitra_id, started_at__isnull=False
     ).exists()
     if not had_chat:
-        raise ValidationFailed("targeted_mitra_id: you have not chatted with this mitra before.")
+        raise ValidationFailed("targeted_mitra_id: not a mitra you have chatted with.")
+    if mitra_is_deactivated(mitra_id=mitra_id):
+        raise ValidationFailed("targeted_mitra_id: this mitra is no longer available.")

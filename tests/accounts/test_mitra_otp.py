@@ -27,15 +27,27 @@ def test_mitra_signs_in_with_a_code(api, make_mitra, request_code):
     assert status == 200
 
 
-def test_unknown_phone_is_account_not_found_and_writes_nothing(api, counts, make_mitra, request_code):
+def test_unknown_phone_looks_like_a_known_one_and_sends_nothing(api, make_mitra, request_code):
     make_mitra(phone="+6281333344445")
-    before = counts()
+    known_status, known_body, known_code = request_code(REQUEST, "081333344445")
     status, body, code = request_code(REQUEST, "081299990000")
-    assert status == 404 and body["error"]["code"] == "ACCOUNT_NOT_FOUND"
-    assert code is None and counts() == before
-    status, body = api.post(VERIFY, {"phone": "081299990000", "code": "123456"})
-    assert status == 404 and body["error"]["code"] == "ACCOUNT_NOT_FOUND"
-    assert counts() == before
+    assert (status, set(body["data"])) == (known_status, set(known_body["data"]))
+    assert body["data"]["expires_in"] == known_body["data"]["expires_in"]
+    assert known_code is not None and code is None  # nothing is sent to the unknown phone
+    # Verify answers as for a known phone with a wrong code, and counts attempts the same way.
+    known = api.post(
+        VERIFY, {"phone": "081333344445", "code": "000001" if known_code != "000001" else "000002"}
+    )
+    unknown = api.post(VERIFY, {"phone": "081299990000", "code": "123456"})
+    assert known == unknown
+    assert unknown[1]["error"]["code"] == "CODE_MISMATCH"
+    assert not AuthSession.objects.exists()
+
+
+def test_unknown_phone_is_throttled_like_a_known_one(api, request_code):
+    answers = [request_code(REQUEST, "081299990000")[0] for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    assert api.last_response["Retry-After"]
 
 
 def test_deactivated_mitra_is_account_inactive(api, counts, make_mitra, request_code):

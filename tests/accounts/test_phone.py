@@ -46,3 +46,31 @@ def test_mask_hides_the_middle():
     assert masked.startswith("+62812") and masked.endswith("890")
     assert "34567" not in masked
     assert phone_mask(None) == "-"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+628١٢٣٤٥٦٧٨٩٠",  # Arabic-Indic digits after an ASCII prefix
+        "+62８１２３４５６７８９０",  # fullwidth
+        "+628१२३४५६७८९०",  # Devanagari
+        "081234567890\u200b",  # zero-width space
+        "0812\t34567890",
+        "+628000000000",  # not a number plan Indonesia uses
+    ],
+)
+def test_other_digit_scripts_and_invisible_characters_are_refused(raw):
+    with pytest.raises(InvalidPhone):
+        phone_normalize(raw)
+
+
+@pytest.mark.django_db
+def test_other_digit_scripts_cannot_bypass_the_per_phone_otp_limit(api):
+    ascii_phone = "081234567890"
+    for _ in range(3):
+        assert api.post("/api/mitra/auth/otp/request", {"phone": ascii_phone})[0] == 200
+    assert api.post("/api/mitra/auth/otp/request", {"phone": ascii_phone})[0] == 429
+    for spelling in ("+628١٢٣٤٥٦٧٨٩٠", "+62８１２３４５６７８９０", "+62 812 3456 7890"):
+        status, body = api.post("/api/mitra/auth/otp/request", {"phone": spelling})
+        assert status in (422, 429), (spelling, status)
+        assert body["success"] is False
