@@ -39,6 +39,13 @@ class Config:
     payment_request_timeout_minutes: int
     early_end_mitra_enabled: bool
     early_end_customer_enabled: bool
+    pairing_queue_enabled: bool
+    pairing_queue_max_wait_seconds: int
+    pairing_wave_size: int
+    pairing_wave_interval_seconds: int
+    pairing_offer_window_seconds: int
+    missed_offers_pause_after: int
+    mitra_cooldown_seconds: int
 
 
 _FIELD_NAMES = [f.name for f in fields(Config)]
