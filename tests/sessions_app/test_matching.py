@@ -33,6 +33,7 @@ from sessions_app.selectors.matching_metrics import (
     matching_metrics_list_by_hour,
     matching_metrics_list_by_mitra,
 )
+from sessions_app.selectors.queue import queue_eta_seconds
 from sessions_app.services.pairing import (
     chat_request_accept,
     chat_request_decline,
@@ -41,7 +42,6 @@ from sessions_app.services.pairing import (
     pairing_queue_dispatch,
     pairing_ticks_settle,
 )
-from sessions_app.services.queue import queue_eta_seconds
 from sessions_app.tasks.pairing import pairing_queue_sweep, pairing_tick
 from tests.sessions_app.pairing_support import go_online, paid_session, payment_of
 
@@ -304,8 +304,17 @@ def test_a_request_joins_behind_anyone_already_queued(make_customer, make_mitra,
     assert offered(later) == {busy.id}
 
 
-def test_queue_timeout_fails_the_payment_for_refund_review(make_customer, commit):
-    session = pay(make_customer("Bunga"), commit)
+def test_queue_timeout_fails_the_payment_for_refund_review(api, login, make_customer, commit):
+    customer = make_customer("Bunga")
+    session = pay(customer, commit)
+    # After a reconnect the app re-reads its live session: position and estimate included.
+    status, body = api.get("/api/client/chat/sessions/active", token=login(customer).access_token)
+    assert status == 200
+    assert (body["data"]["status"], body["data"]["queue_position"], body["data"]["queue_eta_seconds"]) == (
+        "searching",
+        1,
+        600,
+    )
     with at(after(session.blast_deadline_at)), commit():
         assert pairing_deadline_fire(session_id=session.id) == SessionStatus.NO_MITRA
     session.refresh_from_db()
