@@ -35,7 +35,7 @@ class MitraOnlineStatus(models.Model):
     # Matching (docs/matching.md), owned by availability's services: offers missed in a row (reset by
     # any answer and by going online), the mitra's own capacity (null = the ops maximum) and the
     # wrap-up cooldown after a session.
-    missed_offers_streak = models.PositiveSmallIntegerField(default=0)
+    missed_offers_streak = models.PositiveSmallIntegerField(default=0, db_default=0)
     capacity = models.PositiveSmallIntegerField(null=True, blank=True)
     cooldown_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -83,7 +83,7 @@ class ChatSession(models.Model):
     blast_deadline_at = models.DateTimeField(null=True, blank=True)
     # Matching (docs/matching.md): the first offer, the offer waves, the queue.
     first_offer_at = models.DateTimeField(null=True, blank=True)
-    waves_sent = models.PositiveSmallIntegerField(default=0)
+    waves_sent = models.PositiveSmallIntegerField(default=0, db_default=0)
     next_wave_at = models.DateTimeField(null=True, blank=True)
     pairing_tick_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)

@@ -409,20 +409,27 @@ def _expire_offers(session: ChatSession, now: dt.datetime) -> list[uuid.UUID]:
 
 
 def _withdraw_offers_of(mitra_id: uuid.UUID, now: dt.datetime) -> None:
-    """A paused mitra's other live offers end now: their sessions' ticks replace them."""
-    session_ids = list(
-        ChatRequestNotification.objects.filter(
-            mitra_id=mitra_id, response__isnull=True, session__status=SessionStatus.SEARCHING
-        ).values_list("session_id", flat=True)
-    )
-    if not session_ids:
-        return
-    ChatRequestNotification.objects.filter(
-        mitra_id=mitra_id, response__isnull=True, session_id__in=session_ids
-    ).update(expires_at=now)
-    ChatSession.objects.filter(pk__in=session_ids, status=SessionStatus.SEARCHING).update(pairing_tick_at=now)
-    for session_id in session_ids:
-        _schedule_tick(session_id, now)
+    """A paused mitra's other live offers end now: after commit, one session at a time (no second
+    session lock held with this one), their windows are closed and their ticks replace them."""
+
+    def withdraw() -> None:
+        session_ids = list(
+            ChatRequestNotification.objects.filter(
+                mitra_id=mitra_id, response__isnull=True, session__status=SessionStatus.SEARCHING
+            ).values_list("session_id", flat=True)
+        )
+        for session_id in session_ids:
+            with transaction.atomic():
+                session = _lock_session(session_id)
+                if session is None or session.status != SessionStatus.SEARCHING:
+                    continue
+                ChatRequestNotification.objects.filter(
+                    session_id=session_id, mitra_id=mitra_id, response__isnull=True
+                ).update(expires_at=now)
+                ChatSession.objects.filter(pk=session_id).update(pairing_tick_at=now)
+                _schedule_tick(session_id, now)
+
+    transaction.on_commit(withdraw, robust=True)
 
 
 def _insert_offers(

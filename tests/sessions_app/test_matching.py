@@ -411,6 +411,9 @@ def test_a_mitra_sets_their_own_capacity_up_to_the_ops_maximum(api, login, make_
     for bad in (0, 4, "two", None, 1.5, True):
         status, body = api.request("PUT", "/api/mitra/capacity", {"capacity": bad}, token=token)
         assert (status, body["success"], body["error"]["code"]) == (422, False, "VALIDATION_ERROR"), bad
+    for raw in (b"{}", b"[1]", b"not json"):
+        status, body = api.request("PUT", "/api/mitra/capacity", raw=raw, token=token)
+        assert 400 <= status < 500 and body["success"] is False and body["error"]["code"], raw
     assert MitraOnlineStatus.objects.get(mitra=mitra).capacity is None  # nothing changed
     with commit():
         status, body = api.request("PUT", "/api/mitra/capacity", {"capacity": 1}, token=token)
@@ -468,3 +471,27 @@ def test_matching_metrics_per_hour_and_per_mitra(make_customer, make_mitra, comm
     assert (per_mitra[b.id].accepted, per_mitra[b.id].accept_rate) == (1, 1.0)
     # A was re-offered after missing (same offer row, re-opened), then closed as taken by B.
     assert per_mitra[a.id].taken_by_another == 1
+
+
+def test_a_paused_mitras_other_offers_are_withdrawn_and_replaced(make_customer, make_mitra, commit):
+    config_update(pairing_queue_enabled=False, missed_offers_pause_after=2)
+    ghost = make_mitra("Ghost")
+    with commit():
+        go_online(ghost)
+    first, second = pay(make_customer("Bunga"), commit), pay(make_customer("Lati"), commit)
+    assert offered(first) == offered(second) == {ghost.id}  # offers may overlap
+    MitraOnlineStatus.objects.filter(mitra=ghost).update(missed_offers_streak=1)  # one missed before
+    offer = ChatRequestNotification.objects.get(session=first, mitra=ghost)
+    other = ChatRequestNotification.objects.get(session=second, mitra=ghost)
+    assert other.expires_at is not None and offer.expires_at is not None
+    moment = after(offer.expires_at)
+    with at(moment), commit():
+        beat(ghost)
+        pairing_tick(str(first.id))  # the second miss in a row: paused
+    other.refresh_from_db()
+    assert other.expires_at == moment  # withdrawn now, not at the end of its own window
+    assert not MitraOnlineStatus.objects.get(mitra=ghost).is_online
+    with at(moment), commit():
+        pairing_ticks_settle()
+    second.refresh_from_db()
+    assert second.status == SessionStatus.NO_MITRA  # queue off, nobody left to offer
