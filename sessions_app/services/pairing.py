@@ -17,9 +17,10 @@ after commit, so a rolled-back transition never announces itself.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -541,6 +542,22 @@ def _end_unpaired(
 # --- mitra answers ----------------------------------------------------------------------------------
 
 
+def _capacity_refusal_is_an_answer(fn: Callable[..., ChatSession]) -> Callable[..., ChatSession]:
+    """An AT_CAPACITY accept still answered the offer (docs/matching.md): reset the missed streak
+    outside the accept's transaction, which rolls back with the error."""
+
+    @functools.wraps(fn)
+    def accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSession:
+        try:
+            return fn(session_id=session_id, mitra_id=mitra_id)
+        except AtCapacity:
+            mitra_offer_answered(mitra_id=mitra_id)
+            raise
+
+    return accept
+
+
+@_capacity_refusal_is_an_answer
 @transaction.atomic
 def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSession:
     """First accept wins. Repeating the winner's accept returns the same session.

@@ -433,8 +433,11 @@ def test_a_mitra_sets_their_own_capacity_up_to_the_ops_maximum(api, login, make_
     assert offered(second) == {mitra.id}
     with commit():
         api.request("PUT", "/api/mitra/capacity", {"capacity": 1}, token=token)
+    MitraOnlineStatus.objects.filter(mitra=mitra).update(missed_offers_streak=3)
     with pytest.raises(AtCapacity):
         chat_request_accept(session_id=second.id, mitra_id=mitra.id)
+    # Refused for capacity, but an answer: the missed streak starts again.
+    assert MitraOnlineStatus.objects.get(mitra=mitra).missed_offers_streak == 0
     assert api.request("PUT", "/api/mitra/capacity", {"capacity": 1})[0] == 401
 
 
