@@ -9,9 +9,11 @@ import datetime as dt
 import pytest
 import time_machine
 
+from availability.services import availability_heartbeat
 from halobestie.exceptions import InvalidState, RequestTaken
+from opsconfig.services import config_update
 from sessions_app.models import ChatRequestNotification, ChatSession, PairingFailure, SessionStatus
-from sessions_app.services.pairing import chat_request_accept, pairing_deadline_fire
+from sessions_app.services.pairing import chat_request_accept, pairing_deadline_fire, pairing_tick_fire
 from tests.concurrency import race
 from tests.sessions_app.pairing_support import go_online, paid_session, seed
 
@@ -72,3 +74,31 @@ def test_accept_racing_the_queue_timeout_has_one_outcome(queued):
         assert first.status == SessionStatus.NO_MITRA and fired == SessionStatus.NO_MITRA
         assert isinstance(accepted, InvalidState)
         assert PairingFailure.objects.get(session=first).cause == "queue_timeout"
+
+
+def test_accept_racing_the_offer_window_tick_matches_once(make_customer, make_mitra):
+    """The tick withdraws the offer (missed) and offers a replacement while the mitra accepts: the
+    session ends up matched once, with that mitra, and no offer is left open."""
+    seed()
+    config_update(pairing_wave_size=1, pairing_wave_interval_seconds=600)
+    mitras = [make_mitra("A"), make_mitra("B")]
+    for m in mitras:
+        go_online(m)
+    session = paid_session(make_customer("Bunga"))
+    (first,) = live(session)
+    offer = ChatRequestNotification.objects.get(session=session, mitra_id=first)
+    assert offer.expires_at is not None
+    moment = offer.expires_at + dt.timedelta(seconds=1)
+
+    def tick():
+        with time_machine.travel(moment, tick=False):
+            for m in mitras:
+                availability_heartbeat(mitra_id=m.id)
+            return pairing_tick_fire(session_id=session.id)
+
+    accepted, ticked = race(lambda: chat_request_accept(session_id=session.id, mitra_id=first), tick)
+    session.refresh_from_db()
+    assert isinstance(accepted, ChatSession) and session.status == SessionStatus.ACTIVE
+    assert session.mitra_id == first
+    assert not isinstance(ticked, BaseException)
+    assert live(session) == set()
