@@ -7,9 +7,12 @@ OpenAPI and serve them whenever the hot path hands a request over (Valkey troubl
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema
+from pydantic import StrictInt
 
 from accounts.auth import principal_of
 from availability import readers, selectors, services
@@ -22,6 +25,13 @@ class MitraStatusOut(Schema):
     heartbeat_cadence_seconds: int
     stale_after_seconds: int
     active_sessions: int
+    capacity: int
+    max_capacity: int
+    cooldown_until: dt.datetime | None
+
+
+class CapacityIn(Schema):
+    capacity: StrictInt  # true/"2"/2.0 are not a number of customers
 
 
 class HeartbeatOut(Schema):
@@ -46,6 +56,9 @@ def _status(request: HttpRequest) -> dict[str, object]:
             "heartbeat_cadence_seconds": status.heartbeat_cadence_seconds,
             "stale_after_seconds": status.stale_after_seconds,
             "active_sessions": status.active_sessions,
+            "capacity": status.capacity,
+            "max_capacity": status.max_capacity,
+            "cooldown_until": status.cooldown_until,
         }
     )
 
@@ -67,6 +80,13 @@ def mitra_status_online(request: HttpRequest) -> dict[str, object]:
 def mitra_status_offline(request: HttpRequest) -> dict[str, object]:
     """Go offline. Idempotent; live sessions continue."""
     services.mitra_set_offline(mitra_id=principal_of(request).user_id)
+    return _status(request)
+
+
+@mitra_router.put("/capacity", response={200: Envelope(MitraStatusOut), **ERRORS_AUTH})
+def mitra_capacity(request: HttpRequest, body: CapacityIn) -> dict[str, object]:
+    """Set how many customers at once this mitra takes: 1 up to the ops maximum (`max_capacity`)."""
+    services.mitra_capacity_set(mitra_id=principal_of(request).user_id, capacity=body.capacity)
     return _status(request)
 
 

@@ -19,6 +19,10 @@ class LoadSource(Protocol):
 
     def changed_since(self, *, since: dt.datetime) -> list[uuid.UUID]: ...
 
+    def last_released_at(self, *, mitra_id: uuid.UUID) -> dt.datetime | None:
+        """When the mitra's latest session stopped occupying capacity (the wrap-up cooldown's start)."""
+        ...
+
 
 class _NoLoad:
     def load(self, *, mitra_id: uuid.UUID) -> int:
@@ -29,6 +33,9 @@ class _NoLoad:
 
     def changed_since(self, *, since: dt.datetime) -> list[uuid.UUID]:
         return []
+
+    def last_released_at(self, *, mitra_id: uuid.UUID) -> dt.datetime | None:
+        return None
 
 
 _source: LoadSource = _NoLoad()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from availability import store
@@ -39,21 +40,80 @@ def mitra_load_orm(*, mitra_id: uuid.UUID) -> int:
 
 
 def mitra_loads_orm() -> dict[str, int]:
-    """Every mitra's non-zero load, in one query of the load source."""
-    return {str(mitra_id): n for mitra_id, n in load_source().loads().items()}
+    """Every mitra's non-zero effective load (see `effective_load`), in two queries."""
+    now = timezone.now()
+    max_per_mitra = config_get().max_customers_per_mitra
+    loads = {str(mitra_id): n for mitra_id, n in load_source().loads().items()}
+    limits = MitraOnlineStatus.objects.filter(
+        Q(capacity__isnull=False) | Q(cooldown_until__gt=now)
+    ).values_list("mitra_id", "capacity", "cooldown_until")
+    for mitra_id, own, cooldown_until in limits:
+        key = str(mitra_id)
+        loads[key] = effective_load(loads.get(key, 0), own, cooldown_until, max_per_mitra, now)
+    return {k: v for k, v in loads.items() if v}
+
+
+# Added to a cooling-down mitra's load: never under any maximum (which is at most 20).
+COOLDOWN_BLOCK = 1000
+
+
+def effective_load(
+    load: int,
+    own_capacity: int | None,
+    cooldown_until: dt.datetime | None,
+    max_per_mitra: int,
+    now: dt.datetime,
+) -> int:
+    """The count the readiness rule compares with the ops maximum (`load < max`), in Postgres and
+    in the Valkey mirror alike (docs/matching.md): the sessions held, plus the places a lower own
+    capacity gives up (load < own ⟺ load + (max - own) < max), plus a block during the wrap-up
+    cooldown."""
+    value = load
+    if own_capacity is not None and own_capacity < max_per_mitra:
+        value += max_per_mitra - own_capacity
+    if cooldown_until is not None and cooldown_until > now:
+        value += COOLDOWN_BLOCK
+    return value
+
+
+def mitra_capacity_get(*, mitra_id: uuid.UUID) -> int:
+    """The mitra's own capacity: their chosen value up to the ops maximum (the maximum if unset)."""
+    max_per_mitra = config_get().max_customers_per_mitra
+    own = MitraOnlineStatus.objects.filter(mitra_id=mitra_id).values_list("capacity", flat=True).first()
+    return min(own, max_per_mitra) if own else max_per_mitra
+
+
+def mitra_effective_load_orm(*, mitra_id: uuid.UUID) -> int:
+    row = (
+        MitraOnlineStatus.objects.filter(mitra_id=mitra_id).values_list("capacity", "cooldown_until").first()
+    )
+    own, cooldown_until = row if row is not None else (None, None)
+    return effective_load(
+        mitra_load_orm(mitra_id=mitra_id),
+        own,
+        cooldown_until,
+        config_get().max_customers_per_mitra,
+        timezone.now(),
+    )
 
 
 def _available_ids(cutoff: dt.datetime, max_per_mitra: int) -> list[uuid.UUID]:
-    """Active, online, fresh mitras under capacity: the candidates, then their loads (two queries)."""
+    """Active, online, fresh mitras under their capacity and not cooling down: the candidates, then
+    their loads (two queries)."""
+    now = timezone.now()
     candidates = list(
         Mitra.objects.filter(
             is_active=True, online_status__is_online=True, online_status__last_heartbeat_at__gte=cutoff
-        ).values_list("id", flat=True)
+        ).values_list("id", "online_status__capacity", "online_status__cooldown_until")
     )
     if not candidates:
         return []
-    loads = load_source().loads(mitra_ids=candidates)
-    return [mitra_id for mitra_id in candidates if loads.get(mitra_id, 0) < max_per_mitra]
+    loads = load_source().loads(mitra_ids=[row[0] for row in candidates])
+    return [
+        mitra_id
+        for mitra_id, own, cooldown_until in candidates
+        if effective_load(loads.get(mitra_id, 0), own, cooldown_until, max_per_mitra, now) < max_per_mitra
+    ]
 
 
 def find_available_mitras_orm(*, exclude: set[uuid.UUID] | None = None) -> list[uuid.UUID]:
@@ -192,14 +252,28 @@ class MitraStatus:
     heartbeat_cadence_seconds: int
     stale_after_seconds: int
     active_sessions: int
+    capacity: int
+    max_capacity: int
+    cooldown_until: dt.datetime | None
 
 
 def mitra_status_get(*, mitra_id: uuid.UUID) -> MitraStatus:
     """The mitra app's status screen, from Postgres (the truth)."""
-    row = MitraOnlineStatus.objects.filter(mitra_id=mitra_id).values_list("is_online", flat=True).first()
+    row = (
+        MitraOnlineStatus.objects.filter(mitra_id=mitra_id)
+        .values_list("is_online", "capacity", "cooldown_until")
+        .first()
+    )
+    is_online, own, cooldown_until = row if row is not None else (False, None, None)
+    cfg = config_get()
+    if cooldown_until is not None and cooldown_until <= timezone.now():
+        cooldown_until = None
     return MitraStatus(
-        is_online=bool(row),
+        is_online=bool(is_online),
         heartbeat_cadence_seconds=int(settings.MITRA_HEARTBEAT_CADENCE_SECONDS),
-        stale_after_seconds=config_get().mitra_stale_after_seconds,
+        stale_after_seconds=cfg.mitra_stale_after_seconds,
         active_sessions=mitra_load_orm(mitra_id=mitra_id),
+        capacity=min(own, cfg.max_customers_per_mitra) if own else cfg.max_customers_per_mitra,
+        max_capacity=cfg.max_customers_per_mitra,
+        cooldown_until=cooldown_until,
     )

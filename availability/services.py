@@ -17,11 +17,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import UserType
 from accounts.revocation import revoked_logins_publish
+from accounts.services.devices import push_notify_users
 from availability import selectors, store
+from availability.hooks import mitra_maybe_free
 from availability.load import load_source
-from halobestie import metrics
-from halobestie.exceptions import AccountInactive, NotFound
+from halobestie import metrics, realtime
+from halobestie.exceptions import AccountInactive, NotFound, ValidationFailed
 from halobestie.retry import retry_on_conflict
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineEvent, OnlineReason
 from mitras.selectors import mitra_is_deactivated
@@ -60,15 +63,83 @@ def capacity_recompute(*, mitra_id: uuid.UUID) -> int:
     """Recompute the mitra's load from Postgres and mirror it to Valkey (after commit).
 
     Derived from the truth every time (never INCR/DECR), so a missed call heals on the next one.
+    A session that has just ended starts the wrap-up cooldown (docs/matching.md): until the end of
+    the latest session + `mitra_cooldown_seconds`, also derived from the truth.
     """
     load = selectors.mitra_load_orm(mitra_id=mitra_id)
+    _cooldown_from_last_session(mitra_id)
     # The mirrored value is counted again after commit: two transitions of one mitra committing
     # close together each see the other's work by then, so the last write is not a stale count.
     _mirror(
         "capacity write",
-        lambda: store.capacity_write(mitra_id=mitra_id, capacity=selectors.mitra_load_orm(mitra_id=mitra_id)),
+        lambda: store.capacity_write(
+            mitra_id=mitra_id, capacity=selectors.mitra_effective_load_orm(mitra_id=mitra_id)
+        ),
     )
+    mitra_maybe_free(mitra_id=mitra_id)
     return load
+
+
+def _cooldown_from_last_session(mitra_id: uuid.UUID) -> None:
+    seconds = config_get().mitra_cooldown_seconds
+    if seconds <= 0:
+        return
+    released = load_source().last_released_at(mitra_id=mitra_id)
+    if released is None:
+        return
+    until = released + dt.timedelta(seconds=seconds)
+    if until <= timezone.now():
+        return
+    MitraOnlineStatus.objects.filter(mitra_id=mitra_id).exclude(cooldown_until__gte=until).update(
+        cooldown_until=until
+    )
+
+
+@transaction.atomic
+def mitra_capacity_set(*, mitra_id: uuid.UUID, capacity: int) -> int:
+    """The mitra's own capacity, 1 up to the ops maximum (`max_customers_per_mitra`). Mirrored
+    after commit; raising it may make the mitra free for the queue. Returns the value set."""
+    maximum = config_get().max_customers_per_mitra
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= maximum:
+        raise ValidationFailed(f"capacity: must be a whole number from 1 to {maximum}.")
+    status = _status_for_update(mitra_id)
+    status.capacity = capacity
+    status.save(update_fields=["capacity", "updated_at"])
+    _mirror(
+        "capacity write",
+        lambda: store.capacity_write(
+            mitra_id=mitra_id, capacity=selectors.mitra_effective_load_orm(mitra_id=mitra_id)
+        ),
+    )
+    mitra_maybe_free(mitra_id=mitra_id)
+    return capacity
+
+
+def availability_cooldowns_release() -> int:
+    """End the wrap-up cooldowns that are due: the mirror takes the mitra back and the queue hears
+    they may be free. Run by the pairing queue sweep (every few seconds). Returns how many."""
+    due = list(
+        MitraOnlineStatus.objects.filter(cooldown_until__lte=timezone.now()).values_list(
+            "mitra_id", flat=True
+        )
+    )
+    for mitra_id in due:
+        _cooldown_release(mitra_id)
+    return len(due)
+
+
+@transaction.atomic
+def _cooldown_release(mitra_id: uuid.UUID) -> None:
+    MitraOnlineStatus.objects.filter(mitra_id=mitra_id, cooldown_until__lte=timezone.now()).update(
+        cooldown_until=None
+    )
+    _mirror(
+        "capacity write",
+        lambda: store.capacity_write(
+            mitra_id=mitra_id, capacity=selectors.mitra_effective_load_orm(mitra_id=mitra_id)
+        ),
+    )
+    mitra_maybe_free(mitra_id=mitra_id)
 
 
 # --- online / offline --------------------------------------------------------------------------
@@ -111,9 +182,20 @@ def mitra_set_online(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL) 
     status.last_heartbeat_at = now
     if changed:
         status.last_online_at = now
+        # Going online (their own action) resets the missed-offers streak (docs/matching.md).
+        status.missed_offers_streak = 0
         MitraOnlineLog.objects.create(mitra_id=mitra_id, event=OnlineEvent.ONLINE, at=now, reason=reason)
-    status.save(update_fields=["is_online", "last_online_at", "last_heartbeat_at", "updated_at"])
-    load = selectors.mitra_load_orm(mitra_id=mitra_id)
+        mitra_maybe_free(mitra_id=mitra_id)
+    status.save(
+        update_fields=[
+            "is_online",
+            "last_online_at",
+            "last_heartbeat_at",
+            "missed_offers_streak",
+            "updated_at",
+        ]
+    )
+    load = selectors.mitra_effective_load_orm(mitra_id=mitra_id)
     stamp = now.timestamp()
     _mirror("online write", lambda: store.online_write(mitra_id=mitra_id, now=stamp, capacity=load))
     return changed
@@ -135,6 +217,56 @@ def mitra_set_offline(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL)
     # Mirror even when Postgres had nothing to change: it heals a mirror that still says online.
     _mirror("offline write", lambda: store.offline_write(mitra_id=mitra_id))
     return changed
+
+
+# --- responsiveness: missed offers and the pause (docs/matching.md) -------------------------------
+
+
+def mitra_offer_answered(*, mitra_id: uuid.UUID) -> None:
+    """An accept or a decline (even an AT_CAPACITY accept): the missed streak starts again."""
+    MitraOnlineStatus.objects.filter(mitra_id=mitra_id, missed_offers_streak__gt=0).update(
+        missed_offers_streak=0
+    )
+
+
+@transaction.atomic
+def mitra_offer_missed(*, mitra_id: uuid.UUID) -> bool:
+    """An offer reached its window unanswered: +1 in the streak; at `missed_offers_pause_after` in a
+    row the mitra goes offline with reason `missed_offers`, is told over the socket
+    (`availability_paused`) and by push. Returns True when this call paused the mitra."""
+    status = _status_for_update(mitra_id)
+    status.missed_offers_streak = min(status.missed_offers_streak + 1, 32767)
+    status.save(update_fields=["missed_offers_streak", "updated_at"])
+    limit = config_get().missed_offers_pause_after
+    if limit <= 0 or status.missed_offers_streak < limit or not status.is_online:
+        return False
+    if not mitra_set_offline(mitra_id=mitra_id, reason=OnlineReason.MISSED_OFFERS):
+        return False
+    missed = status.missed_offers_streak
+    metrics.MITRAS_PAUSED.inc()
+    logger.info("availability: mitra %s paused after %d missed offers", mitra_id, missed)
+    transaction.on_commit(lambda: _tell_paused(mitra_id, missed), robust=True)
+    return True
+
+
+def _tell_paused(mitra_id: uuid.UUID, missed: int) -> None:
+    realtime.send_to_user(
+        "mitra",
+        mitra_id,
+        {
+            "type": "availability_paused",
+            "reason": OnlineReason.MISSED_OFFERS.value,
+            "missed_in_a_row": missed,
+        },
+    )
+    push_notify_users(
+        user_type=UserType.MITRA,
+        user_ids=[mitra_id],
+        kind="availability_paused",
+        title="Kamu kami set offline",
+        body=f"{missed} permintaan terlewat berturut-turut. Aktifkan lagi saat kamu siap.",
+        data={"type": "availability_paused", "reason": OnlineReason.MISSED_OFFERS.value},
+    )
 
 
 def presence_deactivate(*, mitra_id: uuid.UUID) -> None:
@@ -254,7 +386,9 @@ def _replay_since(started: dt.datetime) -> int:
         if status.is_online and status.mitra.is_active:
             hb = (status.last_heartbeat_at or timezone.now()).timestamp()
             store.online_write(
-                mitra_id=status.mitra_id, now=hb, capacity=selectors.mitra_load_orm(mitra_id=status.mitra_id)
+                mitra_id=status.mitra_id,
+                now=hb,
+                capacity=selectors.mitra_effective_load_orm(mitra_id=status.mitra_id),
             )
         else:
             store.offline_write(mitra_id=status.mitra_id, deactivate=not status.mitra.is_active)
@@ -266,7 +400,9 @@ def _replay_since(started: dt.datetime) -> int:
             store.reactivate_write(mitra_id=mitra_id)
     for mitra_id in load_source().changed_since(since=started):
         changed += 1
-        store.capacity_write(mitra_id=mitra_id, capacity=selectors.mitra_load_orm(mitra_id=mitra_id))
+        store.capacity_write(
+            mitra_id=mitra_id, capacity=selectors.mitra_effective_load_orm(mitra_id=mitra_id)
+        )
     return changed
 
 

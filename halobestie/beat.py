@@ -51,6 +51,11 @@ def schedules() -> list[PeriodicSchedule]:
             settings.PAIRING_DEADLINE_SWEEP_SECONDS,
         ),
         PeriodicSchedule(
+            "sessions_app.pairing_queue_sweep",
+            "sessions_app.pairing_queue_sweep",
+            settings.PAIRING_DEADLINE_SWEEP_SECONDS,
+        ),
+        PeriodicSchedule(
             "payments.expire_stale_payments",
             "payments.expire_stale_payments",
             settings.PAYMENT_SWEEP_SECONDS,

@@ -63,6 +63,28 @@ WEBHOOK_TO_OFFER = Histogram(
 TIME_TO_ACCEPT = Histogram(
     "halobestie_time_to_accept_seconds", "Offer sent to a mitra's winning accept.", buckets=_HUMAN_BUCKETS
 )
+# Matching (issue 14, docs/matching.md). Per hour = a PromQL range; per mitra = the selector
+# sessions_app.selectors.matching_metrics (a mitra label would be one series per mitra here).
+_QUEUE_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1800.0, 3600.0)
+TIME_TO_FIRST_OFFER = Histogram(
+    "halobestie_time_to_first_offer_seconds",
+    "Payment confirmed to the first offer sent for it (queued requests included).",
+    buckets=_QUEUE_BUCKETS,
+)
+OFFERS_DECLINED = Counter("halobestie_offers_declined", "Offers declined by the mitra.")
+OFFERS_MISSED = Counter(
+    "halobestie_offers_missed", "Offers that reached the offer window unanswered (the mitra missed them)."
+)
+MITRAS_PAUSED = Counter(
+    "halobestie_mitras_paused", "Mitras set offline after missing offers in a row (reason missed_offers)."
+)
+QUEUE_JOINED = Counter("halobestie_queue_joined", "Paid requests that joined the pairing queue.")
+QUEUE_WAIT = Histogram(
+    "halobestie_queue_wait_seconds",
+    "Joining the queue to leaving it, by outcome (matched, cancelled, timeout).",
+    ["outcome"],
+    buckets=_QUEUE_BUCKETS,
+)
 HEARTBEATS = Counter("halobestie_heartbeats", "Mitra heartbeats received (rate() gives heartbeats/s).")
 OPEN_SOCKETS = Gauge(
     "halobestie_open_sockets", "WebSocket connections open on this instance.", multiprocess_mode="livesum"

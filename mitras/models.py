@@ -32,6 +32,12 @@ class MitraOnlineStatus(models.Model):
     last_offline_at = models.DateTimeField(null=True, blank=True)
     # Written in batches by the heartbeat mirror sweep, never per ping.
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Matching (docs/matching.md), owned by availability's services: offers missed in a row (reset by
+    # any answer and by going online), the mitra's own capacity (null = the ops maximum) and the
+    # wrap-up cooldown after a session.
+    missed_offers_streak = models.PositiveSmallIntegerField(default=0, db_default=0)
+    capacity = models.PositiveSmallIntegerField(null=True, blank=True)
+    cooldown_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -55,6 +61,7 @@ class OnlineReason(models.TextChoices):
     OPS = "ops", "Changed by ops"
     RECONCILE = "reconcile", "Reconcile"
     LOGOUT = "logout", "Signed out"
+    MISSED_OFFERS = "missed_offers", "Paused after missed offers"
 
 
 class MitraOnlineLog(models.Model):

@@ -79,6 +79,39 @@ class AppConfig(models.Model):
         validators=[MinValueValidator(5), MaxValueValidator(10_000)],
         help_text="Frames one socket may send in 10 seconds before it is closed (4029).",
     )
+    # Matching (issue 14, docs/matching.md): the queue, offer waves, the missed-offers pause, the
+    # wrap-up cooldown. Defaults chosen by the matching simulation.
+    pairing_queue_enabled = models.BooleanField(
+        default=True, help_text="Off: nobody available at payment ends the request at once (no_mitra)."
+    )
+    pairing_queue_max_wait_seconds = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(60), MaxValueValidator(3600)]
+    )
+    pairing_wave_size = models.PositiveIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="K: mitras offered per wave (each wave offers K more).",
+    )
+    pairing_wave_interval_seconds = models.PositiveIntegerField(
+        default=10,
+        validators=[MinValueValidator(3), MaxValueValidator(600)],
+        help_text="T: seconds between waves.",
+    )
+    pairing_offer_window_seconds = models.PositiveIntegerField(
+        default=45,
+        validators=[MinValueValidator(10), MaxValueValidator(120)],
+        help_text="W: an offer unanswered this long is missed and replaced.",
+    )
+    missed_offers_pause_after = models.PositiveIntegerField(
+        default=5,
+        validators=[MaxValueValidator(20)],
+        help_text="N missed offers in a row set the mitra offline (0 = never; otherwise 2-20).",
+    )
+    mitra_cooldown_seconds = models.PositiveIntegerField(
+        default=30,
+        validators=[MaxValueValidator(600)],
+        help_text="No new offer this long after a session ends.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -90,6 +123,10 @@ class AppConfig(models.Model):
         return "App configuration"
 
     def clean(self) -> None:
+        if self.missed_offers_pause_after == 1:
+            raise ValidationError(
+                {"missed_offers_pause_after": "Use 0 (never pause) or 2-20: one missed offer is bad luck."}
+            )
         cadence = int(settings.MITRA_HEARTBEAT_CADENCE_SECONDS)
         if self.mitra_stale_after_seconds is not None and self.mitra_stale_after_seconds < cadence:
             raise ValidationError(

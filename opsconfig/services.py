@@ -46,6 +46,13 @@ class Config:
     rate_payment_create_per_customer_per_hour: int
     rate_chat_messages_per_user_per_minute: int
     rate_ws_frames_per_socket_per_10s: int
+    pairing_queue_enabled: bool
+    pairing_queue_max_wait_seconds: int
+    pairing_wave_size: int
+    pairing_wave_interval_seconds: int
+    pairing_offer_window_seconds: int
+    missed_offers_pause_after: int
+    mitra_cooldown_seconds: int
 
 
 _FIELD_NAMES = [f.name for f in fields(Config)]

@@ -9,15 +9,18 @@ class SessionsAppConfig(AppConfig):
         # reason: these modules load models, which may load only once the app registry is ready.
         from celery.signals import worker_ready
 
+        from availability.hooks import mitra_free_listener_register
         from availability.load import load_source_register
         from payments.hooks import payment_confirmed_handler_register
         from sessions_app.selectors.load import SessionLoadSource
-        from sessions_app.services.pairing import pairing_open_for_payment
+        from sessions_app.services.pairing import pairing_open_for_payment, pairing_queue_mitra_free
         from sessions_app.tasks.clock import restore_on_worker_ready
 
         # availability learns mitra loads from us; a confirmed payment opens its chat (pairing).
         load_source_register(SessionLoadSource())
         payment_confirmed_handler_register(pairing_open_for_payment)
+        # A mitra who may have become free (online, session ended, capacity raised): the queue first.
+        mitra_free_listener_register(pairing_queue_mitra_free)
         # A worker that starts settles overdue deadlines and re-arms every live session.
         worker_ready.connect(
             restore_on_worker_ready, dispatch_uid="sessions_app.clock_restore_on_worker_ready"

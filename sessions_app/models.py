@@ -81,6 +81,16 @@ class ChatSession(models.Model):
     # Deadlines are columns (docs/architecture.md "Timed work").
     blast_started_at = models.DateTimeField(null=True, blank=True)
     blast_deadline_at = models.DateTimeField(null=True, blank=True)
+    # Matching (docs/matching.md): the first offer, the offer waves, the queue.
+    first_offer_at = models.DateTimeField(null=True, blank=True)
+    waves_sent = models.PositiveSmallIntegerField(default=0, db_default=0)
+    next_wave_at = models.DateTimeField(null=True, blank=True)
+    pairing_tick_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    queue_position_at_join = models.PositiveIntegerField(null=True, blank=True)
+    queue_position_sent = models.PositiveIntegerField(null=True, blank=True)
+    queue_eta_sent = models.PositiveIntegerField(null=True, blank=True)
+    queue_eta_sent_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     warning_sent_at = models.DateTimeField(null=True, blank=True)
@@ -99,6 +109,8 @@ class ChatSession(models.Model):
             models.Index(fields=["customer", "status"], name="chat_session_cust_status_idx"),
             models.Index(fields=["status", "expires_at"], name="chat_session_expiry_idx"),
             models.Index(fields=["status", "blast_deadline_at"], name="chat_session_blast_idx"),
+            models.Index(fields=["status", "pairing_tick_at"], name="chat_session_tick_idx"),
+            models.Index(fields=["status", "queued_at"], name="chat_session_queue_idx"),
             models.Index(fields=["status", "closing_deadline_at"], name="chat_session_closing_idx"),
         ]
         constraints = [
@@ -131,6 +143,8 @@ class ChatRequestNotification(models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
     response = models.CharField(max_length=10, choices=NotificationResponse.choices, null=True, blank=True)
     mitra_load_at_notify = models.PositiveSmallIntegerField(default=0)
+    # The end of the offer window: unanswered by then it is missed (`ignored`) and replaced.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "chat_request_notifications"
@@ -239,6 +253,7 @@ class PairingFailureCause(models.TextChoices):
     CANCELLED = "cancelled", "Customer cancelled while searching"
     NO_AVAILABLE_MITRA = "no_available_mitra", "Nobody available to offer"
     TARGETED_ABANDONED = "targeted_abandoned", "Returning chat rejected, no fallback"
+    QUEUE_TIMEOUT = "queue_timeout", "Waited the maximum queue time"
 
 
 class PairingFailure(models.Model):

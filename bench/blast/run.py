@@ -57,6 +57,7 @@ def populate(n: int) -> tuple[list[str], list[Any]]:
     from accounts.services.tokens import auth_session_issue
     from availability.services import availability_reseed
     from mitras.models import Mitra
+    from opsconfig.services import config_update
     from payments.catalog import seed_catalog
     from payments.models import PaymentMethod, PricingTier
 
@@ -76,6 +77,16 @@ def populate(n: int) -> tuple[list[str], list[Any]]:
             "SELECT id, true, now(), now(), now() FROM mitras"
         )
     seed_catalog(PricingTier, PaymentMethod)
+    # The blast-to-all this benchmark measures is a configuration of the matching rules since issue
+    # 14 (docs/matching.md "As built"): one wave to everyone, no queue, offers live to the deadline.
+    config_update(
+        pairing_queue_enabled=False,
+        pairing_wave_size=max(1, min(n, 1000)),
+        pairing_wave_interval_seconds=600,
+        pairing_offer_window_seconds=120,
+        missed_offers_pause_after=0,
+        mitra_cooldown_seconds=0,
+    )
     availability_reseed(reason="bench")
     tokens = [auth_session_issue(mitra=m).access_token for m in Mitra.objects.all()]
     customers = list(Customer.objects.bulk_create([Customer(call_name=f"Bench {i}") for i in range(50)]))

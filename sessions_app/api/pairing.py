@@ -49,6 +49,8 @@ class CustomerLiveSessionOut(SessionOut):
     pairing_deadline_at: str | None = Field(
         description="While searching: when the offer ends; after targeted_rejected: the fallback deadline"
     )
+    queue_position: int | None = Field(description="While queued: 1 = next (docs/matching.md)")
+    queue_eta_seconds: int | None = Field(description="While queued: the wait estimate")
 
 
 class CustomerActiveSessionEnvelope(Schema):

@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from django.db.models import Count
+from django.db.models import Count, Max
 
 from sessions_app.models import CAPACITY_STATUSES, ChatSession
 
@@ -36,6 +36,15 @@ def mitra_ids_with_session_changes_since(*, since: dt.datetime) -> list[uuid.UUI
     )
 
 
+def mitra_last_released_at(*, mitra_id: uuid.UUID) -> dt.datetime | None:
+    """The end of the mitra's latest session that no longer occupies capacity (completed)."""
+    return (
+        ChatSession.objects.filter(mitra_id=mitra_id, started_at__isnull=False, ended_at__isnull=False)
+        .exclude(status__in=CAPACITY_STATUSES)
+        .aggregate(at=Max("ended_at"))["at"]
+    )
+
+
 class SessionLoadSource:
     """What availability asks sessions_app (availability.load.LoadSource)."""
 
@@ -47,3 +56,6 @@ class SessionLoadSource:
 
     def changed_since(self, *, since: dt.datetime) -> list[uuid.UUID]:
         return mitra_ids_with_session_changes_since(since=since)
+
+    def last_released_at(self, *, mitra_id: uuid.UUID) -> dt.datetime | None:
+        return mitra_last_released_at(mitra_id=mitra_id)

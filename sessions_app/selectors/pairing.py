@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from halobestie.exceptions import NotFound
+from opsconfig.services import config_get
 from sessions_app.models import (
     CAPACITY_STATUSES,
     LIVE_STATUSES,
@@ -18,6 +19,7 @@ from sessions_app.models import (
     SessionStatus,
 )
 from sessions_app.realtime import iso, remaining_seconds
+from sessions_app.selectors.queue import queue_status_get
 
 RECENT_OFFERS_LIMIT = 20
 
@@ -144,4 +146,12 @@ def customer_session_get_live(*, customer_id: uuid.UUID) -> dict[str, Any] | Non
         "is_returning": session.targeted_mitra_id is not None,
         # While searching: when the offer ends; after a returning-chat rejection: the fallback deadline.
         "pairing_deadline_at": iso(session.blast_deadline_at) if searching else None,
+        **_queue_fields(session),
     }
+
+
+def _queue_fields(session: ChatSession) -> dict[str, int | None]:
+    """While queued: the position and estimate the last `pairing_status queued` would say now."""
+    queued = queue_status_get(session=session, max_wait_seconds=config_get().pairing_queue_max_wait_seconds)
+    position, eta = queued if queued is not None else (None, None)
+    return {"queue_position": position, "queue_eta_seconds": eta}

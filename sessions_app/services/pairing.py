@@ -17,19 +17,27 @@ after commit, so a rolled-back transition never announces itself.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from accounts.models import UserType
 from accounts.services.devices import push_notify_users
 from availability.readers import find_available_mitras, is_mitra_reachable
-from availability.services import capacity_recompute
+from availability.selectors import mitra_capacity_get
+from availability.services import (
+    availability_cooldowns_release,
+    capacity_recompute,
+    mitra_offer_answered,
+    mitra_offer_missed,
+)
 from halobestie import metrics, realtime
 from halobestie.celery import app as celery_app
 from halobestie.exceptions import (
@@ -56,11 +64,15 @@ from sessions_app.models import (
     SessionStatus,
 )
 from sessions_app.selectors.load import mitra_load_get, mitra_loads_list
+from sessions_app.services import queue, waves
 from sessions_app.services.clock import clock_arm
 
 logger = logging.getLogger(__name__)
 
 PAIRING_DEADLINE_TASK = "sessions_app.pairing_deadline"
+PAIRING_TICK_TASK = "sessions_app.pairing_tick"
+# One dispatcher of the queue at a time (pg_advisory_xact_lock key; "HBQUEUE" in ASCII).
+QUEUE_LOCK_KEY = 0x4842515545554500
 # Statuses a customer may cancel from: still looking for a mitra, or deciding after a returning-chat
 # rejection.
 CANCELLABLE_STATUSES = (SessionStatus.SEARCHING, SessionStatus.TARGETED_REJECTED)
@@ -108,6 +120,25 @@ def _schedule_deadline(session_id: uuid.UUID, when: dt.datetime) -> None:
             logger.warning("pairing: could not enqueue the deadline task; the sweep will settle it")
 
     transaction.on_commit(enqueue)
+
+
+def _schedule_tick(session_id: uuid.UUID, when: dt.datetime) -> None:
+    """The ETA fast path for a wave / offer-window tick; the queue sweep catches it if this is lost."""
+
+    def enqueue() -> None:
+        try:
+            celery_app.send_task(
+                PAIRING_TICK_TASK, kwargs={"session_id": str(session_id)}, eta=when, retry=False
+            )
+        except Exception:  # broker down: kombu raises several types; the sweep settles the row
+            logger.warning("pairing: could not enqueue the wave task; the sweep will settle it")
+
+    transaction.on_commit(enqueue)
+
+
+def _kick_queue() -> None:
+    """After commit: offer queued requests to whoever is free now, and tell the waiting customers."""
+    transaction.on_commit(pairing_queue_dispatch, robust=True)
 
 
 def _offer_frame(session: ChatSession, deadline: dt.datetime, *, returning: bool) -> dict[str, Any]:
@@ -209,51 +240,230 @@ def pairing_start(*, session_id: uuid.UUID) -> None:
 
 
 def _blast(session: ChatSession, now: dt.datetime) -> None:
+    """Start offering: the first wave (docs/matching.md), or the queue when nobody is available or
+    others already wait. With the queue off and nobody available, end at once as before."""
     cfg = config_get()
     # A fallback blast skips whoever was already offered this session (the targeted mitra).
     offered_before = set(
         ChatRequestNotification.objects.filter(session_id=session.id).values_list("mitra_id", flat=True)
     )
-    mitra_ids = find_available_mitras(exclude=offered_before or None)
-    if not mitra_ids:
+    mitra_ids = waves.wave_candidates(session=session, exclude=offered_before)
+    queue_on = cfg.pairing_queue_enabled
+    if not mitra_ids and not queue_on:
         # Nobody to offer: waiting out the 60 s would only delay the bad news (docs/pairing.md).
         _end_unpaired(
             session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.NO_AVAILABLE_MITRA
         )
         return
     deadline = now + dt.timedelta(seconds=cfg.pairing_blast_timeout_seconds)
-    _insert_offers(session.id, mitra_ids, mitra_loads_list(mitra_ids=mitra_ids), now)
-    metrics.OFFERS_SENT.inc(len(mitra_ids))
+    if queue_on:
+        # Payment + max wait, whether queued or still in its waves.
+        deadline = max(
+            deadline, session.created_at + dt.timedelta(seconds=cfg.pairing_queue_max_wait_seconds)
+        )
     session.blast_started_at = now
     session.blast_deadline_at = deadline
     session.save(update_fields=["blast_started_at", "blast_deadline_at", "updated_at"])
-    _announce_offer(mitra_ids, _offer_frame(session, deadline, returning=False))
-    _pairing_status(session, "searching", deadline_at=events.iso(deadline), offered_count=len(mitra_ids))
     _schedule_deadline(session.id, deadline)
-    logger.info("pairing: session %s offered to %d mitras", session.id, len(mitra_ids))
+    if queue_on and (not mitra_ids or queue.queue_waiting_exists(exclude=session.id)):
+        # Waves are for when nobody waits: behind anyone already queued.
+        _queue_join(session, now)
+        return
+    offered = _wave(session, now, count=cfg.pairing_wave_size, pool=mitra_ids)
+    _pairing_status(session, "searching", deadline_at=events.iso(deadline), offered_count=offered)
+    logger.info("pairing: session %s offered to %d mitras (wave 1)", session.id, offered)
+
+
+def _wave(
+    session: ChatSession,
+    now: dt.datetime,
+    *,
+    count: int,
+    pool: Sequence[uuid.UUID] | None = None,
+    new_wave: bool = True,
+) -> int:
+    """Offer up to `count` more mitras, best ranked first. A new wave also moves the next wave's
+    time (now + T); a replacement (after a decline or a missed offer) does not. Returns how many."""
+    cfg = config_get()
+    if pool is None:
+        offered = set(
+            ChatRequestNotification.objects.filter(session_id=session.id).values_list("mitra_id", flat=True)
+        )
+        pool = waves.wave_candidates(session=session, exclude=offered)
+    chosen: list[uuid.UUID] = []
+    loads: dict[uuid.UUID, int] = {}
+    if pool and count > 0:
+        loads = mitra_loads_list(mitra_ids=pool)
+        if len(pool) <= count:
+            chosen = list(pool)  # everyone: no ranking needed (the blast's fast path)
+        else:
+            chosen = waves.wave_rank(
+                session_id=session.id,
+                customer_id=session.customer_id,
+                mitra_ids=pool,
+                loads=loads,
+                now=now,
+                cooldown_seconds=cfg.mitra_cooldown_seconds,
+            )[:count]
+    fields = ["pairing_tick_at", "updated_at"]
+    if new_wave:
+        session.waves_sent = min(session.waves_sent + 1, 32767)
+        session.next_wave_at = now + dt.timedelta(seconds=cfg.pairing_wave_interval_seconds)
+        fields += ["waves_sent", "next_wave_at"]
+    if chosen:
+        _offer(session, chosen, loads, now)
+        fields.append("first_offer_at")
+    _arm_tick(session, fields=fields)
+    return len(chosen)
+
+
+def _offer(
+    session: ChatSession, mitra_ids: Sequence[uuid.UUID], loads: dict[uuid.UUID, int], now: dt.datetime
+) -> None:
+    """Offer rows (re-opening a missed offer to the same mitra), the frames and pushes after commit."""
+    assert session.blast_deadline_at is not None
+    window = dt.timedelta(seconds=config_get().pairing_offer_window_seconds)
+    expires = min(now + window, session.blast_deadline_at)
+    _insert_offers(session.id, mitra_ids, loads, now, expires_at=expires)
+    metrics.OFFERS_SENT.inc(len(mitra_ids))
+    if session.first_offer_at is None:
+        session.first_offer_at = now
+        metrics.observe_since(metrics.TIME_TO_FIRST_OFFER, session.created_at, now)
+    _announce_offer(mitra_ids, _offer_frame(session, expires, returning=False))
+
+
+def _arm_tick(session: ChatSession, *, fields: list[str] | None = None) -> None:
+    """Set the session's next tick: the earliest live offer's window end, or the next wave (not while
+    queued); none at or after the pairing deadline (the deadline handler settles everything then)."""
+    marks = []
+    earliest = ChatRequestNotification.objects.filter(
+        session_id=session.id, response__isnull=True, expires_at__isnull=False
+    ).aggregate(at=Min("expires_at"))["at"]
+    if earliest is not None:
+        marks.append(earliest)
+    if session.queued_at is None and session.next_wave_at is not None:
+        marks.append(session.next_wave_at)
+    tick = min(marks) if marks else None
+    if tick is not None and session.blast_deadline_at is not None and tick >= session.blast_deadline_at:
+        tick = None
+    changed = tick != session.pairing_tick_at
+    session.pairing_tick_at = tick
+    session.save(update_fields=sorted(set((fields or []) + ["pairing_tick_at", "updated_at"])))
+    if changed and tick is not None:
+        _schedule_tick(session.id, tick)
+
+
+def _has_live_offers(session_id: uuid.UUID) -> bool:
+    return ChatRequestNotification.objects.filter(session_id=session_id, response__isnull=True).exists()
+
+
+def _queue_join(session: ChatSession, now: dt.datetime) -> None:
+    """Into the queue (docs/matching.md "Queue on"): the dispatcher offers it to free mitras and
+    tells the customer their position after commit."""
+    if session.queued_at is None:
+        session.queued_at = now
+        session.queue_position_at_join = queue.queue_position(session=session)
+        session.queue_position_sent = None
+        metrics.QUEUE_JOINED.inc()
+        logger.info("pairing: session %s queued at %d", session.id, session.queue_position_at_join)
+    _arm_tick(session, fields=["queued_at", "queue_position_at_join", "queue_position_sent"])
+    _kick_queue()
+
+
+def _continue_waves(session: ChatSession, now: dt.datetime, *, replacements: int, wave_due: bool) -> None:
+    """After a tick, a decline or a missed offer, for a request still in its waves: the next wave if
+    due, else replacements; nothing live and nobody new → the queue (on) or no_mitra (off)."""
+    cfg = config_get()
+    if cfg.pairing_queue_enabled and queue.queue_waiting_exists(exclude=session.id):
+        _queue_join(session, now)  # others wait: join them (in payment order) instead of overtaking
+        return
+    if wave_due:
+        _wave(session, now, count=cfg.pairing_wave_size)
+    elif replacements:
+        _wave(session, now, count=replacements, new_wave=False)
+    if not _has_live_offers(session.id) and not wave_due:
+        _wave(session, now, count=cfg.pairing_wave_size)  # nothing live: the next wave now
+    if _has_live_offers(session.id):
+        return
+    if cfg.pairing_queue_enabled:
+        _queue_join(session, now)
+    else:
+        _end_unpaired(session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.NO_MITRA)
+
+
+def _expire_offers(session: ChatSession, now: dt.datetime) -> list[uuid.UUID]:
+    """Offers whose window ended unanswered: missed (`ignored`), withdrawn (`chat_request_closed`
+    reason `expired`) and counted in each mitra's streak (which may pause them)."""
+    rows = ChatRequestNotification.objects.select_for_update().filter(
+        session_id=session.id, response__isnull=True, expires_at__lte=now
+    )
+    mitra_ids = list(rows.values_list("mitra_id", flat=True))
+    if not mitra_ids:
+        return []
+    rows.update(response=NotificationResponse.IGNORED, responded_at=now)
+    _close_offers(session.id, mitra_ids, "expired")
+    metrics.OFFERS_MISSED.inc(len(mitra_ids))
+    for mitra_id in mitra_ids:
+        if mitra_offer_missed(mitra_id=mitra_id):
+            _withdraw_offers_of(mitra_id, now)
+    return mitra_ids
+
+
+def _withdraw_offers_of(mitra_id: uuid.UUID, now: dt.datetime) -> None:
+    """A paused mitra's other live offers end now: after commit, one session at a time (no second
+    session lock held with this one), their windows are closed and their ticks replace them."""
+
+    def withdraw() -> None:
+        session_ids = list(
+            ChatRequestNotification.objects.filter(
+                mitra_id=mitra_id, response__isnull=True, session__status=SessionStatus.SEARCHING
+            ).values_list("session_id", flat=True)
+        )
+        for session_id in session_ids:
+            with transaction.atomic():
+                session = _lock_session(session_id)
+                if session is None or session.status != SessionStatus.SEARCHING:
+                    continue
+                ChatRequestNotification.objects.filter(
+                    session_id=session_id, mitra_id=mitra_id, response__isnull=True
+                ).update(expires_at=now)
+                ChatSession.objects.filter(pk=session_id).update(pairing_tick_at=now)
+                _schedule_tick(session_id, now)
+
+    transaction.on_commit(withdraw, robust=True)
 
 
 def _insert_offers(
-    session_id: uuid.UUID, mitra_ids: Sequence[uuid.UUID], loads: dict[uuid.UUID, int], now: dt.datetime
+    session_id: uuid.UUID,
+    mitra_ids: Sequence[uuid.UUID],
+    loads: dict[uuid.UUID, int],
+    now: dt.datetime,
+    *,
+    expires_at: dt.datetime | None = None,
 ) -> None:
     """One notification row per offered mitra in one statement (UNNEST of two arrays).
 
     bulk_create spent ~60 ms building SQL for a 1,000-mitra blast, all of it before the first offer
     can leave (docs/performance.md, "Blast to 1,000 connected mitras"); this is the same insert in a few ms.
+    A mitra who missed an earlier offer of this session may be offered it again (the queue): their
+    `ignored` row is re-opened; any other existing row is left alone.
     """
     table = ChatRequestNotification._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (session_id, mitra_id, notified_at, mitra_load_at_notify) "  # noqa: S608 - table name from the model
-            "SELECT %s, m, %s, l FROM unnest(%s::uuid[], %s::smallint[]) AS t(m, l)",
-            [session_id, now, list(mitra_ids), [min(loads.get(m, 0), 32767) for m in mitra_ids]],
+            f"INSERT INTO {table} (session_id, mitra_id, notified_at, mitra_load_at_notify, expires_at) "  # noqa: S608 - table name from the model
+            "SELECT %s, m, %s, l, %s FROM unnest(%s::uuid[], %s::smallint[]) AS t(m, l) "
+            "ON CONFLICT (session_id, mitra_id) DO UPDATE SET notified_at = EXCLUDED.notified_at, "
+            "responded_at = NULL, response = NULL, expires_at = EXCLUDED.expires_at, "
+            "mitra_load_at_notify = EXCLUDED.mitra_load_at_notify "
+            f"WHERE {table}.response = 'ignored'",
+            [session_id, now, expires_at, list(mitra_ids), [min(loads.get(m, 0), 32767) for m in mitra_ids]],
         )
 
 
 def _mitra_can_take(mitra_id: uuid.UUID) -> bool:
-    return (
-        is_mitra_reachable(mitra_id=mitra_id)
-        and mitra_load_get(mitra_id=mitra_id) < config_get().max_customers_per_mitra
+    return is_mitra_reachable(mitra_id=mitra_id) and mitra_load_get(mitra_id=mitra_id) < mitra_capacity_get(
+        mitra_id=mitra_id
     )
 
 
@@ -335,12 +545,32 @@ def _end_unpaired(
         )
     _close_offers(session.id, open_mitras, offer_reason)
     _pairing_status(session, status, cause=cause)
+    if session.queued_at is not None:
+        outcome = "timeout" if cause == PairingFailureCause.QUEUE_TIMEOUT else str(cause)
+        metrics.observe_since(metrics.QUEUE_WAIT.labels(outcome), session.queued_at, now)
+    _kick_queue()  # positions move up, and the offered mitras are free again
     logger.info("pairing: session %s ended unpaired (%s)", session.id, cause)
 
 
 # --- mitra answers ----------------------------------------------------------------------------------
 
 
+def _capacity_refusal_is_an_answer(fn: Callable[..., ChatSession]) -> Callable[..., ChatSession]:
+    """An AT_CAPACITY accept still answered the offer (docs/matching.md): reset the missed streak
+    outside the accept's transaction, which rolls back with the error."""
+
+    @functools.wraps(fn)
+    def accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSession:
+        try:
+            return fn(session_id=session_id, mitra_id=mitra_id)
+        except AtCapacity:
+            mitra_offer_answered(mitra_id=mitra_id)
+            raise
+
+    return accept
+
+
+@_capacity_refusal_is_an_answer
 @transaction.atomic
 def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSession:
     """First accept wins. Repeating the winner's accept returns the same session.
@@ -361,7 +591,8 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
         raise NotFound("No such chat request for you.")
     if current["status"] != SessionStatus.SEARCHING:
         return _accept_outcome(session_id, mitra_id)
-    if mitra_load_get(mitra_id=mitra_id) >= config_get().max_customers_per_mitra:
+    # The mitra's own capacity (1 up to the ops maximum), docs/matching.md.
+    if mitra_load_get(mitra_id=mitra_id) >= mitra_capacity_get(mitra_id=mitra_id):
         raise AtCapacity()
 
     now = timezone.now()
@@ -379,6 +610,8 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
     ChatRequestNotification.objects.filter(session_id=session_id, mitra_id=mitra_id).update(
         response=NotificationResponse.ACCEPTED, responded_at=now
     )
+    # An answer ends the missed-offers streak (after the session row: the lock order of the tick).
+    mitra_offer_answered(mitra_id=mitra_id)
     others = _open_notification_mitras(session_id)
     ChatRequestNotification.objects.filter(session_id=session_id, response__isnull=True).update(
         response=NotificationResponse.MISSED
@@ -410,6 +643,9 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
     )
     _close_offers(session_id, others, "taken")
     transaction.on_commit(lambda: clock_arm(session_id=session_id), robust=True)
+    if session.queued_at is not None:
+        metrics.observe_since(metrics.QUEUE_WAIT.labels("matched"), session.queued_at, now)
+    _kick_queue()  # the other offered mitras are free again; the queue moved up
     metrics.OFFERS_ACCEPTED.inc()
     metrics.observe_since(metrics.TIME_TO_ACCEPT, session.blast_started_at, now)
     logger.info("pairing: session %s accepted", session_id)
@@ -449,12 +685,19 @@ def chat_request_decline(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> None:
     notification.response = NotificationResponse.DECLINED
     notification.responded_at = now
     notification.save(update_fields=["response", "responded_at"])
+    metrics.OFFERS_DECLINED.inc()
+    mitra_offer_answered(mitra_id=mitra_id)
+    _kick_queue()  # this mitra is free for the queue again
     if session.status != SessionStatus.SEARCHING:
         return
     if session.targeted_mitra_id == mitra_id:
         _targeted_reject(session, now)
-    elif not ChatRequestNotification.objects.filter(session_id=session_id, response__isnull=True).exists():
-        _end_unpaired(session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.NO_MITRA)
+    elif session.queued_at is not None:
+        _arm_tick(session)
+    else:
+        # Replaced at once by the next of the current ranking; every offer declined and nobody new:
+        # the queue (on) or no_mitra at once (off).
+        _continue_waves(session, now, replacements=1, wave_due=False)
 
 
 # --- customer actions -------------------------------------------------------------------------------
@@ -521,7 +764,13 @@ def pairing_deadline_fire(*, session_id: uuid.UUID) -> str | None:
         if session.targeted_mitra_id is not None:
             _targeted_reject(session, now)
         else:
-            _end_unpaired(session, now, status=SessionStatus.NO_MITRA, cause=PairingFailureCause.NO_MITRA)
+            # With the queue on the deadline is payment + max wait (queued or still in waves).
+            cause = (
+                PairingFailureCause.QUEUE_TIMEOUT
+                if session.queued_at is not None or config_get().pairing_queue_enabled
+                else PairingFailureCause.NO_MITRA
+            )
+            _end_unpaired(session, now, status=SessionStatus.NO_MITRA, cause=cause)
             metrics.OFFERS_TIMED_OUT.inc()
         return str(session.status)
     if session.status == SessionStatus.TARGETED_REJECTED:
@@ -541,6 +790,94 @@ def pairing_settle_overdue(*, limit: int = 500) -> int:
         .values_list("id", flat=True)[:limit]
     )
     return sum(1 for session_id in due if pairing_deadline_fire(session_id=session_id) is not None)
+
+
+@transaction.atomic
+def pairing_tick_fire(*, session_id: uuid.UUID) -> str | None:
+    """A due wave / offer-window tick: missed offers are withdrawn and counted, then the next wave,
+    replacements, the queue or (queue off) no_mitra. Re-reads under lock; early or duplicate
+    deliveries do nothing. Returns "waves" / "queued" / the new status, or None if nothing was due."""
+    session = _lock_session(session_id)
+    now = timezone.now()
+    if session is None or session.pairing_tick_at is None or session.pairing_tick_at > now:
+        return None
+    if session.status != SessionStatus.SEARCHING or session.targeted_mitra_id is not None:
+        return None
+    if session.blast_deadline_at is not None and session.blast_deadline_at <= now:
+        return None  # the deadline handler settles it
+    missed = _expire_offers(session, now)
+    if session.queued_at is not None:
+        _arm_tick(session)
+        _kick_queue()  # the missed mitras' places go to the queue again
+        return "queued"
+    wave_due = session.next_wave_at is not None and session.next_wave_at <= now
+    _continue_waves(session, now, replacements=len(missed), wave_due=wave_due)
+    if session.status != SessionStatus.SEARCHING:
+        return str(session.status)
+    return "queued" if session.queued_at is not None else "waves"
+
+
+def pairing_ticks_settle(*, limit: int = 500) -> int:
+    """Settle every due tick an ETA task missed, then run the queue dispatcher (which also catches
+    mitras whose cooldown ended). The beat runs this every few seconds."""
+    due = list(
+        ChatSession.objects.filter(status=SessionStatus.SEARCHING, pairing_tick_at__lte=timezone.now())
+        .order_by("pairing_tick_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    settled = sum(1 for session_id in due if pairing_tick_fire(session_id=session_id) is not None)
+    availability_cooldowns_release()  # each release tells the queue (availability's listener)
+    pairing_queue_dispatch()
+    return settled
+
+
+def pairing_queue_dispatch() -> int:
+    """Offer queued requests to free mitras (available, holding no live offer): each free mitra gets
+    the oldest queued request they may serve (not declined by them; a missed one may come again).
+    Then tell every queued customer whose position or estimate changed. One dispatcher at a time
+    (advisory lock). Returns the number of offers sent."""
+    if not queue.queue_waiting_exists():
+        return 0
+    sent = 0
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [QUEUE_LOCK_KEY])
+        cfg = config_get()
+        now = timezone.now()
+        order = queue.queue_ids_in_order()
+        free: set[uuid.UUID] = set()
+        if order:
+            available = find_available_mitras()
+            free = set(available) - waves.mitras_holding_offers(mitra_ids=available)
+        for session_id in order:
+            if not free:
+                break
+            session = ChatSession.objects.select_for_update(skip_locked=True).filter(pk=session_id).first()
+            if session is None or session.status != SessionStatus.SEARCHING or session.queued_at is None:
+                continue  # gone, or busy in another transaction: the next dispatch sees it
+            if session.blast_deadline_at is not None and session.blast_deadline_at <= now:
+                continue
+            not_again = set(
+                ChatRequestNotification.objects.filter(session_id=session_id)
+                .exclude(response=NotificationResponse.IGNORED)
+                .values_list("mitra_id", flat=True)
+            )
+            takers = [m for m in waves.wave_candidates(session=session, exclude=not_again) if m in free]
+            if not takers:
+                continue
+            _offer(session, takers, mitra_loads_list(mitra_ids=takers), now)
+            _arm_tick(session, fields=["first_offer_at"])
+            free.difference_update(takers)
+            sent += len(takers)
+        queue.queue_publish(now=now, max_wait_seconds=cfg.pairing_queue_max_wait_seconds)
+    if sent:
+        logger.info("pairing: queue dispatch sent %d offers", sent)
+    return sent
+
+
+def pairing_queue_mitra_free(mitra_id: uuid.UUID) -> None:
+    """availability's mitra-free listener (registered at start-up): run the dispatcher."""
+    pairing_queue_dispatch()
 
 
 def pairing_reconcile(*, grace_seconds: int | None = None) -> dict[str, int]:

@@ -6,7 +6,13 @@ import uuid
 
 from celery import shared_task
 
-from sessions_app.services.pairing import pairing_deadline_fire, pairing_reconcile, pairing_settle_overdue
+from sessions_app.services.pairing import (
+    pairing_deadline_fire,
+    pairing_reconcile,
+    pairing_settle_overdue,
+    pairing_tick_fire,
+    pairing_ticks_settle,
+)
 
 
 @shared_task(name="sessions_app.pairing_deadline", ignore_result=True)
@@ -26,4 +32,22 @@ def reconcile_confirmed_payments() -> dict[str, int]:
     return pairing_reconcile()
 
 
-__all__ = ["pairing_deadline", "pairing_deadline_sweep", "reconcile_confirmed_payments"]
+@shared_task(name="sessions_app.pairing_tick", ignore_result=True)
+def pairing_tick(session_id: str) -> str | None:
+    """A wave / offer-window tick (docs/matching.md). Re-reads the row; stale deliveries do nothing."""
+    return pairing_tick_fire(session_id=uuid.UUID(session_id))
+
+
+@shared_task(name="sessions_app.pairing_queue_sweep", ignore_result=True)
+def pairing_queue_sweep() -> int:
+    """Due ticks an ETA task missed, then the queue dispatcher (cooldown ends, lost kicks)."""
+    return pairing_ticks_settle()
+
+
+__all__ = [
+    "pairing_deadline",
+    "pairing_deadline_sweep",
+    "pairing_queue_sweep",
+    "pairing_tick",
+    "reconcile_confirmed_payments",
+]

@@ -27,6 +27,9 @@ def test_status_online_offline_roundtrip(
             "heartbeat_cadence_seconds": 30,
             "stale_after_seconds": 45,
             "active_sessions": 0,
+            "capacity": 1,
+            "max_capacity": 1,
+            "cooldown_until": None,
         },
     }
     status, body = api.post("/api/mitra/status/online", token=token)

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from availability import store
-from availability.selectors import mitra_load_orm
+from availability.selectors import mitra_effective_load_orm
 from availability.services import availability_reseed
 from halobestie import realtime
 from halobestie.valkey import get_valkey
@@ -301,7 +301,8 @@ def mirrored_capacity(mitra_id: Any) -> int | None:
 
 
 def postgres_capacity(mitra_id: Any) -> int:
-    return mitra_load_orm(mitra_id=mitra_id)
+    """What the mirror must hold: the load, plus the wrap-up cooldown's block (docs/matching.md)."""
+    return mitra_effective_load_orm(mitra_id=mitra_id)
 
 
 def refresh(session: Any) -> Any:

@@ -17,11 +17,29 @@ from django.db import transaction
 from availability.services import availability_heartbeat, mitra_set_online
 from halobestie.realtime import user_group
 from mitras.models import Mitra
+from opsconfig.services import config_update
 from payments.catalog import seed_catalog
 from payments.models import PaymentMethod, PaymentRequest, PricingTier
 from payments.services import payment_request_confirm
 from sessions_app.models import ChatSession
 from sessions_app.services.checkout import checkout_create
+
+# Today's blast (issue 4) as a configuration of the matching rules (docs/matching.md "Queue off"):
+# no queue, one wave to everyone (K ≥ the pool), no second wave before the timeout, offers live
+# until the deadline, no pause, no cooldown. The issue-4 tests run with it and show that it is the
+# old behaviour exactly; tests/sessions_app/test_matching*.py run the defaults.
+BLAST_CONFIG = {
+    "pairing_queue_enabled": False,
+    "pairing_wave_size": 1000,
+    "pairing_wave_interval_seconds": 600,
+    "pairing_offer_window_seconds": 120,
+    "missed_offers_pause_after": 0,
+    "mitra_cooldown_seconds": 0,
+}
+
+
+def use_blast_config() -> None:
+    config_update(**BLAST_CONFIG)
 
 
 def seed() -> None:

@@ -134,14 +134,14 @@ def test_force_confirm_creates_the_session_once_and_is_idempotent(
     session_id = body["data"]["session_id"]
     assert session_id is not None
     session = ChatSession.objects.get(pk=session_id)
-    # Nobody is online: pairing ends at once, the payment goes to refund review.
-    assert session.status == SessionStatus.NO_MITRA
+    # Nobody is online: the paid request waits in the queue (docs/matching.md).
+    assert session.status == SessionStatus.SEARCHING and session.queued_at is not None
     with django_capture_on_commit_callbacks(execute=True):
         status, again = api.post(CONFIRM, {"payment_request_id": payment_id})
     assert status == 200 and again["data"]["session_id"] == session_id
     assert ChatSession.objects.filter(payment_request_id=payment_id).count() == 1
     polled = api.get(f"{PAY}/{payment_id}", token=token)[1]["data"]
-    assert polled["session_id"] == session_id and polled["status"] == "failed_pairing"
+    assert polled["session_id"] == session_id and polled["status"] == "confirmed"
 
 
 @pytest.mark.django_db

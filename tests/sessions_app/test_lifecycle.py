@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from availability.selectors import COOLDOWN_BLOCK
 from mitras.services import mitra_deactivate
 from sessions_app.models import ChatMessage, EndedBy, SessionClosure, SessionStatus
 from sessions_app.services.clock import TASK_EXPIRY, TASK_WARNING
@@ -385,11 +386,13 @@ def test_capacity_mirror_matches_postgres_after_every_transition(chat: Chat, clo
     chat.post("customer", "end")
     check(1)
     chat.post("customer", "goodbye", {"message": "dah"})
-    check(0)
+    # No session left; the wrap-up cooldown blocks new offers for a while (docs/matching.md).
+    check(COOLDOWN_BLOCK)
 
 
 def test_a_completed_session_frees_the_mitra_for_new_requests(chat: Chat, clock: Any) -> None:
     from availability.readers import find_available_mitras
+    from availability.services import availability_cooldowns_release
 
     chat.expire(clock)
     go_online(chat.session.mitra)
@@ -397,6 +400,11 @@ def test_a_completed_session_frees_the_mitra_for_new_requests(chat: Chat, clock:
 
     chat.post("customer", "goodbye", {"message": ""})
 
+    # The wrap-up cooldown first (docs/matching.md), then available again.
+    assert chat.session.mitra_id not in find_available_mitras()
+    clock.shift(31)
+    go_online(chat.session.mitra)  # a fresh heartbeat at the new time
+    availability_cooldowns_release()
     assert chat.session.mitra_id in find_available_mitras()
 
 

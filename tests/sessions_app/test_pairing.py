@@ -29,6 +29,9 @@ from sessions_app.services.pairing import pairing_reconcile, session_reroute
 from sessions_app.tasks.pairing import pairing_deadline, pairing_deadline_sweep, reconcile_confirmed_payments
 from tests.sessions_app.pairing_support import go_online, paid_session, payment_of
 
+# Issue 4's blast-to-all: the matching rules configured as the old blast (pairing_support.BLAST_CONFIG).
+pytestmark = pytest.mark.usefixtures("blast_config")
+
 MITRA = "/api/mitra"
 CLIENT = "/api/client"
 

@@ -15,7 +15,8 @@ from sessions_app.services.pairing import chat_request_accept, pairing_cancel, p
 from tests.sessions_app.pairing_support import go_online, paid_session, seed
 from tests.sessions_app.ws_support import frame_of, in_other_instance
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Issue 4's blast-to-all: the matching rules configured as the old blast (pairing_support.BLAST_CONFIG).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("blast_config")]
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from mitras.models import Mitra, MitraOnlineStatus
 from sessions_app.models import ChatRequestNotification
 from tests.sessions_app.pairing_support import Listener, paid_session, seed
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Issue 4's blast-to-all: the matching rules configured as the old blast (pairing_support.BLAST_CONFIG).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("blast_config")]
 
 FANOUT = 300
 

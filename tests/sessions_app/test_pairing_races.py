@@ -19,7 +19,8 @@ from tests.concurrency import race
 from tests.conftest import ApiClient
 from tests.sessions_app.pairing_support import go_online, paid_session, payment_of, seed
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Issue 4's blast-to-all: the matching rules configured as the old blast (pairing_support.BLAST_CONFIG).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("blast_config")]
 
 
 def post(path: str, token: str) -> Callable[[], tuple[int, str | None]]:
