@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 
 
 class ExtensionTimeoutAction(models.TextChoices):
     AUTO_APPROVE = "auto_approve", "Auto-approve"
     AUTO_REJECT = "auto_reject", "Auto-reject"
+
+
+DEFAULT_CRISIS_HELPLINE_TEXT = (
+    "Kamu tidak sendirian. Jika kamu dalam bahaya atau berpikir untuk menyakiti diri sendiri, "
+    "hubungi layanan darurat 112 atau layanan kesehatan jiwa SEJIWA 119 ext 8 sekarang."
+)
 
 
 class AppConfig(models.Model):
@@ -43,6 +49,17 @@ class AppConfig(models.Model):
     )
     early_end_mitra_enabled = models.BooleanField(default=False)
     early_end_customer_enabled = models.BooleanField(default=True)
+    # Care (docs/care.md): sent to the customer when a mitra flags a crisis, and where ops are alerted.
+    crisis_helpline_text = models.TextField(
+        default=DEFAULT_CRISIS_HELPLINE_TEXT,
+        help_text="Help-line resources sent to the customer over the socket when a crisis is flagged.",
+    )
+    crisis_alert_webhook_url = models.URLField(
+        blank=True,
+        default="",
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="POSTed (JSON) when a crisis is flagged; empty = dashboard only.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -54,6 +71,9 @@ class AppConfig(models.Model):
         return "App configuration"
 
     def clean(self) -> None:
+        text = (self.crisis_helpline_text or "").strip()
+        if not text or len(text) > 2000:
+            raise ValidationError({"crisis_helpline_text": "Give the help-line text (1 to 2000 characters)."})
         cadence = int(settings.MITRA_HEARTBEAT_CADENCE_SECONDS)
         if self.mitra_stale_after_seconds is not None and self.mitra_stale_after_seconds < cadence:
             raise ValidationError(

@@ -39,6 +39,8 @@ class Config:
     payment_request_timeout_minutes: int
     early_end_mitra_enabled: bool
     early_end_customer_enabled: bool
+    crisis_helpline_text: str = ""
+    crisis_alert_webhook_url: str = ""
 
 
 _FIELD_NAMES = [f.name for f in fields(Config)]

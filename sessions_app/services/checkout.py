@@ -13,6 +13,7 @@ from django.db import transaction
 
 from accounts.models import Customer
 from halobestie.exceptions import (
+    Blocked,
     InvalidState,
     NotFound,
     ValidationFailed,
@@ -20,6 +21,7 @@ from halobestie.exceptions import (
 from mitras.selectors import mitra_is_deactivated
 from payments.models import PaymentRequest
 from payments.services import payment_quote_get, payment_request_create
+from sessions_app.hooks import pairing_pair_excluded
 from sessions_app.models import LIVE_STATUSES, ChatSession
 
 logger = logging.getLogger(__name__)
@@ -67,3 +69,5 @@ def _check_returning_chat(*, customer_id: uuid.UUID, mitra_id: uuid.UUID) -> Non
     ).exists()
     if not had_chat:
         raise ValidationFailed("targeted_mitra_id: you have not chatted with this mitra before.")
+    if pairing_pair_excluded(customer_id=customer_id, mitra_id=mitra_id):
+        raise Blocked("You cannot start a chat with this mitra.")
