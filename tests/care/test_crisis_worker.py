@@ -37,6 +37,7 @@ def test_crisis_hold_survives_a_worker_kill_and_restart(
         warning_sent_at=timezone.now(),
     )
     clock_arm(session_id=session.id)  # the worker holds the expiry ETA task
+    assert session.mitra_id is not None
     flag, _ = crisis_flag_raise(session_id=session.id, mitra_id=session.mitra_id, note="")
     worker.kill()
     # Expiry passes with no worker at all.
