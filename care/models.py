@@ -177,3 +177,21 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_type} {self.action}"
+
+
+class CannedResponse(models.Model):
+    """A quick reply: a mitra's own (mitra set) or ops-provided for everyone (mitra null)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    mitra = models.ForeignKey(
+        "mitras.Mitra", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    text = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "care_canned_responses"
+        indexes = [models.Index(fields=["mitra", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.text[:40]

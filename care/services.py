@@ -20,15 +20,18 @@ from accounts.tokens import Principal
 from care.models import (
     AuditEntry,
     Block,
+    CannedResponse,
     CaseStatus,
     CrisisFlag,
     CrisisStatus,
+    Feedback,
+    MitraNote,
     Report,
     ReportReason,
     Side,
 )
 from halobestie.celery import app as celery_app
-from halobestie.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
+from halobestie.exceptions import FeedbackExists, Forbidden, InvalidState, NotFound, ValidationFailed
 from mitras.models import Mitra
 from opsconfig.services import config_get
 from sessions_app import realtime as events
@@ -314,3 +317,80 @@ def crisis_alerts_resend() -> int:
     for flag_id in pending:
         crisis_alert_enqueue(flag_id=flag_id)
     return len(pending)
+
+
+# --- feedback and notes ---------------------------------------------------------------------------
+
+COMMENT_MAX = 2000
+NOTE_MAX = 2000
+
+
+@transaction.atomic
+def feedback_create(
+    *, session_id: uuid.UUID, customer_id: uuid.UUID, rating: int, comment: str = ""
+) -> Feedback:
+    """The customer rates a finished session, once (FEEDBACK_EXISTS after that). Never shown to the mitra."""
+    if not 1 <= rating <= 5:
+        raise ValidationFailed("rating: must be 1 to 5.")
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX:
+        raise ValidationFailed(f"comment: at most {COMMENT_MAX} characters.")
+    session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("No such chat session.")
+    if session.customer_id != customer_id:
+        raise Forbidden("This session belongs to another account.")
+    if session.status != SessionStatus.COMPLETED or session.mitra_id is None:
+        raise InvalidState("A session can be rated once it has ended.")
+    if Feedback.objects.filter(session=session).exists():
+        raise FeedbackExists()
+    feedback = Feedback.objects.create(
+        session=session, mitra_id=session.mitra_id, rating=rating, comment=comment
+    )
+    return feedback
+
+
+@transaction.atomic
+def mitra_note_save(*, session_id: uuid.UUID, mitra_id: uuid.UUID, text: str) -> MitraNote:
+    """The mitra's private note on this session's customer (one per pair; saving again replaces it)."""
+    text = (text or "").strip()
+    if not text or len(text) > NOTE_MAX:
+        raise ValidationFailed(f"text: 1 to {NOTE_MAX} characters.")
+    session = ChatSession.objects.filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("No such chat session.")
+    if session.mitra_id != mitra_id:
+        raise Forbidden("You are not the mitra of this session.")
+    note, _ = MitraNote.objects.update_or_create(
+        mitra_id=mitra_id, customer_id=session.customer_id, defaults={"text": text, "session": session}
+    )
+    return note
+
+
+# --- canned responses -----------------------------------------------------------------------------
+
+CANNED_MAX_PER_MITRA = 50
+
+
+@transaction.atomic
+def canned_response_create(*, mitra_id: uuid.UUID, text: str) -> CannedResponse:
+    text = (text or "").strip()
+    if not text or len(text) > 500:
+        raise ValidationFailed("text: 1 to 500 characters.")
+    Mitra.objects.select_for_update(no_key=True).filter(pk=mitra_id).first()  # serialise the count
+    if CannedResponse.objects.filter(mitra_id=mitra_id).count() >= CANNED_MAX_PER_MITRA:
+        raise InvalidState(f"At most {CANNED_MAX_PER_MITRA} quick replies; delete one first.")
+    return CannedResponse.objects.create(mitra_id=mitra_id, text=text)
+
+
+@transaction.atomic
+def canned_response_delete(*, response_id: uuid.UUID, mitra_id: uuid.UUID) -> None:
+    """Delete one of the mitra's own quick replies (idempotent: an already deleted one is fine)."""
+    row = CannedResponse.objects.filter(pk=response_id).first()
+    if row is None:
+        return
+    if row.mitra_id is None:
+        raise Forbidden("Quick replies from ops are managed by ops.")
+    if row.mitra_id != mitra_id:
+        raise NotFound("No such quick reply.")
+    row.delete()

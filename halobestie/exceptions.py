@@ -123,6 +123,10 @@ class Blocked(ApplicationError):
     )
 
 
+class FeedbackExists(ApplicationError):
+    code, status, default_message = "FEEDBACK_EXISTS", 409, "You already rated this session."
+
+
 class ExtensionResolved(ApplicationError):
     code, status, default_message = "EXTENSION_RESOLVED", 409, "This extension was already resolved."
 
