@@ -9,9 +9,11 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from accounts.auth import AnyUserAuth, CustomerAuth, principal_of
+from accounts.services.erasure import customer_erase
 from accounts.tokens import Principal
 from availability.auth import MitraAuth
 from care.models import ReportReason
+from care.privacy import customer_export
 from care.selectors import (
     canned_response_list,
     mitra_note_get_for_session,
@@ -296,6 +298,25 @@ class UnreadOut(Schema):
 def unread(request: HttpRequest) -> dict[str, object]:
     counts = mitra_unread_counts(mitra_id=principal_of(request).user_id)
     return ok({"total": sum(counts.values()), "sessions": {str(k): v for k, v in counts.items()}})
+
+
+@client.get(
+    "/account/export",
+    response={200: Envelope(dict), **ERRORS_AUTH},
+    summary="Everything kept about you, as JSON (profile, sessions with transcripts, payments, reports)",
+)
+def account_export(request: HttpRequest) -> dict[str, object]:
+    return ok(customer_export(customer_id=principal_of(request).user_id))
+
+
+@client.delete(
+    "/account",
+    response={200: Envelope(dict), **ERRORS},
+    summary="Delete your account: personal data erased, transcripts anonymised, every login ended",
+)
+def account_delete(request: HttpRequest) -> dict[str, object]:
+    customer_erase(customer_id=principal_of(request).user_id)
+    return ok({"deleted": True})
 
 
 ROUTERS: list[tuple[str, Router]] = [("/shared", shared), ("/mitra", mitra), ("/client", client)]

@@ -6,6 +6,7 @@ import uuid
 
 from celery import Task, shared_task
 
+from care.privacy import care_retention_run
 from care.services import CRISIS_ALERT_TASK, AlertFailed, crisis_alert_deliver, crisis_alerts_resend
 
 # Retries with backoff: 5 s, 10 s, 20 s, ... capped at 5 minutes; the care sweep re-sends after that.
@@ -21,9 +22,9 @@ def crisis_alert(self: Task, flag_id: str) -> str:
 
 
 @shared_task(name="care.sweep", ignore_result=True)
-def care_sweep() -> int:
-    """Re-send undelivered crisis alerts (retention runs here too once it exists)."""
-    return crisis_alerts_resend()
+def care_sweep() -> dict[str, int]:
+    """Re-send undelivered crisis alerts (a lost enqueue) and apply the retention policy."""
+    return {"alerts_resent": crisis_alerts_resend(), **care_retention_run()}
 
 
 __all__ = ["care_sweep", "crisis_alert"]
