@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from care.models import AuditEntry, CrisisFlag
-from care.services import crisis_flag_acknowledge
+from care.services import CRISIS_ALERT_TASK, crisis_alerts_resend, crisis_flag_acknowledge
 from care.sources import CRISIS_HOLD_STEP
 from care.tasks import crisis_alert
 from halobestie.db import in_db_thread
@@ -198,3 +198,13 @@ def test_ops_see_open_flags_first_and_acknowledge_from_the_admin(chat: Any, ops:
     assert response.status_code == 302
     crisis.refresh_from_db()
     assert crisis.status == "acknowledged" and crisis.acknowledged_by_id == ops.pk
+
+
+def test_the_care_sweep_resends_an_alert_that_was_never_delivered(chat: Any, published: Any) -> None:
+    session, _, mitra_token = chat
+    assert flag(session, mitra_token)[0] == 201
+    published.clear()
+    assert crisis_alerts_resend() == 1  # open, undelivered (no worker ran the first task)
+    assert len(published.of(CRISIS_ALERT_TASK)) == 1
+    CrisisFlag.objects.update(alert_delivered_at=timezone.now())
+    assert crisis_alerts_resend() == 0
