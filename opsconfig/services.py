@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
-from opsconfig.models import AppConfig
+from opsconfig.models import DEFAULT_CRISIS_HELPLINE_TEXT, AppConfig
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class Config:
     payment_request_timeout_minutes: int
     early_end_mitra_enabled: bool
     early_end_customer_enabled: bool
-    crisis_helpline_text: str = ""
+    # Defaults: a shared copy published before these fields existed still parses, with the defaults.
+    crisis_helpline_text: str = DEFAULT_CRISIS_HELPLINE_TEXT
     crisis_alert_webhook_url: str = ""
 
 
