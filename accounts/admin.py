@@ -10,14 +10,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import AuthSession, Customer, DeviceToken, OtpRequest, RevokedLogin
 from accounts.phone import InvalidPhone, phone_mask, phone_normalize
+from accounts.services.erasure import customer_erase
 from accounts.services.tokens import auth_session_revoke
 from halobestie.admin import NoAddMixin, NoChangeMixin, ReadOnlyAdminMixin
+from halobestie.exceptions import ApplicationError
 
 
 def _search_terms(search_term: str) -> tuple[str | None, uuid.UUID | None]:
@@ -87,6 +89,18 @@ class CustomerAdmin(admin.ModelAdmin):
     )
     ordering = ("-created_at",)
     show_full_result_count = False
+    actions = ("erase_personal_data",)
+
+    @admin.action(description="Erase personal data (account deletion; transcripts anonymised)")
+    def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        done = 0
+        for customer in queryset:
+            try:
+                customer_erase(customer_id=customer.id)
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{customer.id}: {exc.message}", level=messages.WARNING)
+        self.message_user(request, f"{done} account(s) erased.")
 
     @admin.display(description="phone")
     def masked_phone(self, obj: Customer) -> str:

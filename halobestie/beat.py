@@ -65,4 +65,6 @@ def schedules() -> list[PeriodicSchedule]:
             "sessions_app.reconcile_confirmed_payments",
             settings.PAYMENT_SWEEP_SECONDS,
         ),
+        # Care: re-send undelivered crisis alerts and apply the retention policy (docs/care.md).
+        PeriodicSchedule("care.sweep", "care.sweep", 300),
     ]

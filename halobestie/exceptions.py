@@ -117,6 +117,18 @@ class AtCapacity(ApplicationError):
     code, status, default_message = "AT_CAPACITY", 409, "You already have the maximum number of sessions."
 
 
+class Blocked(ApplicationError):
+    code, status, default_message = (
+        "BLOCKED",
+        409,
+        "This would pair two people one of whom blocked the other.",
+    )
+
+
+class FeedbackExists(ApplicationError):
+    code, status, default_message = "FEEDBACK_EXISTS", 409, "You already rated this session."
+
+
 class ExtensionResolved(ApplicationError):
     code, status, default_message = "EXTENSION_RESOLVED", 409, "This extension was already resolved."
 

@@ -14,6 +14,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 import accounts.api
 import availability.api
+import care.api
 import payments.api
 import sessions_app.api
 from halobestie import health
@@ -33,7 +34,7 @@ def _handle_any(request: HttpRequest, exc: Exception) -> HttpResponse:
     return response_for_exception(request, exc)
 
 
-for _module in (health, accounts.api, availability.api, payments.api, sessions_app.api):
+for _module in (health, accounts.api, availability.api, payments.api, sessions_app.api, care.api):
     for _prefix, _router in _module.ROUTERS:
         api.add_router(_prefix, _router)
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 
 
 class ExtensionTimeoutAction(models.TextChoices):
     AUTO_APPROVE = "auto_approve", "Auto-approve"
     AUTO_REJECT = "auto_reject", "Auto-reject"
+
+
+DEFAULT_CRISIS_HELPLINE_TEXT = (
+    "Kamu tidak sendirian. Jika kamu dalam bahaya atau berpikir untuk menyakiti diri sendiri, "
+    "hubungi layanan darurat 112 atau layanan kesehatan jiwa SEJIWA 119 ext 8 sekarang."
+)
 
 
 class AppConfig(models.Model):
@@ -112,6 +118,17 @@ class AppConfig(models.Model):
         validators=[MaxValueValidator(600)],
         help_text="No new offer this long after a session ends.",
     )
+    # Care (docs/care.md): sent to the customer when a mitra flags a crisis, and where ops are alerted.
+    crisis_helpline_text = models.TextField(
+        default=DEFAULT_CRISIS_HELPLINE_TEXT,
+        help_text="Help-line resources sent to the customer over the socket when a crisis is flagged.",
+    )
+    crisis_alert_webhook_url = models.URLField(
+        blank=True,
+        default="",
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="POSTed (JSON) when a crisis is flagged; empty = dashboard only.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -127,6 +144,9 @@ class AppConfig(models.Model):
             raise ValidationError(
                 {"missed_offers_pause_after": "Use 0 (never pause) or 2-20: one missed offer is bad luck."}
             )
+        text = (self.crisis_helpline_text or "").strip()
+        if not text or len(text) > 2000:
+            raise ValidationError({"crisis_helpline_text": "Give the help-line text (1 to 2000 characters)."})
         cadence = int(settings.MITRA_HEARTBEAT_CADENCE_SECONDS)
         if self.mitra_stale_after_seconds is not None and self.mitra_stale_after_seconds < cadence:
             raise ValidationError(

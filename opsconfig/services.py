@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
-from opsconfig.models import AppConfig
+from opsconfig.models import DEFAULT_CRISIS_HELPLINE_TEXT, AppConfig
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class Config:
     pairing_offer_window_seconds: int
     missed_offers_pause_after: int
     mitra_cooldown_seconds: int
+    # Defaults: a shared copy published before these fields existed still parses, with the defaults.
+    crisis_helpline_text: str = DEFAULT_CRISIS_HELPLINE_TEXT
+    crisis_alert_webhook_url: str = ""
 
 
 _FIELD_NAMES = [f.name for f in fields(Config)]

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "availability",
     "payments",
     "sessions_app",
+    "care",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from accounts.models import Customer
 from halobestie.exceptions import (
+    Blocked,
     InvalidState,
     NotFound,
     ValidationFailed,
@@ -25,6 +26,7 @@ from payments.services import (
     payment_request_create,
     payment_request_invoice_open,
 )
+from sessions_app.hooks import pairing_pair_excluded
 from sessions_app.models import LIVE_STATUSES, ChatSession
 
 logger = logging.getLogger(__name__)
@@ -101,3 +103,5 @@ def _check_returning_chat(*, customer_id: uuid.UUID, mitra_id: uuid.UUID) -> Non
         raise ValidationFailed("targeted_mitra_id: not a mitra you have chatted with.")
     if mitra_is_deactivated(mitra_id=mitra_id):
         raise ValidationFailed("targeted_mitra_id: this mitra is no longer available.")
+    if pairing_pair_excluded(customer_id=customer_id, mitra_id=mitra_id):
+        raise Blocked("You cannot start a chat with this mitra.")

@@ -24,6 +24,7 @@ from django.utils import timezone
 from halobestie import metrics
 from halobestie.exceptions import InvalidState, NotFound
 from sessions_app import realtime as events
+from sessions_app.hooks import session_hold_until
 from sessions_app.models import ChatSession, ExtensionStatus, SessionExtension, SessionStatus
 from sessions_app.selectors.clock import (
     WARNING_LEAD,
@@ -95,6 +96,32 @@ def clock_arm(*, session_id: uuid.UUID) -> None:
             session_id=session_id, status=ExtensionStatus.PENDING
         ).first()
     clock_arm_session(session, pending=pending)
+
+
+def session_hold_apply(session: ChatSession, *, now: dt.datetime) -> bool:
+    """The clock is about to close a locked session (expiry or the goodbye deadline): if a registered
+    hold source (sessions_app.hooks, e.g. an open crisis flag) keeps it open, move that deadline to
+    the hold's end at no charge, tell both sides, re-arm, and return True (the caller then does
+    nothing). The clock asks again when the moved deadline comes due."""
+    until = session_hold_until(session_id=session.id, now=now)
+    if until is None:
+        return False
+    if session.status == SessionStatus.ACTIVE:
+        session.expires_at = until
+        session.save(update_fields=["expires_at", "updated_at"])
+    elif session.status == SessionStatus.CLOSING:
+        session.closing_deadline_at = until
+        session.save(update_fields=["closing_deadline_at", "updated_at"])
+    else:
+        return False
+    frame = session_timer_event(session)
+    frame["held"] = True
+    if session.status == SessionStatus.CLOSING:
+        frame["closing_deadline_at"] = events.iso(session.closing_deadline_at)
+    events.to_both(session.customer_id, session.mitra_id, frame)
+    clock_arm_session(session, now=now)
+    logger.info("clock: session %s held open until %s", session.id, until.isoformat())
+    return True
 
 
 def session_warning_event(session: ChatSession) -> dict[str, Any]:

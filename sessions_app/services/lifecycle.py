@@ -33,7 +33,7 @@ from sessions_app.models import (
     SessionClosure,
     SessionStatus,
 )
-from sessions_app.services.clock import clock_arm_session
+from sessions_app.services.clock import clock_arm_session, session_hold_apply
 
 # Statuses in which a topic flag still matters.
 _TOPIC_STATUSES = (SessionStatus.ACTIVE, SessionStatus.EXTENDING, SessionStatus.CLOSING)
@@ -165,6 +165,8 @@ def session_expire(*, session_id: uuid.UUID) -> bool:
         or now < session.expires_at
     ):
         return False
+    if session_hold_apply(session, now=now):
+        return False  # held open (sessions_app.hooks), e.g. an open crisis flag
     metrics.observe_since(metrics.DEADLINE_LATENESS.labels("expiry"), session.expires_at, now)
     session_enter_closing(session, ended_by=EndedBy.SYSTEM_EXPIRED, now=now, event_kind="session_expired")
     return True
@@ -182,6 +184,8 @@ def session_closing_deadline_fire(*, session_id: uuid.UUID) -> bool:
         or now < session.closing_deadline_at
     ):
         return False
+    if session_hold_apply(session, now=now):
+        return False  # held open (sessions_app.hooks), e.g. an open crisis flag
     metrics.observe_since(metrics.DEADLINE_LATENESS.labels("closing"), session.closing_deadline_at, now)
     session_complete(session, ended_by=EndedBy.SYSTEM_AUTO_CLOSE, now=now)
     return True

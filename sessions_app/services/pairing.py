@@ -42,6 +42,7 @@ from halobestie import metrics, realtime
 from halobestie.celery import app as celery_app
 from halobestie.exceptions import (
     AtCapacity,
+    Blocked,
     Forbidden,
     InvalidState,
     NotFound,
@@ -54,6 +55,7 @@ from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus, RefundReason
 from payments.services import payment_request_consume, payment_request_fail_pairing, refund_case_open
 from sessions_app import realtime as events
+from sessions_app.hooks import pairing_pair_excluded
 from sessions_app.models import (
     ChatRequestNotification,
     ChatSession,
@@ -470,7 +472,11 @@ def _mitra_can_take(mitra_id: uuid.UUID) -> bool:
 def _offer_targeted(session: ChatSession, now: dt.datetime) -> None:
     mitra_id = session.targeted_mitra_id
     assert mitra_id is not None
-    if mitra_is_deactivated(mitra_id=mitra_id) or not _mitra_can_take(mitra_id):
+    if (
+        mitra_is_deactivated(mitra_id=mitra_id)
+        or not _mitra_can_take(mitra_id)
+        or pairing_pair_excluded(customer_id=session.customer_id, mitra_id=mitra_id)
+    ):
         # Not reachable or busy: tell the customer at once so they can fall back to a blast.
         _targeted_reject(session, now)
         return
@@ -585,12 +591,17 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
     if _lock_mitra(mitra_id) is None:
         raise NotFound("Mitra not found.")
     current = (
-        ChatSession.objects.filter(pk=session_id).values("status", "mitra_id", "duration_minutes").first()
+        ChatSession.objects.filter(pk=session_id)
+        .values("status", "mitra_id", "duration_minutes", "customer_id")
+        .first()
     )
     if current is None:
         raise NotFound("No such chat request for you.")
     if current["status"] != SessionStatus.SEARCHING:
         return _accept_outcome(session_id, mitra_id)
+    # A block takes this mitra's row lock too, so it is either committed and seen here, or waits.
+    if pairing_pair_excluded(customer_id=current["customer_id"], mitra_id=mitra_id):
+        raise Blocked()
     # The mitra's own capacity (1 up to the ops maximum), docs/matching.md.
     if mitra_load_get(mitra_id=mitra_id) >= mitra_capacity_get(mitra_id=mitra_id):
         raise AtCapacity()

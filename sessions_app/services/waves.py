@@ -18,6 +18,7 @@ from django.db.models import Count, Max
 
 from availability.readers import find_available_mitras
 from mitras.models import MitraOnlineStatus
+from sessions_app.hooks import pairing_excluded_mitras
 from sessions_app.models import ChatRequestNotification, ChatSession, SessionStatus
 
 # Ranking weights (docs/matching.md, chosen by the simulation): returning customer, idle time,
@@ -30,8 +31,9 @@ WIB = ZoneInfo("Asia/Jakarta")
 
 
 def wave_candidates(*, session: ChatSession, exclude: Iterable[uuid.UUID] = ()) -> list[uuid.UUID]:
-    """Mitras who may be offered this request now (available, minus `exclude`)."""
-    skip = set(exclude)
+    """Mitras who may be offered this request now (available, minus `exclude`, minus every mitra the
+    pair is excluded from: a block, sessions_app.hooks)."""
+    skip = set(exclude) | pairing_excluded_mitras(customer_id=session.customer_id)
     return find_available_mitras(exclude=skip or None)
 
 
