@@ -1,0 +1,65 @@
+"""Ops actions from the control room: each calls the owning app's service and audits it in the same
+transaction (docs/control-room.md "Live sessions")."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+
+from controlroom.audit import audit_record
+from sessions_app.models import ChatSession
+from sessions_app.services.lifecycle import session_end_by_ops, session_topic_update
+from sessions_app.services.pairing import session_reroute
+
+
+@transaction.atomic
+def ops_session_reroute(*, actor: Any, session_id: uuid.UUID, to_mitra_id: uuid.UUID) -> ChatSession:
+    before = ChatSession.objects.filter(pk=session_id).values_list("mitra_id", flat=True).first()
+    session = session_reroute(session_id=session_id, to_mitra_id=to_mitra_id)
+    audit_record(
+        actor=actor,
+        action="session.reroute",
+        obj=session,
+        old={"mitra": before},
+        new={"mitra": session.mitra_id},
+    )
+    return session
+
+
+@transaction.atomic
+def ops_session_end(*, actor: Any, session_id: uuid.UUID) -> ChatSession:
+    before = ChatSession.objects.filter(pk=session_id).values_list("status", flat=True).first()
+    state = session_end_by_ops(session_id=session_id)
+    session = ChatSession.objects.get(pk=session_id)
+    if before != state.status:
+        audit_record(
+            actor=actor,
+            action="session.end",
+            obj=session,
+            old={"status": before},
+            new={"status": state.status},
+        )
+    return session
+
+
+@transaction.atomic
+def ops_session_topic_set(*, actor: Any, session_id: uuid.UUID, topic_sensitivity: str) -> ChatSession:
+    """Ops set the topic flag through the mitra's own service (both sides hear the change)."""
+    current = ChatSession.objects.filter(pk=session_id).values_list("mitra_id", "topic_sensitivity").first()
+    if current is None or current[0] is None:
+        session = ChatSession.objects.get(pk=session_id)  # NotFound-like: the caller shows the error
+        return session
+    session = session_topic_update(
+        session_id=session_id, mitra_id=current[0], topic_sensitivity=topic_sensitivity
+    )
+    if current[1] != topic_sensitivity:
+        audit_record(
+            actor=actor,
+            action="session.topic",
+            obj=session,
+            old={"topic_sensitivity": current[1]},
+            new={"topic_sensitivity": topic_sensitivity},
+        )
+    return session
