@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from halobestie.admin import NoAddMixin, NoChangeMixin, NoDeleteMixin
+from halobestie.admin import AuditedAdminMixin, NoAddMixin, NoChangeMixin, NoDeleteMixin
 from payments.models import PaymentMethod, PaymentRequest, PricingTier, WebhookLog
 
 
 @admin.register(PricingTier)
-class PricingTierAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PricingTierAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("mode", "duration_minutes", "price", "is_active", "updated_at")
     list_filter = ("mode", "is_active")
     readonly_fields = ("version", "updated_at")
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PaymentMethodAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("code", "name", "group", "is_active", "min_amount", "max_amount", "sort_order")
     list_filter = ("group", "is_active")
     list_editable = ("is_active", "sort_order")

@@ -14,7 +14,13 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from halobestie.admin import NoAddMixin, NoDeleteMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from halobestie.admin import (
+    AuditedAdminMixin,
+    NoAddMixin,
+    NoDeleteMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
+)
 from halobestie.exceptions import ApplicationError
 from sessions_app.models import (
     ChatMessage,
@@ -168,7 +174,7 @@ class SessionClosureAdmin(NoAddMixin, admin.ModelAdmin):  # type: ignore[type-ar
 
 
 @admin.register(PairingFailure)
-class PairingFailureAdmin(NoAddMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class PairingFailureAdmin(AuditedAdminMixin, NoAddMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Paid requests that produced no chat: ops review each for a refund."""
 
     list_display = ("payment_request", "cause", "session", "created_at", "refund_reviewed")
