@@ -11,6 +11,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest
 from django_otp import user_has_device
 from django_otp.forms import OTPAuthenticationFormMixin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 
 class AdminLockoutBackend(AxesStandaloneBackend):
@@ -38,6 +39,12 @@ class StaffLoginForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
     otp_challenge = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def _chosen_device(self, user: Any) -> Any:
+        """The device named by the form, else the user's (first) confirmed authenticator app."""
+        return (
+            super()._chosen_device(user) or TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
+        )
 
     def clean(self) -> dict[str, Any]:
         self.cleaned_data = super().clean()
