@@ -9,6 +9,7 @@ import csv
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
@@ -41,6 +42,8 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "dashboard": selectors.dashboard_get(),
         "charts": charts.dashboard_charts(selectors.hourly_stats_list()),
         "dashboard_json_url": reverse("admin:controlroom_dashboard_json"),
+        "refresh_ms": int(settings.CONTROLROOM_DASHBOARD_REFRESH_MS),
+        "refresh_seconds": f"{int(settings.CONTROLROOM_DASHBOARD_REFRESH_MS) / 1000:g}",
         "can_see_live": request.user.has_perm(PERM_VIEW_SESSIONS),
         "can_see_activity": request.user.has_perm(PERM_ACTIVITY),
     }

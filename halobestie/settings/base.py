@@ -325,3 +325,5 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 OTP_TOTP_ISSUER = "HaloBestie ops"
 # The dashboard's "today" (sessions, revenue) is the calendar day in this time zone.
 CONTROLROOM_DAY_TIMEZONE = env_str("CONTROLROOM_DAY_TIMEZONE", "Asia/Jakarta")
+# How often the dashboard page polls its counts (milliseconds).
+CONTROLROOM_DASHBOARD_REFRESH_MS = env_int("CONTROLROOM_DASHBOARD_REFRESH_MS", 5000)
