@@ -24,6 +24,7 @@ from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineEvent
 from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus
 from sessions_app.models import (
+    CAPACITY_STATUSES,
     ChatRequestNotification,
     ChatSession,
     ExtensionStatus,
@@ -72,7 +73,8 @@ def dashboard_get(*, now: dt.datetime | None = None) -> DashboardData:
     """Every live count of the dashboard (one Valkey pipeline or the Postgres fallback + 4 SQL)."""
     now = now or timezone.now()
     presence = dashboard_counts()
-    cutoff = now - dt.timedelta(seconds=config_get().mitra_stale_after_seconds)
+    cfg = config_get()
+    cutoff = now - dt.timedelta(seconds=cfg.mitra_stale_after_seconds)
     # Stale = marked online but no heartbeat since the cutoff: from Postgres (the heartbeat mirror, at
     # most HEARTBEAT_MIRROR_INTERVAL_SECONDS behind Valkey); the sweep turns them offline.
     stale = (
@@ -80,7 +82,17 @@ def dashboard_get(*, now: dt.datetime | None = None) -> DashboardData:
         .filter(Q(last_heartbeat_at__lt=cutoff) | Q(last_heartbeat_at__isnull=True))
         .count()
     )
-    busy = max(presence.online - stale - presence.available, 0)
+    # Busy = online, active mitras at capacity: their loads from the sessions table (the truth).
+    at_capacity = (
+        ChatSession.objects.filter(status__in=CAPACITY_STATUSES, mitra__isnull=False)
+        .values("mitra_id")
+        .annotate(load=Count("id"))
+        .filter(load__gte=cfg.max_customers_per_mitra)
+        .values("mitra_id")
+    )
+    busy = MitraOnlineStatus.objects.filter(
+        is_online=True, mitra__is_active=True, mitra_id__in=at_capacity
+    ).count()
     by_status = dict(
         ChatSession.objects.filter(status__in=SESSION_COUNT_STATUSES)
         .values_list("status")

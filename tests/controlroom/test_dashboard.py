@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from availability.services import availability_heartbeat
 from controlroom.selectors import hourly_stats_list
+from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus
 from sessions_app.models import ChatSession, SessionStatus
 from tests.controlroom.support import active_session, client_for, go_online, staff
@@ -37,6 +38,9 @@ def test_dashboard_is_the_landing_page_and_counts_follow_a_session(make_customer
     session = active_session(make_customer(), mitra)
     after = client.get(reverse("admin:controlroom_dashboard_json")).json()
     assert after["sessions"]["active"] == 1
+    at_capacity = config_get().max_customers_per_mitra == 1
+    assert after["mitras"]["busy"] == (1 if at_capacity else 0)
+    assert after["mitras"]["available"] == (0 if at_capacity else 1)
     assert after["today_sessions"] == 1
     assert session.payment_request_id is not None
     consumed = PaymentRequest.objects.get(pk=session.payment_request_id)
