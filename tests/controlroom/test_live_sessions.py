@@ -105,3 +105,15 @@ def test_finance_cannot_see_or_operate_live_sessions(live):
         == 403
     )
     assert ChatSession.objects.get(pk=session.pk).status == SessionStatus.ACTIVE
+
+
+def test_the_session_list_reroute_action_is_audited_too(live):
+    session, first, second, _ = live
+    client = client_for(staff("admin", "ops-admin"))
+    client.post(
+        reverse("admin:sessions_app_chatsession_changelist"),
+        {"action": "reroute_sessions", "_selected_action": [str(session.pk)], "to_mitra": str(second.pk)},
+    )
+    assert ChatSession.objects.get(pk=session.pk).mitra_id == second.pk
+    entry = AuditEntry.objects.get(action="session.reroute")
+    assert entry.old == {"mitra": str(first.pk)} and entry.new == {"mitra": str(second.pk)}
