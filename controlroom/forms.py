@@ -45,3 +45,9 @@ class ActivityForm(forms.Form):
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise forms.ValidationError("The first day must not be after the last day.")
         return data
+
+
+class TwoFactorConfirmForm(forms.Form):
+    token = forms.RegexField(
+        regex=r"^\d{6}$", label="Code from your authenticator app", error_messages={"invalid": "Six digits."}
+    )

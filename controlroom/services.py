@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from controlroom.audit import audit_record
 from sessions_app.models import ChatSession
@@ -63,3 +64,40 @@ def ops_session_topic_set(*, actor: Any, session_id: uuid.UUID, topic_sensitivit
             new={"topic_sensitivity": topic_sensitivity},
         )
     return session
+
+
+# --- the optional second factor -------------------------------------------------------------------
+
+PENDING_DEVICE_NAME = "authenticator (pending)"
+
+
+def two_factor_enabled(*, user: Any) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+@transaction.atomic
+def two_factor_pending_device(*, user: Any) -> TOTPDevice:
+    """The user's unconfirmed authenticator key (one; made on first visit, kept across reloads)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=PENDING_DEVICE_NAME, confirmed=False)
+    return device
+
+
+@transaction.atomic
+def two_factor_confirm(*, user: Any, device: TOTPDevice, token: str) -> bool:
+    """Confirm the pending key with a current code; from then on the login asks for a code."""
+    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
+    if not device.verify_token(token):
+        return False
+    device.confirmed = True
+    device.name = "authenticator"
+    device.save(update_fields=["confirmed", "name"])
+    audit_record(
+        actor=user,
+        action="staff.two_factor_on",
+        obj=device,
+        old={"confirmed": False},
+        new={"confirmed": True},
+    )
+    return True

@@ -59,5 +59,6 @@ class ControlRoomSite(admin.AdminSite):
                 name="controlroom_topic",
             ),
             path("controlroom/activity/", page(views.mitra_activity), name="controlroom_activity"),
+            path("controlroom/two-factor/", page(views.two_factor), name="controlroom_two_factor"),
         ]
         return ours + super().get_urls()

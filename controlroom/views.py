@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from controlroom import charts, selectors, services
-from controlroom.forms import ActivityForm, RerouteForm, TopicForm
+from controlroom.forms import ActivityForm, RerouteForm, TopicForm, TwoFactorConfirmForm
 from halobestie.exceptions import ApplicationError
 from mitras.models import Mitra
 from sessions_app.models import ChatSession
@@ -201,3 +201,38 @@ def _activity_csv(mitra: Mitra | None, start: Any, end: Any) -> HttpResponse:
     for m in mitras:
         writer.writerow(selectors.mitra_activity_get(mitra=m, start=start, end=end).csv_row())
     return response
+
+
+def two_factor(site: AdminSite, request: HttpRequest) -> HttpResponse:
+    """Turn on the optional TOTP second factor for oneself: a key to scan, then a code to confirm it.
+
+    Until a code confirms the device, nothing changes for the login. Turning it off again is an
+    admin's job (delete the TOTP device), so a stolen session cannot quietly remove the factor.
+    """
+    user = request.user
+    if services.two_factor_enabled(user=user):
+        return TemplateResponse(
+            request, "controlroom/two_factor.html", _context(site, request, "Two-factor login", enabled=True)
+        )
+    device = services.two_factor_pending_device(user=user)
+    form = TwoFactorConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if services.two_factor_confirm(user=user, device=device, token=form.cleaned_data["token"]):
+            messages.success(
+                request, "Two-factor login is on: the login now asks for your authenticator code."
+            )
+            return redirect("admin:index")
+        form.add_error("token", "That code does not match; check the time on your phone and try again.")
+    return TemplateResponse(
+        request,
+        "controlroom/two_factor.html",
+        _context(
+            site,
+            request,
+            "Two-factor login",
+            enabled=False,
+            form=form,
+            config_url=device.config_url,
+            key=device.key,
+        ),
+    )

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from controlroom.models import AuditEntry
 from mitras.models import Mitra
 from payments.models import PricingTier
 from tests.controlroom.support import PASSWORD, client_for, staff
@@ -134,3 +135,24 @@ def test_totp_is_optional_and_enforced_once_enabled():
     assert client.get(reverse("admin:index")).status_code == 200
     wrong = f"{(code + 1) % 1_000_000:06d}"
     assert _login(Client(REMOTE_ADDR="10.0.0.14"), "ops-2fa", PASSWORD, otp_token=wrong) == 200
+
+
+def test_staff_turn_on_their_own_second_factor():
+    user = staff("finance", "ops-self")
+    client = client_for(user)
+    url = reverse("admin:controlroom_two_factor")
+    page = client.get(url).content.decode()
+    assert "otpauth://totp/" in page
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    assert client.get(url).status_code == 200 and TOTPDevice.objects.filter(user=user).count() == 1
+    # A wrong code changes nothing; the login still needs the password only.
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=0)
+    client.post(url, {"token": f"{(code + 1) % 1_000_000:06d}"})
+    assert not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    device.refresh_from_db()
+    device.throttle_reset()  # the wrong code started django-otp's back-off
+    assert client.post(url, {"token": f"{code:06d}"}).status_code == 302
+    assert TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    assert AuditEntry.objects.filter(action="staff.two_factor_on", actor=user).exists()
+    fresh = Client(REMOTE_ADDR="10.0.0.20")
+    assert _login(fresh, "ops-self", PASSWORD) == 200  # now the code is needed
