@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.http import HttpRequest
 
 
@@ -100,3 +101,45 @@ class AuditedAdminMixin:
         for obj in queryset:
             audit_notify(actor=request.user, action="admin.delete", obj=obj, old={"repr": str(obj)}, new={})
         return super().log_deletions(request, queryset)  # type: ignore[misc]
+
+
+class StaleEditGuardAdminMixin:
+    """Refuse a change form saved over a newer save by someone else (the row's `updated_at` moved).
+
+    The form carries the `updated_at` it was opened with; if the row has changed since, the form comes
+    back with an error and nothing is written (the other person's values stay). A check at validation
+    time, not a lock: two saves in the same instant can still both pass, the later one wins.
+    """
+
+    stale_edit_field = "seen_updated_at"
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        name = self.stale_edit_field
+        if kwargs.get("fields"):
+            kwargs["fields"] = [f for f in kwargs["fields"] if f != name]
+        base = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        if obj is None or getattr(obj, "updated_at", None) is None:
+            return base
+        seen = obj.updated_at.isoformat()
+
+        def clean(form: Any) -> Any:
+            data = base.clean(form)
+            current = (
+                type(form.instance)
+                ._default_manager.filter(pk=form.instance.pk)
+                .values_list("updated_at", flat=True)
+                .first()
+            )
+            posted = form.data.get(name)
+            if posted and current is not None and current.isoformat() != posted:
+                raise forms.ValidationError(
+                    "Someone else saved this since you opened it. Reload the page to see their values, "
+                    "then make your change again."
+                )
+            return data
+
+        attrs = {
+            name: forms.CharField(widget=forms.HiddenInput, required=False, initial=seen),
+            "clean": clean,
+        }
+        return type(f"{base.__name__}StaleGuard", (base,), attrs)

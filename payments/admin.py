@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from halobestie.admin import AuditedAdminMixin, NoAddMixin, NoChangeMixin, NoDeleteMixin
+from halobestie.admin import (
+    AuditedAdminMixin,
+    NoAddMixin,
+    NoChangeMixin,
+    NoDeleteMixin,
+    StaleEditGuardAdminMixin,
+)
 from payments.models import PaymentMethod, PaymentRequest, PricingTier, WebhookLog
 
 
 @admin.register(PricingTier)
-class PricingTierAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class PricingTierAdmin(StaleEditGuardAdminMixin, AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("mode", "duration_minutes", "price", "is_active", "updated_at")
     list_filter = ("mode", "is_active")
     readonly_fields = ("version", "updated_at")

@@ -92,3 +92,20 @@ def test_mitra_deactivation_from_the_admin_is_audited(make_mitra):
     )
     entry = AuditEntry.objects.get(action="mitra.deactivate")
     assert entry.object_id == str(mitra.pk) and entry.new == {"is_active": False}
+
+
+def test_a_save_over_someone_elses_newer_save_is_refused(db):
+    seed()
+    tier = PricingTier.objects.order_by("pk").first()
+    assert tier is not None
+    client = client_for(staff("finance"))
+    url = reverse("admin:payments_pricingtier_change", args=[tier.pk])
+    mine = _form_data(client, url, price=tier.price + 1000)
+    assert mine["seen_updated_at"]
+    # Meanwhile a colleague saves a new price.
+    theirs = _form_data(client, url, price=tier.price + 2000)
+    assert client.post(url, theirs).status_code == 302
+    response = client.post(url, mine)
+    assert response.status_code == 200 and "Someone else saved this" in response.content.decode()
+    assert PricingTier.objects.get(pk=tier.pk).price == tier.price + 2000
+    assert AuditEntry.objects.filter(object_type="payments.pricingtier").count() == 1
