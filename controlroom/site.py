@@ -34,7 +34,7 @@ class ControlRoomSite(admin.AdminSite):
         return not user_has_device(user) or bool(getattr(user, "is_verified", lambda: False)())
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
-        return super().index(request, {**views.dashboard_context(request), **(extra_context or {})})
+        return super().index(request, {**views.dashboard_context(self, request), **(extra_context or {})})
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         def page(view: Any) -> Any:

@@ -35,10 +35,30 @@ def _require(request: HttpRequest, perm: str) -> None:
         raise PermissionDenied
 
 
-def dashboard_context(request: HttpRequest) -> dict[str, Any]:
+# Apps whose admin pages are ops case queues (care: feedback, reports, blocks, crisis), linked from the
+# dashboard when they are installed and the user may view them.
+CASE_APPS = ("care",)
+
+
+def case_links(site: AdminSite, request: HttpRequest) -> list[tuple[str, str]]:
+    links = []
+    for model in site._registry:
+        meta = model._meta
+        if meta.app_label in CASE_APPS and request.user.has_perm(f"{meta.app_label}.view_{meta.model_name}"):
+            links.append(
+                (
+                    str(meta.verbose_name_plural).capitalize(),
+                    reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"),
+                )
+            )
+    return sorted(links)
+
+
+def dashboard_context(site: AdminSite, request: HttpRequest) -> dict[str, Any]:
     if not request.user.has_perm(PERM_DASHBOARD):
         return {"dashboard": None}
     return {
+        "case_links": case_links(site, request),
         "dashboard": selectors.dashboard_get(),
         "charts": charts.dashboard_charts(selectors.hourly_stats_list()),
         "dashboard_json_url": reverse("admin:controlroom_dashboard_json"),

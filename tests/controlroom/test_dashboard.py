@@ -99,3 +99,13 @@ def test_dashboard_json_needs_the_permission(db):
     client = client_for(plain)
     assert client.get(reverse("admin:controlroom_dashboard_json")).status_code == 403
     assert 'id="cr-dashboard"' not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_case_queues_of_other_apps_are_linked_when_present_and_permitted(db, monkeypatch):
+    from controlroom import views  # reason: test-local, to point the case list at an app that exists
+
+    monkeypatch.setattr(views, "CASE_APPS", ("payments",))
+    finance = client_for(staff("finance")).get(reverse("admin:index")).content.decode()
+    assert reverse("admin:payments_pricingtier_changelist") in finance.split('id="cr-charts"')[0]
+    support = client_for(staff("support")).get(reverse("admin:index")).content.decode()
+    assert reverse("admin:payments_pricingtier_changelist") not in support
