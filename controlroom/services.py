@@ -10,6 +10,7 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from controlroom.audit import audit_record
+from halobestie.exceptions import InvalidState, NotFound
 from sessions_app.models import ChatSession
 from sessions_app.services.lifecycle import session_end_by_ops, session_topic_update
 from sessions_app.services.pairing import session_reroute
@@ -49,9 +50,10 @@ def ops_session_end(*, actor: Any, session_id: uuid.UUID) -> ChatSession:
 def ops_session_topic_set(*, actor: Any, session_id: uuid.UUID, topic_sensitivity: str) -> ChatSession:
     """Ops set the topic flag through the mitra's own service (both sides hear the change)."""
     current = ChatSession.objects.filter(pk=session_id).values_list("mitra_id", "topic_sensitivity").first()
-    if current is None or current[0] is None:
-        session = ChatSession.objects.get(pk=session_id)  # NotFound-like: the caller shows the error
-        return session
+    if current is None:
+        raise NotFound("Session not found.")
+    if current[0] is None:
+        raise InvalidState("The topic flag belongs to a chat with a mitra; this session has none yet.")
     session = session_topic_update(
         session_id=session_id, mitra_id=current[0], topic_sensitivity=topic_sensitivity
     )

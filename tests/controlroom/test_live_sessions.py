@@ -117,3 +117,17 @@ def test_the_session_list_reroute_action_is_audited_too(live):
     assert ChatSession.objects.get(pk=session.pk).mitra_id == second.pk
     entry = AuditEntry.objects.get(action="session.reroute")
     assert entry.old == {"mitra": str(first.pk)} and entry.new == {"mitra": str(second.pk)}
+
+
+def test_topic_flag_of_a_searching_session_is_refused(make_customer):
+    from tests.sessions_app.pairing_support import paid_session, seed  # reason: test-local set-up
+
+    seed()
+    session = paid_session(make_customer())  # nobody online: searching, no mitra
+    client = client_for(staff("support"))
+    response = client.post(
+        reverse("admin:controlroom_topic", args=[session.pk]), {"topic_sensitivity": "sensitive"}, follow=True
+    )
+    assert "has none yet" in response.content.decode()
+    assert ChatSession.objects.get(pk=session.pk).topic_sensitivity == TopicSensitivity.NORMAL
+    assert not AuditEntry.objects.exists()
