@@ -28,6 +28,8 @@ PERM_DASHBOARD = "controlroom.view_dashboard"
 PERM_OPERATE = "controlroom.operate_live_sessions"
 PERM_ACTIVITY = "controlroom.view_mitra_activity"
 PERM_VIEW_SESSIONS = "sessions_app.view_chatsession"
+# The all-mitras CSV runs a few queries per mitra; above this many it belongs to the command.
+WEB_CSV_MAX_MITRAS = 2000
 
 
 def _require(request: HttpRequest, perm: str) -> None:
@@ -190,6 +192,13 @@ def mitra_activity(site: AdminSite, request: HttpRequest) -> HttpResponse:
     start, end = form.period()
     mitra = form.cleaned_data.get("mitra") if form.is_valid() else None
     if request.GET.get("format") == "csv":
+        if mitra is None and Mitra.objects.count() > WEB_CSV_MAX_MITRAS:
+            messages.error(
+                request,
+                f"More than {WEB_CSV_MAX_MITRAS:,} mitras: choose one, or export all with "
+                "`manage.py report_export activity` (it runs outside the web request).",
+            )
+            return redirect("admin:controlroom_activity")
         return _activity_csv(mitra, start, end)
     activity = timeline = None
     if mitra is not None:
