@@ -19,6 +19,10 @@ BENCHMARKS = {
     ),
     "availability-http": ("bench.availability.http", "heartbeat/beacon endpoints vs the bare ASGI reference"),
     "blast": ("bench.blast.run", "pairing blast to 1,000 real mitra sockets: zero lost, p50/p99 latency"),
+    "controlroom": (
+        "bench.controlroom.run",
+        "ops dashboard data at 100k mitras / 1M sessions vs its bare SQL (< 300 ms)",
+    ),
     "matching": (
         "bench.matching.run",
         "matching policies simulated over a day: blast vs waves vs waves + queue (docs/matching.md)",

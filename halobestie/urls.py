@@ -15,5 +15,5 @@ urlpatterns = [
     *dev_urlpatterns,
 ]
 
-admin.site.site_header = "HaloBestie control room"
-admin.site.site_title = "HaloBestie ops"
+# admin.site is the control room's site (controlroom.site.ControlRoomSite, installed as the default
+# admin site in INSTALLED_APPS): its headers and the dashboard landing page live there.

@@ -12,7 +12,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from halobestie.admin import NoDeleteMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from halobestie.admin import (
+    AuditedAdminMixin,
+    NoDeleteMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
+    audit_notify,
+)
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus
 from mitras.services import mitra_create, mitra_deactivate, mitra_reactivate, mitra_update
 
@@ -26,7 +32,7 @@ class OnlineStatusInline(ReadOnlyInlineMixin, admin.StackedInline):
 
 
 @admin.register(Mitra)
-class MitraAdmin(NoDeleteMixin, admin.ModelAdmin):
+class MitraAdmin(AuditedAdminMixin, NoDeleteMixin, admin.ModelAdmin):
     # Not deleted: sessions and logs reference mitras; deactivate instead.
     list_display = ("display_name", "phone", "is_active", "is_online", "last_heartbeat_at", "created_at")
     list_filter = ("is_active", ("online_status__is_online", admin.BooleanFieldListFilter))
@@ -67,17 +73,31 @@ class MitraAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description="Deactivate (offline, logins revoked, sockets closed)")
     def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[Mitra]) -> None:
-        ids = list(queryset.values_list("id", flat=True))
-        for mitra_id in ids:
-            mitra_deactivate(mitra_id=mitra_id)
-        self.message_user(request, f"Deactivated {len(ids)} mitra(s).", messages.SUCCESS)
+        for mitra in list(queryset):
+            mitra_deactivate(mitra_id=mitra.pk)
+            if mitra.is_active:
+                audit_notify(
+                    actor=request.user,
+                    action="mitra.deactivate",
+                    obj=mitra,
+                    old={"is_active": True},
+                    new={"is_active": False},
+                )
+        self.message_user(request, f"Deactivated {queryset.count()} mitra(s).", messages.SUCCESS)
 
     @admin.action(description="Reactivate")
     def reactivate_selected(self, request: HttpRequest, queryset: QuerySet[Mitra]) -> None:
-        ids = list(queryset.values_list("id", flat=True))
-        for mitra_id in ids:
-            mitra_reactivate(mitra_id=mitra_id)
-        self.message_user(request, f"Reactivated {len(ids)} mitra(s).", messages.SUCCESS)
+        for mitra in list(queryset):
+            mitra_reactivate(mitra_id=mitra.pk)
+            if not mitra.is_active:
+                audit_notify(
+                    actor=request.user,
+                    action="mitra.reactivate",
+                    obj=mitra,
+                    old={"is_active": False},
+                    new={"is_active": True},
+                )
+        self.message_user(request, f"Reactivated {queryset.count()} mitra(s).", messages.SUCCESS)
 
 
 @admin.register(MitraOnlineLog)

@@ -3,13 +3,13 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from halobestie.admin import NoDeleteMixin
+from halobestie.admin import AuditedAdminMixin, NoDeleteMixin, StaleEditGuardAdminMixin
 from opsconfig.models import AppConfig
 from opsconfig.services import config_update
 
 
 @admin.register(AppConfig)
-class AppConfigAdmin(NoDeleteMixin, admin.ModelAdmin):
+class AppConfigAdmin(StaleEditGuardAdminMixin, AuditedAdminMixin, NoDeleteMixin, admin.ModelAdmin):
     list_display = ("__str__", "mitra_stale_after_seconds", "max_customers_per_mitra", "updated_at")
     readonly_fields = ("updated_at",)
 

@@ -10,7 +10,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from halobestie.admin import NoAddMixin, NoChangeMixin, NoDeleteMixin, ReadOnlyAdminMixin
+from halobestie.admin import AuditedAdminMixin, NoAddMixin, NoChangeMixin, NoDeleteMixin, ReadOnlyAdminMixin
 from halobestie.exceptions import ApplicationError
 from payments.models import (
     PaymentMethod,
@@ -64,7 +64,7 @@ class TierForm(VersionedForm):
 
 
 @admin.register(PricingTier)
-class PricingTierAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class PricingTierAdmin(AuditedAdminMixin, NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Prices change through pricing_tier_update: optimistic lock and a history row per change."""
 
     form = TierForm
@@ -91,7 +91,7 @@ class PromotionForm(VersionedForm):
 
 
 @admin.register(PricingPromotion)
-class PricingPromotionAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class PricingPromotionAdmin(AuditedAdminMixin, NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The first-session discount: percent or amount, on/off; optimistic lock and history."""
 
     form = PromotionForm
@@ -119,7 +119,7 @@ class PricingHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PaymentMethodAdmin(AuditedAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("code", "name", "group", "is_active", "min_amount", "max_amount", "sort_order")
     list_filter = ("group", "is_active")
     list_editable = ("is_active", "sort_order")

@@ -49,7 +49,7 @@ class WebhookAnswer:
 def _key_fields(body: bytes) -> tuple[dict[str, Any] | None, dict[str, str]]:
     try:
         parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         return None, {}
     if not isinstance(parsed, dict):
         return None, {}

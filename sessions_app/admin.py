@@ -14,7 +14,14 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from halobestie.admin import NoAddMixin, NoDeleteMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from halobestie.admin import (
+    AuditedAdminMixin,
+    NoAddMixin,
+    NoDeleteMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
+    audit_notify,
+)
 from halobestie.exceptions import ApplicationError
 from sessions_app.models import (
     ChatMessage,
@@ -114,12 +121,19 @@ class ChatSessionAdmin(NoAddMixin, NoDeleteMixin, admin.ModelAdmin):  # type: ig
         except ValueError:
             self.message_user(request, "Enter the id of the mitra to reroute to.", messages.ERROR)
             return
-        for session_id in queryset.values_list("id", flat=True):
+        for session_id, old_mitra_id in queryset.values_list("id", "mitra_id"):
             try:
-                session_reroute(session_id=session_id, to_mitra_id=to_mitra_id)
+                session = session_reroute(session_id=session_id, to_mitra_id=to_mitra_id)
             except ApplicationError as exc:
                 self.message_user(request, f"Session {session_id}: {exc.message}", messages.ERROR)
             else:
+                audit_notify(
+                    actor=request.user,
+                    action="session.reroute",
+                    obj=session,
+                    old={"mitra": old_mitra_id},
+                    new={"mitra": to_mitra_id},
+                )
                 self.message_user(request, f"Session {session_id} rerouted.", messages.SUCCESS)
 
 
@@ -168,7 +182,7 @@ class SessionClosureAdmin(NoAddMixin, admin.ModelAdmin):  # type: ignore[type-ar
 
 
 @admin.register(PairingFailure)
-class PairingFailureAdmin(NoAddMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class PairingFailureAdmin(AuditedAdminMixin, NoAddMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Paid requests that produced no chat: ops review each for a refund."""
 
     list_display = ("payment_request", "cause", "session", "created_at", "refund_reviewed")

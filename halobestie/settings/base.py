@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the control room's site as the default admin site.
+    "controlroom.adminconfig.ControlRoomAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -317,3 +319,32 @@ PAYMENT_SUCCESS_REDIRECT_URL = env_str("PAYMENT_SUCCESS_REDIRECT_URL", "halobest
 PAYMENT_FAILURE_REDIRECT_URL = env_str("PAYMENT_FAILURE_REDIRECT_URL", "halobestie://payment/failure")
 # The sweep asks the provider about requests pending longer than this (a lost webhook).
 PAYMENT_RECONCILE_AFTER_SECONDS = env_int("PAYMENT_RECONCILE_AFTER_SECONDS", 60)
+
+# --- Control room: staff login lockout and the optional TOTP second factor (docs/control-room.md) ---
+# The control room app comes last: its post_migrate role sync needs every other app's permissions.
+INSTALLED_APPS = [*INSTALLED_APPS, "axes", "django_otp", "django_otp.plugins.otp_totp", "controlroom"]
+# django-axes guards the admin login only (the API has its own JWT logins and limits), keyed by
+# username + IP; the backend skips logins without a request (test client, commands).
+AUTHENTICATION_BACKENDS = [
+    "controlroom.auth.AdminLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE = [
+    *MIDDLEWARE[: MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1],
+    "django_otp.middleware.OTPMiddleware",
+    *MIDDLEWARE[MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1 :],
+    "axes.middleware.AxesMiddleware",
+]
+AXES_ONLY_ADMIN_SITE = True
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+# The client IP is the socket's peer (the admin sits behind the internal-network gate); a forwarded
+# header would let anyone pick a fresh "IP" per attempt.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+OTP_TOTP_ISSUER = "HaloBestie ops"
+# The dashboard's "today" (sessions, revenue) is the calendar day in this time zone.
+CONTROLROOM_DAY_TIMEZONE = env_str("CONTROLROOM_DAY_TIMEZONE", "Asia/Jakarta")
+# How often the dashboard page polls its counts (milliseconds).
+CONTROLROOM_DASHBOARD_REFRESH_MS = env_int("CONTROLROOM_DASHBOARD_REFRESH_MS", 5000)

@@ -302,3 +302,19 @@ def session_topic_update(
             events.session_event("session_topic_updated", session.id, topic_sensitivity=topic_sensitivity),
         )
     return session
+
+
+@transaction.atomic
+def session_end_by_ops(*, session_id: uuid.UUID) -> SessionState:
+    """Ops end a live chat from the control room: active → closing, ended by ops (goodbyes still open).
+
+    An extending session waits for the mitra's answer first; a closing one is already ending (the same
+    state is answered, so a repeated click is harmless).
+    """
+    session = session_lock(session_id=session_id)
+    if session.status == SessionStatus.CLOSING:
+        return SessionState.of(session)
+    if session.status != SessionStatus.ACTIVE:
+        raise InvalidState(f"Only an active session can be ended (status is {session.status}).")
+    session_enter_closing(session, ended_by=EndedBy.OPS, now=timezone.now())
+    return SessionState.of(session)

@@ -108,6 +108,7 @@ class TestBody:
         [
             b'{"external_id": "a\\u0000b", "status": "PAID\\u0000", "id": "\\u0000"}',
             b'{"external_id": "x", "status": "PAID"}\x00',
+            b"[" * 20_000 + b"]" * 20_000,
         ],
     )
     def test_nul_in_the_body_is_logged_and_answered_in_the_envelope(
