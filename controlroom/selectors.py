@@ -22,7 +22,7 @@ from django.utils import timezone
 from availability.readers import dashboard_counts, find_available_mitras
 from mitras.models import Mitra, MitraOnlineLog, MitraOnlineStatus, OnlineEvent
 from opsconfig.services import config_get
-from payments.models import PaymentRequest, PaymentStatus
+from payments.models import PaymentRequest, PaymentStatus, RefundCase, RefundStatus
 from sessions_app.models import (
     CAPACITY_STATUSES,
     ChatRequestNotification,
@@ -60,9 +60,10 @@ class DashboardData:
     pending_payments: int
     today_sessions: int
     today_revenue: int  # integer rupiah
-    # Placeholders: filled when the refund-case model (payments) and matching's queue exist.
-    refund_cases_waiting: int | None = None
-    queued: int | None = None
+    # Refund cases ops still have to work (pending review, or approved and not yet refunded).
+    refund_cases_waiting: int = 0
+    # Paid requests waiting in matching's queue (searching, queued_at set).
+    queued: int = 0
     generated_at: str = field(default_factory=lambda: timezone.now().isoformat())
 
     def as_json(self) -> dict[str, Any]:
@@ -124,6 +125,10 @@ def dashboard_get(*, now: dt.datetime | None = None) -> DashboardData:
         pending_payments=PaymentRequest.objects.filter(status=PaymentStatus.PENDING).count(),
         today_sessions=today_sessions,
         today_revenue=int(revenue or 0),
+        refund_cases_waiting=RefundCase.objects.filter(
+            status__in=(RefundStatus.PENDING_REVIEW, RefundStatus.APPROVED)
+        ).count(),
+        queued=ChatSession.objects.filter(status=SessionStatus.SEARCHING, queued_at__isnull=False).count(),
     )
 
 

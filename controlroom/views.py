@@ -68,6 +68,7 @@ def dashboard_context(site: AdminSite, request: HttpRequest) -> dict[str, Any]:
         "refresh_seconds": f"{int(settings.CONTROLROOM_DASHBOARD_REFRESH_MS) / 1000:g}",
         "can_see_live": request.user.has_perm(PERM_VIEW_SESSIONS),
         "can_see_activity": request.user.has_perm(PERM_ACTIVITY),
+        "can_see_refunds": request.user.has_perm("payments.view_refundcase"),
     }
 
 

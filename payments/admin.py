@@ -21,6 +21,7 @@ from payments.models import (
     RefundCase,
     WebhookLog,
 )
+from payments.selectors import refund_case_totals_by_day
 from payments.services import (
     pricing_promotion_update,
     pricing_tier_update,
@@ -249,6 +250,17 @@ class RefundCaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[typ
     list_filter = ("status", "reason", "created_at")
     search_fields = ("=payment_request__id", "reference")
     date_hierarchy = "created_at"
+    # The list ends with totals per day of the filtered cases (templates/admin/payments/refundcase/).
+    change_list_template = "admin/payments/refundcase/change_list.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        # A redirect (after an action) has no context; a rendered list has its ChangeList as "cl".
+        context = getattr(response, "context_data", None)
+        if context is not None and context.get("cl") is not None:
+            context["refund_totals"] = refund_case_totals_by_day(queryset=context["cl"].queryset)
+        return response
+
     readonly_fields = (
         "payment_request",
         "amount",

@@ -6,6 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+
 from payments.models import (
     PaymentKind,
     PaymentMethod,
@@ -89,3 +92,22 @@ def refund_case_get_for_payment(*, payment_request_id: uuid.UUID) -> dict[str, A
         "reason": case.reason,
         "updated_at": case.updated_at,
     }
+
+
+def refund_case_totals_by_day(*, queryset: Any, days: int = 14) -> list[dict[str, Any]]:
+    """Per day (UTC) of case opening, newest first: how many cases and how much money, by status.
+    `queryset` is a RefundCase queryset (the admin passes its filtered list)."""
+
+    rows = (
+        queryset.annotate(day=TruncDate("created_at"))
+        .values("day", "status")
+        .annotate(n=Count("id"), amount=Sum("amount"))
+        .order_by("-day", "status")
+    )
+    by_day: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        entry = by_day.setdefault(row["day"], {"day": row["day"], "cases": 0, "amount": 0, "by_status": {}})
+        entry["cases"] += row["n"]
+        entry["amount"] += int(row["amount"] or 0)
+        entry["by_status"][row["status"]] = {"cases": row["n"], "amount": int(row["amount"] or 0)}
+    return list(by_day.values())[:days]

@@ -25,6 +25,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "browser"
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -78,10 +79,14 @@ def _shot(browser: Any, name: str) -> None:
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll `predicate`; an element replaced by a navigation in between (stale) counts as not yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        try:
+            if predicate():
+                return True
+        except StaleElementReferenceException:
+            pass
         time.sleep(0.1)
     return predicate()
 
@@ -147,7 +152,7 @@ def test_reroute_in_the_browser(browser, page, make_customer, make_mitra):
     browser.find_element(By.CSS_SELECTOR, f'tr[data-session="{session.pk}"] a.cr-reroute').click()
     Select(browser.find_element(By.NAME, "to_mitra")).select_by_visible_text(str(second))
     browser.find_element(By.ID, "cr-next").click()
-    assert "Reroute session" in browser.find_element(By.TAG_NAME, "body").text
+    assert _wait(lambda: "Reroute session" in browser.find_element(By.TAG_NAME, "body").text)
     _shot(browser, "reroute-confirm")
     browser.find_element(By.ID, "cr-confirm").click()
     assert _wait(lambda: "rerouted to Made" in browser.find_element(By.TAG_NAME, "body").text)

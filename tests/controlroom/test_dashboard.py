@@ -11,8 +11,11 @@ from django.utils import timezone
 from availability.services import availability_heartbeat
 from controlroom.selectors import hourly_stats_list
 from opsconfig.services import config_get
-from payments.models import PaymentRequest, PaymentStatus
+from payments.models import PaymentRequest, PaymentStatus, RefundCase, RefundStatus
+from payments.services import payment_request_confirm
 from sessions_app.models import ChatSession, SessionStatus
+from sessions_app.services.checkout import checkout_create
+from sessions_app.services.pairing import pairing_cancel
 from tests.controlroom.support import active_session, client_for, go_online, staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +36,7 @@ def test_dashboard_is_the_landing_page_and_counts_follow_a_session(make_customer
     assert before["mitras"]["online"] == 1 and before["mitras"]["available"] == 1
     assert before["mitras_source"] == "valkey"
     assert before["sessions"]["active"] == 0
-    assert before["refund_cases_waiting"] is None and before["queued"] is None
+    assert before["refund_cases_waiting"] == 0 and before["queued"] == 0
 
     session = active_session(make_customer(), mitra)
     after = client.get(reverse("admin:controlroom_dashboard_json")).json()
@@ -46,6 +49,26 @@ def test_dashboard_is_the_landing_page_and_counts_follow_a_session(make_customer
     consumed = PaymentRequest.objects.get(pk=session.payment_request_id)
     assert consumed.status == PaymentStatus.CONSUMED
     assert after["today_revenue"] == consumed.amount
+
+
+def test_queued_requests_and_refund_cases_waiting_are_counted(make_customer):
+    """Nobody online: a paid request waits in matching's queue; cancelled, it becomes a refund case."""
+    client = client_for(staff("finance"))
+    customer = make_customer()
+    payment = checkout_create(customer_id=customer.id, mode="chat", duration_minutes=15, method="qris")
+    payment_request_confirm(payment_request_id=payment.id)
+    session = ChatSession.objects.get(payment_request_id=payment.id)
+    assert session.status == SessionStatus.SEARCHING and session.queued_at is not None
+
+    data = client.get(reverse("admin:controlroom_dashboard_json")).json()
+    assert (data["queued"], data["refund_cases_waiting"]) == (1, 0)
+
+    pairing_cancel(session_id=session.id, customer_id=customer.id)
+    data = client.get(reverse("admin:controlroom_dashboard_json")).json()
+    assert (data["queued"], data["refund_cases_waiting"]) == (0, 1)
+    assert RefundCase.objects.get(payment_request_id=payment.id).status == RefundStatus.PENDING_REVIEW
+    page = client.get(reverse("admin:index")).content.decode()
+    assert reverse("admin:payments_refundcase_changelist") in page
 
 
 def test_json_says_postgres_when_valkey_is_down(make_mitra, valkey_server):

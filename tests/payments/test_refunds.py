@@ -196,3 +196,25 @@ def test_ops_find_flagged_payments_in_the_admin(admin_client: Any, make_customer
         admin_client.get(reverse("admin:payments_paymentrequest_change", args=[flagged.id])).status_code
         == 200
     )
+
+
+def test_the_refund_queue_shows_totals_per_day_of_the_listed_cases(
+    admin_client: Any, make_customer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    first = paid(make_customer(), django_capture_on_commit_callbacks)
+    second = paid(make_customer("Dua"), django_capture_on_commit_callbacks)
+    for payment in (first, second):
+        refund_case_open(payment_request_id=payment.id, reason=RefundReason.OTHER)
+    refund_case_reject(
+        refund_case_id=RefundCase.objects.get(payment_request=second).id, decided_by="ops", note="duplicate"
+    )
+    url = reverse("admin:payments_refundcase_changelist")
+    page = admin_client.get(url)
+    totals = page.context["refund_totals"]
+    assert len(totals) == 1
+    assert (totals[0]["cases"], totals[0]["amount"]) == (2, 120_000)
+    assert totals[0]["by_status"]["rejected"] == {"cases": 1, "amount": 60_000}
+    assert "Totals per day" in page.content.decode()
+    # The totals follow the list's filters.
+    filtered = admin_client.get(url, {"status__exact": "rejected"}).context["refund_totals"]
+    assert (filtered[0]["cases"], filtered[0]["amount"]) == (1, 60_000)
