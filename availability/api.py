@@ -11,7 +11,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from pydantic import StrictInt
 
 from accounts.auth import principal_of
@@ -31,7 +31,9 @@ class MitraStatusOut(Schema):
 
 
 class CapacityIn(Schema):
-    capacity: StrictInt  # true/"2"/2.0 are not a number of customers
+    # true/"2"/2.0 are not a number of customers. 1..20 is the widest the ops maximum can be
+    # (app_config.max_customers_per_mitra); above today's maximum the answer is VALIDATION_ERROR.
+    capacity: StrictInt = Field(..., ge=1, le=20)
 
 
 class HeartbeatOut(Schema):

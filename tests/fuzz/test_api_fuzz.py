@@ -34,9 +34,10 @@ schema.config.checks.negative_data_rejection.expected_statuses.append("413")
 
 # Operations whose valid input depends on server data the schema cannot list: the pricing tier and
 # payment method come from the catalog (GET /pricing, /payment-methods), cursors are opaque strings
-# the server made. Their refusals are VALIDATION_ERROR / INVALID_PAYMENT_* in the envelope; every
-# other check still runs on them.
+# the server made; a mitra's capacity may be at most today's ops maximum (app_config). Their refusals
+# are VALIDATION_ERROR / INVALID_PAYMENT_* in the envelope; every other check still runs on them.
 DATA_DEPENDENT = {
+    ("PUT", "/api/mitra/capacity"),
     ("POST", "/api/client/payment-requests"),
     ("GET", "/api/client/chat/history"),
     ("GET", "/api/shared/chat/{session_id}/messages"),
