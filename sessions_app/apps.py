@@ -10,14 +10,19 @@ class SessionsAppConfig(AppConfig):
         from celery.signals import worker_ready
 
         from availability.load import load_source_register
+        from halobestie import gateway, realtime
         from payments.hooks import payment_confirmed_handler_register
         from sessions_app.selectors.load import SessionLoadSource
+        from sessions_app.services.events import PostgresEventLog, session_audience_list
         from sessions_app.services.pairing import pairing_open_for_payment
         from sessions_app.tasks.clock import restore_on_worker_ready
 
         # availability learns mitra loads from us; a confirmed payment opens its chat (pairing).
         load_source_register(SessionLoadSource())
         payment_confirmed_handler_register(pairing_open_for_payment)
+        # Every event frame is numbered and kept for the socket replay (every process publishes).
+        gateway.event_log_register(PostgresEventLog())
+        realtime.session_audience_register(session_audience_list)
         # A worker that starts settles overdue deadlines and re-arms every live session.
         worker_ready.connect(
             restore_on_worker_ready, dispatch_uid="sessions_app.clock_restore_on_worker_ready"

@@ -43,6 +43,8 @@ from sessions_app.services.messages import ReceiptKind, chat_message_mark, chat_
 
 GIVEN = "sessions.given"  # message_id -> created_at of the chat messages this socket was given
 AUTHED_AT = "sessions.authed_at"
+# Set by the gateway when the auth frame's last_event_id was replayed completely.
+REPLAYED = "gateway.replayed"
 # The ids of messages given in the last GIVEN_KEEP are kept (pruned once there are GIVEN_MAX), so a
 # recovery never resends one of them; older ones a recovery resends at most once more.
 GIVEN_KEEP = dt.timedelta(minutes=15)
@@ -172,7 +174,8 @@ async def resync_after_auth(conn: gateway.Connection) -> None:
     conn.state[AUTHED_AT] = timezone.now()
     await _send_timers(conn, changed_since=None)
     session_id = conn.identity.session_id
-    if session_id is None:
+    if session_id is None or conn.state.get(REPLAYED):
+        # The event replay (last_event_id) already sent every message event the socket missed.
         return
     frames = await in_db_thread(_catch_up_on_auth)(
         session_id, conn.identity.user_type, conn.auth_frame.get("last_message_id")

@@ -1,0 +1,151 @@
+"""The per-user event log (halobestie.gateway.eventlog), stored in Postgres: `UserEvent` rows,
+numbered per user through `UserEventCounter`, kept for EVENT_REPLAY_WINDOW and pruned by the beat
+sweep (`user_events_prune`). See docs/websocket.md "Event ids and replay".
+
+Why Postgres and not Valkey streams: the log must outlive a Valkey outage (events written while
+Valkey is down are exactly the ones a socket must be replayed) and a web restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from halobestie.gateway.eventlog import LogEntry, Replay
+from sessions_app.models import ChatSession, UserEvent, UserEventCounter
+
+# Events are replayable for at least this long (the contract asks for 10 minutes).
+EVENT_REPLAY_WINDOW = dt.timedelta(seconds=int(getattr(settings, "EVENT_REPLAY_WINDOW_SECONDS", 15 * 60)))
+# A socket that missed more than this many events refetches over REST instead (resync_required).
+EVENT_REPLAY_MAX = 1000
+# Frames that are a passing hint, not state: numbered like every event, never replayed.
+EPHEMERAL_TYPES = frozenset({"typing"})
+
+_COUNTER_TABLE = UserEventCounter._meta.db_table
+
+
+def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
+    """Store the entries in one transaction; return each one's per-user sequence number.
+
+    One statement bumps every recipient's counter (the rows locked in a fixed order, so two batches
+    never deadlock) and one inserts the events. The counter row stays locked until commit: a
+    user's ids are dense and an id is visible before any later id of that user is given.
+    """
+    if not entries:
+        return []
+    per_user: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, entry in enumerate(entries):
+        per_user[(entry.user_type, str(entry.user_id))].append(index)
+    keys = sorted(per_user)
+    seqs: list[int] = [0] * len(entries)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            values = ", ".join(["(%s, %s::uuid, %s)"] * len(keys))
+            params: list[str | int] = []
+            for user_type, user_id in keys:
+                params += [user_type, user_id, len(per_user[(user_type, user_id)])]
+            # The table name is a constant and every value a parameter.
+            cursor.execute(
+                f"INSERT INTO {_COUNTER_TABLE} (user_type, user_id, seq) VALUES {values} "  # noqa: S608
+                f"ON CONFLICT (user_type, user_id) DO UPDATE SET seq = {_COUNTER_TABLE}.seq + EXCLUDED.seq "
+                "RETURNING user_type, user_id::text, seq",
+                params,
+            )
+            newest = {(row[0], row[1]): int(row[2]) for row in cursor.fetchall()}
+        for key, indexes in per_user.items():
+            first = newest[key] - len(indexes) + 1
+            for offset, index in enumerate(indexes):
+                seqs[index] = first + offset
+        UserEvent.objects.bulk_create(
+            [
+                UserEvent(
+                    user_type=entry.user_type,
+                    user_id=entry.user_id,
+                    seq=seqs[index],
+                    session_id=entry.session_id,
+                    frame=entry.event,
+                )
+                for index, entry in enumerate(entries)
+            ]
+        )
+    return seqs
+
+
+def user_events_replay(
+    *,
+    user_type: str,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID | None,
+    after: int | None,
+    upto: int | None = None,
+) -> Replay:
+    counter = UserEventCounter.objects.filter(user_type=user_type, user_id=user_id).values_list(
+        "seq", flat=True
+    )
+    newest = counter.first() or 0
+    if after is None:
+        return Replay(last=newest)
+    if after > newest:
+        # An id this log never gave this user (another database, a forged id).
+        return Replay(last=newest, resync=True)
+    end = newest if upto is None else min(upto, newest)
+    if after >= end:
+        return Replay(last=after)
+    rows = list(
+        UserEvent.objects.filter(user_type=user_type, user_id=user_id, seq__gt=after, seq__lte=end)
+        .order_by("seq")
+        .values_list("seq", "session_id", "frame")[: EVENT_REPLAY_MAX + 1]
+    )
+    if not rows or rows[0][0] != after + 1 or len(rows) > EVENT_REPLAY_MAX:
+        # Pruned (beyond the window) or too many: the client refetches over REST.
+        return Replay(last=newest, resync=True)
+    frames = [
+        {**frame, "event_id": str(seq)}
+        for seq, scope, frame in rows
+        if (scope is None or scope == session_id) and frame.get("type") not in EPHEMERAL_TYPES
+    ]
+    return Replay(last=rows[-1][0], frames=frames)
+
+
+def user_events_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete the events older than the replay window (the beat sweep). Counters stay."""
+    cutoff = (now or timezone.now()) - EVENT_REPLAY_WINDOW
+    deleted, _ = UserEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def session_audience_list(session_id: uuid.UUID | str) -> list[tuple[str, uuid.UUID]]:
+    """Who receives a session-group event: the customer and the session's current mitra."""
+    row = ChatSession.objects.filter(id=session_id).values_list("customer_id", "mitra_id").first()
+    if row is None:
+        return []
+    audience: list[tuple[str, uuid.UUID]] = [("customer", row[0])]
+    if row[1] is not None:
+        audience.append(("mitra", row[1]))
+    return audience
+
+
+class PostgresEventLog:
+    """The gateway's EventLog, registered in SessionsAppConfig.ready (every process)."""
+
+    def record(self, entries: Sequence[LogEntry]) -> list[int]:
+        return user_events_record(entries=entries)
+
+    def replay(
+        self,
+        *,
+        user_type: str,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID | None,
+        after: int | None,
+        upto: int | None = None,
+    ) -> Replay:
+        return user_events_replay(
+            user_type=user_type, user_id=user_id, session_id=session_id, after=after, upto=upto
+        )
