@@ -9,11 +9,13 @@ Valkey is down are exactly the ones a socket must be replayed) and a web restart
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -28,6 +30,7 @@ EVENT_REPLAY_MAX = 1000
 EPHEMERAL_TYPES = frozenset({"typing"})
 
 _COUNTER_TABLE = UserEventCounter._meta.db_table
+_EVENT_TABLE = UserEvent._meta.db_table
 
 
 def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
@@ -62,18 +65,25 @@ def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
             first = newest[key] - len(indexes) + 1
             for offset, index in enumerate(indexes):
                 seqs[index] = first + offset
-        UserEvent.objects.bulk_create(
-            [
-                UserEvent(
-                    user_type=entry.user_type,
-                    user_id=entry.user_id,
-                    seq=seqs[index],
-                    session_id=entry.session_id,
-                    frame=entry.event,
-                )
-                for index, entry in enumerate(entries)
-            ]
-        )
+        # One statement for every row; a frame shared by many recipients (a blast) is encoded once.
+        encoded: dict[int, str] = {}
+        frames = [
+            encoded.setdefault(id(e.event), json.dumps(e.event, cls=DjangoJSONEncoder)) for e in entries
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_EVENT_TABLE} (user_type, user_id, seq, session_id, frame, created_at) "  # noqa: S608
+                "SELECT t.user_type, t.user_id, t.seq, t.session_id, t.frame, now() "
+                "FROM unnest(%s::varchar[], %s::uuid[], %s::bigint[], %s::uuid[], %s::jsonb[]) "
+                "AS t(user_type, user_id, seq, session_id, frame)",
+                [
+                    [e.user_type for e in entries],
+                    [str(e.user_id) for e in entries],
+                    seqs,
+                    [None if e.session_id is None else str(e.session_id) for e in entries],
+                    frames,
+                ],
+            )
     return seqs
 
 
