@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from halobestie.gateway.eventlog import LogEntry, Replay
@@ -34,56 +34,58 @@ _EVENT_TABLE = UserEvent._meta.db_table
 
 
 def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
-    """Store the entries in one transaction; return each one's per-user sequence number.
+    """Store the entries; return each one's per-user sequence number.
 
-    One statement bumps every recipient's counter (the rows locked in a fixed order, so two batches
-    never deadlock) and one inserts the events. The counter row stays locked until commit: a
-    user's ids are dense and an id is visible before any later id of that user is given.
+    One statement (one round trip, atomic on its own): it bumps every recipient's counter by the
+    number of its entries (the rows locked in a fixed order, so two batches never deadlock) and
+    inserts the events numbered from it. The counter row stays locked until commit, so a user's
+    ids are dense and an id is visible before any later id of that user is given.
     """
     if not entries:
         return []
     per_user: dict[tuple[str, str], list[int]] = defaultdict(list)
+    ranks: list[int] = []
     for index, entry in enumerate(entries):
-        per_user[(entry.user_type, str(entry.user_id))].append(index)
-    keys = sorted(per_user)
+        indexes = per_user[(entry.user_type, str(uuid.UUID(str(entry.user_id))))]
+        indexes.append(index)
+        ranks.append(len(indexes))
+    # A frame shared by many recipients (a blast) is encoded once.
+    encoded: dict[int, str] = {}
+    frames = [encoded.setdefault(id(e.event), json.dumps(e.event, cls=DjangoJSONEncoder)) for e in entries]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH e AS (
+                SELECT * FROM unnest(%s::varchar[], %s::uuid[], %s::bigint[], %s::uuid[], %s::jsonb[])
+                    AS t(user_type, user_id, rank, session_id, frame)
+            ), n AS (
+                SELECT user_type, user_id, count(*) AS n FROM e GROUP BY user_type, user_id
+            ), c AS (
+                INSERT INTO {_COUNTER_TABLE} (user_type, user_id, seq)
+                SELECT user_type, user_id, n FROM n ORDER BY user_type, user_id
+                ON CONFLICT (user_type, user_id) DO UPDATE SET seq = {_COUNTER_TABLE}.seq + EXCLUDED.seq
+                RETURNING user_type, user_id, seq
+            )
+            INSERT INTO {_EVENT_TABLE} (user_type, user_id, seq, session_id, frame, created_at)
+            SELECT e.user_type, e.user_id, c.seq - n.n + e.rank, e.session_id, e.frame, now()
+            FROM e JOIN n USING (user_type, user_id) JOIN c USING (user_type, user_id)
+            RETURNING user_type, user_id::text, seq
+            """,  # noqa: S608 - table names from the models; every value is a parameter
+            [
+                [e.user_type for e in entries],
+                [str(uuid.UUID(str(e.user_id))) for e in entries],
+                ranks,
+                [None if e.session_id is None else str(e.session_id) for e in entries],
+                frames,
+            ],
+        )
+        returned: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for user_type, user_id, seq in cursor.fetchall():
+            returned[(user_type, user_id)].append(int(seq))
     seqs: list[int] = [0] * len(entries)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            values = ", ".join(["(%s, %s::uuid, %s)"] * len(keys))
-            params: list[str | int] = []
-            for user_type, user_id in keys:
-                params += [user_type, user_id, len(per_user[(user_type, user_id)])]
-            # The table name is a constant and every value a parameter.
-            cursor.execute(
-                f"INSERT INTO {_COUNTER_TABLE} (user_type, user_id, seq) VALUES {values} "  # noqa: S608
-                f"ON CONFLICT (user_type, user_id) DO UPDATE SET seq = {_COUNTER_TABLE}.seq + EXCLUDED.seq "
-                "RETURNING user_type, user_id::text, seq",
-                params,
-            )
-            newest = {(row[0], row[1]): int(row[2]) for row in cursor.fetchall()}
-        for key, indexes in per_user.items():
-            first = newest[key] - len(indexes) + 1
-            for offset, index in enumerate(indexes):
-                seqs[index] = first + offset
-        # One statement for every row; a frame shared by many recipients (a blast) is encoded once.
-        encoded: dict[int, str] = {}
-        frames = [
-            encoded.setdefault(id(e.event), json.dumps(e.event, cls=DjangoJSONEncoder)) for e in entries
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {_EVENT_TABLE} (user_type, user_id, seq, session_id, frame, created_at) "  # noqa: S608
-                "SELECT t.user_type, t.user_id, t.seq, t.session_id, t.frame, now() "
-                "FROM unnest(%s::varchar[], %s::uuid[], %s::bigint[], %s::uuid[], %s::jsonb[]) "
-                "AS t(user_type, user_id, seq, session_id, frame)",
-                [
-                    [e.user_type for e in entries],
-                    [str(e.user_id) for e in entries],
-                    seqs,
-                    [None if e.session_id is None else str(e.session_id) for e in entries],
-                    frames,
-                ],
-            )
+    for key, indexes in per_user.items():
+        for index, seq in zip(indexes, sorted(returned[key]), strict=True):
+            seqs[index] = seq
     return seqs
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -22,7 +23,12 @@ from halobestie.gateway.eventlog import LogEntry
 from halobestie.gateway.groups import user_group
 from sessions_app.models import UserEvent
 from sessions_app.services.clock import session_warning_fire
-from sessions_app.services.events import EVENT_REPLAY_WINDOW, user_events_prune
+from sessions_app.services.events import (
+    EVENT_REPLAY_WINDOW,
+    user_events_prune,
+    user_events_record,
+    user_events_replay,
+)
 from tests.sessions_app.clock_support import ActiveChat, active_session
 from tests.sessions_app.ws_support import frame_of, in_other_instance
 
@@ -253,3 +259,32 @@ async def test_events_written_during_a_valkey_outage_are_replayed_on_reconnect(s
     replayed = [f for f in sockets.resync_of(back) if f["type"] == "pairing_status"]
     assert [f["status"] for f in replayed] == ["matched"]
     assert back.event_ids == [int(last) + 1]
+
+
+def test_one_batch_numbers_several_events_of_one_user_in_order(transactional_db):
+    first, second = uuid.uuid4(), uuid.uuid4()
+    frames = [{"type": "x", "n": n} for n in range(5)]
+    entries = [
+        LogEntry("mitra", first, frames[0]),
+        LogEntry("mitra", str(second).upper(), frames[1]),
+        LogEntry("mitra", first, frames[2]),
+        LogEntry("customer", first, frames[3]),
+        LogEntry("mitra", first, frames[4]),
+    ]
+    assert user_events_record(entries=entries) == [1, 1, 2, 1, 3]
+    assert user_events_record(entries=[LogEntry("mitra", second, frames[0])]) == [2]
+    replay = user_events_replay(user_type="mitra", user_id=first, session_id=None, after=0)
+    assert replay.last == 3 and not replay.resync
+    assert [(f["n"], f["event_id"]) for f in replay.frames] == [(0, "1"), (2, "2"), (4, "3")]
+    # Up to an id, and a session-scoped event only for that session's sockets.
+    assert [
+        f["n"]
+        for f in user_events_replay(user_type="mitra", user_id=first, session_id=None, after=0, upto=2).frames
+    ] == [0, 2]
+    session_id = uuid.uuid4()
+    user_events_record(entries=[LogEntry("mitra", first, frames[1], session_id)])
+    assert user_events_replay(user_type="mitra", user_id=first, session_id=None, after=3).frames == []
+    assert [
+        f["event_id"]
+        for f in user_events_replay(user_type="mitra", user_id=first, session_id=session_id, after=3).frames
+    ] == ["4"]
