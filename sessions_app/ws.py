@@ -16,7 +16,9 @@ Frames: `message {client_id, text}`, `delivered` / `read {message_id}`, `typing 
 
 Each socket remembers which messages it was given (`on_event_out("message")`): live traffic that
 resumes before the recovery runs must not hide the messages lost in the gap, and a message given
-live is not given twice. The event-id replay of the continuity contract generalises this per-user.
+live is not given twice. The event-id replay of the continuity contract (the gateway, from the log
+of sessions_app/services/events.py) runs before these hooks; when the auth frame's `last_event_id`
+was replayed completely the message catch-up after auth is skipped.
 """
 
 from __future__ import annotations

@@ -278,6 +278,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         except DB_DOWN:
             logger.warning("ws: event replay failed, database unavailable")
             return False
+        except Exception:
+            # A replay that fails must not cost the socket (live events still flow).
+            logger.exception("ws: event replay failed")
+            return False
         if replay.resync:
             await self.send_frame({"type": "resync_required"})
         for event in replay.frames:
@@ -341,10 +345,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             self._recovery_since = None
             async with self._out_lock:
                 # Whatever the log holds past this socket's last event id, then the apps' resends.
-                try:
-                    await self._replay(after=self._last_event, upto=None)
-                except Exception:
-                    logger.exception("ws: event replay after an outage failed")
+                await self._replay(after=self._last_event, upto=None)
                 for hook in registry.recovered_hooks():
                     if self._closing:
                         return
