@@ -56,6 +56,12 @@ def schedules() -> list[PeriodicSchedule]:
             settings.PAIRING_DEADLINE_SWEEP_SECONDS,
         ),
         PeriodicSchedule(
+            # The socket event log keeps EVENT_REPLAY_WINDOW (15 min); rows past it go every 5 min.
+            "sessions_app.user_events_prune",
+            "sessions_app.user_events_prune",
+            int(getattr(settings, "EVENT_LOG_PRUNE_SECONDS", 300)),
+        ),
+        PeriodicSchedule(
             "payments.expire_stale_payments",
             "payments.expire_stale_payments",
             settings.PAYMENT_SWEEP_SECONDS,

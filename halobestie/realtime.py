@@ -13,6 +13,13 @@ readers are exported here too, for the apps that decide between an event and a p
 
 A failed publish is logged and never fails the (committed) state change; the process then sends a
 gap notice once Valkey is back (`GAP_GROUP`), and the gateway resends what sockets missed.
+
+Event ids: every event frame published here is first recorded in the per-user event log
+(halobestie.gateway.eventlog), once per recipient user (a session-group event: the session's
+audience, `session_audience_register`), and the layer message carries each recipient's id
+(`"ids": {"<user_type>:<user_id>": seq}`); the gateway adds the socket's own as `event_id`, and
+replays the log after a reconnect or an outage. Recording happens where the publish happens (after
+commit for the apps' events); if Postgres cannot record it the event still goes out, without an id.
 """
 
 from __future__ import annotations
@@ -22,15 +29,17 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
+from halobestie.db import in_db_thread
+from halobestie.gateway.eventlog import LogEntry, event_log_get
 from halobestie.gateway.groups import GAP_GROUP as GAP_GROUP
 from halobestie.gateway.groups import login_group as login_group
 from halobestie.gateway.groups import session_group as session_group
@@ -50,6 +59,65 @@ GAP_NOTICES = 3
 GAP_SECONDS = 1.0
 
 
+# --- Event ids ---------------------------------------------------------------------------------
+
+SessionAudience = Callable[[uuid.UUID | str], list[tuple[str, uuid.UUID]]]
+_session_audience: list[SessionAudience] = []
+
+
+def session_audience_register(fn: SessionAudience) -> None:
+    """The app that owns chat sessions says who a session-group event goes to (customer, mitra)."""
+    _session_audience[:] = [fn]
+
+
+def id_key(user_type: str, user_id: uuid.UUID | str) -> str:
+    return f"{user_type}:{user_id}"
+
+
+def _record(entries: list[LogEntry]) -> list[int] | None:
+    """Record the events in the per-user log; None if there is no log or Postgres failed."""
+    log = event_log_get()
+    if log is None or not entries:
+        return None
+    try:
+        return log.record(entries)
+    except DatabaseError:
+        # The event still goes out live (without an id); a reconnect falls back to the resyncs.
+        logger.warning("realtime: could not record %d events in the event log (database error)", len(entries))
+        return None
+
+
+def _with_ids(message: dict[str, Any], entries: list[LogEntry]) -> dict[str, Any]:
+    seqs = _record(entries)
+    if seqs is not None:
+        message["ids"] = {id_key(e.user_type, e.user_id): seq for e, seq in zip(entries, seqs, strict=True)}
+    return message
+
+
+def _user_entries(user_type: str, user_id: uuid.UUID | str, event: dict[str, Any] | None) -> list[LogEntry]:
+    return [] if event is None else [LogEntry(user_type, user_id, event)]
+
+
+def _session_entries(
+    session_id: uuid.UUID | str, event: dict[str, Any] | None, only_user_type: str | None
+) -> list[LogEntry]:
+    if event is None or not _session_audience:
+        return []
+    try:
+        audience = _session_audience[0](session_id)
+    except DatabaseError:
+        logger.warning("realtime: could not read a session's audience for the event log (database error)")
+        return []
+    return [
+        LogEntry(user_type, user_id, event, session_id)
+        for user_type, user_id in audience
+        if only_user_type is None or user_type == only_user_type
+    ]
+
+
+# --- Publishing --------------------------------------------------------------------------------
+
+
 def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - always configured
@@ -63,7 +131,8 @@ def _group_send(group: str, message: dict[str, Any]) -> None:
 
 
 def send_to_user(user_type: str, user_id: uuid.UUID | str, event: dict[str, Any]) -> None:
-    _group_send(user_group(user_type, user_id), {"type": "hb.event", "event": event})
+    message = _with_ids({"type": "hb.event", "event": event}, _user_entries(user_type, user_id, event))
+    _group_send(user_group(user_type, user_id), message)
 
 
 def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]]) -> None:
@@ -82,6 +151,11 @@ def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]
         (user_group(user_type, user_id), {"type": "hb.event", "event": event})
         for user_type, user_id, event in messages
     ]
+    # One transaction records the whole batch (two statements), each user its own id.
+    seqs = _record([LogEntry(user_type, user_id, event) for user_type, user_id, event in messages])
+    if seqs is not None:
+        for (_, message), (user_type, user_id, _), seq in zip(wrapped, messages, seqs, strict=True):
+            message["ids"] = {id_key(user_type, user_id): seq}
     prefix = _pubsub_prefix(layer)
     try:
         if prefix is not None:
@@ -132,13 +206,15 @@ def send_to_session(
     message: dict[str, Any] = {"type": "hb.event", "event": event}
     if only_user_type is not None:
         message["only"] = only_user_type
+    _with_ids(message, _session_entries(session_id, event, only_user_type))
     _group_send(session_group(session_id), message)
 
 
 def close_user_sockets(
     user_type: str, user_id: uuid.UUID | str, *, code: int, event: dict[str, Any] | None = None
 ) -> None:
-    _group_send(user_group(user_type, user_id), {"type": "hb.close", "code": code, "event": event})
+    message = {"type": "hb.close", "code": code, "event": event}
+    _group_send(user_group(user_type, user_id), _with_ids(message, _user_entries(user_type, user_id, event)))
 
 
 def close_login_sockets(login_id: uuid.UUID | str, *, code: int, event: dict[str, Any] | None = None) -> None:
@@ -157,6 +233,7 @@ def close_session_sockets(
     message: dict[str, Any] = {"type": "hb.close", "code": code, "event": event}
     if only_user_type is not None:
         message["only"] = only_user_type
+    _with_ids(message, _session_entries(session_id, event, only_user_type))
     _group_send(session_group(session_id), message)
 
 
@@ -180,6 +257,8 @@ async def asend_to_session(
     message: dict[str, Any] = {"type": "hb.event", "event": event}
     if only_user_type is not None:
         message["only"] = only_user_type
+    entries = await in_db_thread(_session_entries)(session_id, event, only_user_type)
+    await in_db_thread(_with_ids)(message, entries)
     try:
         await layer.group_send(session_group(session_id), message)
     except VALKEY_ERRORS:

@@ -30,6 +30,8 @@ from sessions_app.models import (
     PairingFailure,
     SessionClosure,
     SessionExtension,
+    UserEvent,
+    UserEventCounter,
 )
 from sessions_app.services.pairing import session_reroute
 
@@ -191,3 +193,31 @@ class PairingFailureAdmin(AuditedAdminMixin, NoAddMixin, admin.ModelAdmin):  # t
     readonly_fields = ("session", "payment_request", "cause", "created_at")
     fields = ("session", "payment_request", "cause", "created_at", "refund_reviewed", "review_note")
     list_editable = ("refund_reviewed",)
+
+
+@admin.register(UserEvent)
+class UserEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """The socket event log (replay window only; pruned). Shows which events a user was sent, not
+    their content (a chat message's text stays on the session's read-only transcript)."""
+
+    list_display = ("created_at", "user_type", "user_id", "seq", "event_type", "session_id")
+    list_filter = ("user_type",)
+    search_fields = ("=user_id", "=session_id")
+    fields = ("created_at", "user_type", "user_id", "seq", "event_type", "session_id")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+
+    @admin.display(description="event")
+    def event_type(self, obj: UserEvent) -> str:
+        return str(obj.frame.get("type", "")) if isinstance(obj.frame, dict) else ""
+
+
+@admin.register(UserEventCounter)
+class UserEventCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Each user's newest event id."""
+
+    list_display = ("user_type", "user_id", "seq")
+    list_filter = ("user_type",)
+    search_fields = ("=user_id",)
+    fields = ("user_type", "user_id", "seq")
+    readonly_fields = fields

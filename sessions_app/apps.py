@@ -11,8 +11,10 @@ class SessionsAppConfig(AppConfig):
 
         from availability.hooks import mitra_free_listener_register
         from availability.load import load_source_register
+        from halobestie import gateway, realtime
         from payments.hooks import payment_confirmed_handler_register
         from sessions_app.selectors.load import SessionLoadSource
+        from sessions_app.services.events import PostgresEventLog, session_audience_list
         from sessions_app.services.pairing import pairing_open_for_payment, pairing_queue_mitra_free
         from sessions_app.tasks.clock import restore_on_worker_ready
 
@@ -21,6 +23,9 @@ class SessionsAppConfig(AppConfig):
         payment_confirmed_handler_register(pairing_open_for_payment)
         # A mitra who may have become free (online, session ended, capacity raised): the queue first.
         mitra_free_listener_register(pairing_queue_mitra_free)
+        # Every event frame is numbered and kept for the socket replay (every process publishes).
+        gateway.event_log_register(PostgresEventLog())
+        realtime.session_audience_register(session_audience_list)
         # A worker that starts settles overdue deadlines and re-arms every live session.
         worker_ready.connect(
             restore_on_worker_ready, dispatch_uid="sessions_app.clock_restore_on_worker_ready"

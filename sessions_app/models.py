@@ -277,3 +277,41 @@ class PairingFailure(models.Model):
 
     def __str__(self) -> str:
         return f"Pairing failure ({self.cause}) for payment {self.payment_request_id}"
+
+
+class UserEventCounter(models.Model):
+    """The newest event id given to one user (halobestie.gateway.eventlog): one row per user, bumped
+    in the transaction that stores the events, so a user's ids are dense and commit in order."""
+
+    user_type = models.CharField(max_length=16)
+    user_id = models.UUIDField()
+    seq = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_type", "user_id"], name="user_event_counter_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_type}:{self.user_id} @ {self.seq}"
+
+
+class UserEvent(models.Model):
+    """One server event frame as one user was sent it, kept for the replay window (the socket
+    replay after a reconnect or an outage), then pruned by the beat sweep."""
+
+    user_type = models.CharField(max_length=16)
+    user_id = models.UUIDField()
+    seq = models.BigIntegerField()
+    # Published to that session's group: replayed only to sockets of that session.
+    session_id = models.UUIDField(null=True, blank=True)
+    frame = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_type", "user_id", "seq"], name="user_event_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_type}:{self.user_id} #{self.seq}"

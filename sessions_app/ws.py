@@ -16,7 +16,9 @@ Frames: `message {client_id, text}`, `delivered` / `read {message_id}`, `typing 
 
 Each socket remembers which messages it was given (`on_event_out("message")`): live traffic that
 resumes before the recovery runs must not hide the messages lost in the gap, and a message given
-live is not given twice. The event-id replay of the continuity contract generalises this per-user.
+live is not given twice. The event-id replay of the continuity contract (the gateway, from the log
+of sessions_app/services/events.py) runs before these hooks; when the auth frame's `last_event_id`
+was replayed completely the message catch-up after auth is skipped.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from sessions_app.services.messages import ReceiptKind, chat_message_mark, chat_
 
 GIVEN = "sessions.given"  # message_id -> created_at of the chat messages this socket was given
 AUTHED_AT = "sessions.authed_at"
+# Set by the gateway when the auth frame's last_event_id was replayed completely.
+REPLAYED = "gateway.replayed"
 # The ids of messages given in the last GIVEN_KEEP are kept (pruned once there are GIVEN_MAX), so a
 # recovery never resends one of them; older ones a recovery resends at most once more.
 GIVEN_KEEP = dt.timedelta(minutes=15)
@@ -187,7 +191,8 @@ async def resync_after_auth(conn: gateway.Connection) -> None:
     conn.state[AUTHED_AT] = timezone.now()
     await _send_timers(conn, changed_since=None)
     session_id = conn.identity.session_id
-    if session_id is None:
+    if session_id is None or conn.state.get(REPLAYED):
+        # The event replay (last_event_id) already sent every message event the socket missed.
         return
     frames = await in_db_thread(_catch_up_on_auth)(
         session_id, conn.identity.user_type, conn.auth_frame.get("last_message_id")

@@ -15,6 +15,7 @@ from halobestie.gateway.close_codes import (
     CLOSE_UNAUTHORIZED,
     CLOSE_UNAVAILABLE,
 )
+from halobestie.gateway.eventlog import EventLog, LogEntry, Replay, event_log_register
 from halobestie.gateway.frames import CloseSocket, FrameError, frame_errors, parse_uuid
 from halobestie.gateway.registry import (
     Connection,
@@ -35,9 +36,13 @@ __all__ = [
     "CLOSE_UNAVAILABLE",
     "CloseSocket",
     "Connection",
+    "EventLog",
     "FrameError",
     "Identity",
+    "LogEntry",
+    "Replay",
     "authenticator",
+    "event_log_register",
     "frame_budget",
     "frame_errors",
     "frame_handler",

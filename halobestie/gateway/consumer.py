@@ -10,6 +10,11 @@ context, and sharing the one default thread would serialise every socket's datab
 Healing: the socket's channel cannot be created while Valkey is down, so such a handshake is
 accepted and closed with 1011 at once (never an HTTP 500); sockets of this process are told when
 the channel layer works again after an outage (watch.py) and run the apps' `on_recovered` hooks.
+
+Event ids (eventlog.py): a live event carries each recipient user's id; the socket sends its own as
+`event_id`, drops an event at or below the last id it sent (replayed already, or published twice)
+and, seeing an id past the next one, first sends the missed ones from the log. After `auth_ok` it
+replays the log after the auth frame's `last_event_id`, and after an outage from its last id.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from django.conf import settings
 from halobestie import metrics
 from halobestie.db import in_db_thread
 from halobestie.exceptions import AccountInactive, Forbidden, Unauthorized
-from halobestie.gateway import groups, presence, registry
+from halobestie.gateway import eventlog, groups, presence, registry
 from halobestie.gateway.close_codes import (
     CLOSE_AUTH_TIMEOUT,
     CLOSE_FORBIDDEN,
@@ -100,6 +105,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._presence_task: asyncio.Task[None] | None = None
         self._recovery_task: asyncio.Task[None] | None = None
         self._recovery_since: float | None = None
+        # The newest event id (per-user log sequence) this socket sent or skipped; None: no baseline.
+        self._last_event: int | None = None
         # Hooks that resend events (auth catch-up, recovery) and live events go out one at a time.
         self._out_lock = asyncio.Lock()
         self._watch: Any = None
@@ -258,7 +265,68 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                     "session_id": str(identity.session_id) if identity.session_id else None,
                 }
             )
+            await self._replay_after_auth(frame)
             await self._run_hooks(registry.authenticated_hooks(), "auth")
+
+    # --- event ids and replay (eventlog.py) ----------------------------------------------------
+
+    async def _replay_after_auth(self, frame: dict[str, Any]) -> None:
+        """Replay the user's events after `last_event_id` (or, without it, just take the newest id as
+        this socket's baseline). Sets state["gateway.replayed"] when the replay was complete."""
+        raw = frame.get("last_event_id")
+        after = eventlog.event_id_parse(raw) if raw is not None else None
+        if raw is not None and after is None:
+            await self.send_frame({"type": "resync_required"})
+            raw = None
+        replayed = await self._replay(after=after, upto=None)
+        self.state["gateway.replayed"] = raw is not None and replayed
+
+    async def _replay(self, *, after: int | None, upto: int | None) -> bool:
+        """Send the logged events after `after` (up to `upto`); False if there is no log, it failed,
+        or it no longer holds them all (then the client is told `resync_required`)."""
+        log = eventlog.event_log_get()
+        if log is None or self.identity is None:
+            return False
+        try:
+            replay = await in_db_thread(log.replay)(
+                user_type=self.identity.user_type,
+                user_id=self.identity.user_id,
+                session_id=self.identity.session_id,
+                after=after,
+                upto=upto,
+            )
+        except DB_DOWN:
+            logger.warning("ws: event replay failed, database unavailable")
+            return False
+        except Exception:
+            # A replay that fails must not cost the socket (live events still flow).
+            logger.exception("ws: event replay failed")
+            return False
+        if replay.resync:
+            await self.send_frame({"type": "resync_required"})
+        for event in replay.frames:
+            await self.send_event(event)
+        self._last_event = max(self._last_event or 0, replay.last)
+        return not replay.resync
+
+    async def _deliver(self, message: dict[str, Any], event: dict[str, Any]) -> bool:
+        """Send a live event with this socket's event_id; False if it was sent already."""
+        assert self.identity is not None
+        ids = message.get("ids") or {}
+        seq = ids.get(f"{self.identity.user_type}:{self.identity.user_id}")
+        if not isinstance(seq, int):
+            # Not recorded (the log's database failed) or not this user's: as it comes.
+            await self.send_event(event)
+            return True
+        if self._last_event is not None:
+            if seq <= self._last_event:
+                return False
+            if seq > self._last_event + 1:
+                # Missed events (an outage, a publish overtaken by a later one): from the log first.
+                await self._replay(after=self._last_event, upto=seq - 1)
+        await self.send_event({**event, "event_id": str(seq)})
+        self._last_event = max(self._last_event or 0, seq)
+        return True
 
     async def _refuse(self, code: str, message: str, close_code: int) -> None:
         await self._send_error(code, message)
@@ -296,6 +364,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             since = dt.datetime.fromtimestamp(self._recovery_since, tz=dt.UTC)
             self._recovery_since = None
             async with self._out_lock:
+                # Whatever the log holds past this socket's last event id, then the apps' resends.
+                await self._replay(after=self._last_event, upto=None)
                 for hook in registry.recovered_hooks():
                     if self._closing:
                         return
@@ -337,13 +407,14 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if self._closing or not self._is_for_me(message):
             return
         async with self._out_lock:
-            await self.send_event(message["event"])
+            await self._deliver(message, message["event"])
 
     async def hb_close(self, message: dict[str, Any]) -> None:
         if self._closing or not self._is_for_me(message):
             return
         if message.get("event"):
-            await self.send_event(message["event"])
+            async with self._out_lock:
+                await self._deliver(message, message["event"])
         await self._close(int(message.get("code") or CLOSE_FORBIDDEN))
 
     # --- frames out --------------------------------------------------------------------------

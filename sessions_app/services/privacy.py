@@ -12,7 +12,7 @@ from collections.abc import Collection
 
 from django.db import transaction
 
-from sessions_app.models import ENDED_STATUSES, ChatMessage, ChatSession
+from sessions_app.models import ENDED_STATUSES, ChatMessage, ChatSession, UserEvent
 
 PHONE_RE = re.compile(r"(?:\+?\d[\d\s().-]{7,}\d)")
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -38,6 +38,11 @@ def chat_transcripts_anonymise_for_customer(*, customer_id: uuid.UUID, call_name
         if scrubbed != message.text:
             ChatMessage.objects.filter(pk=message.pk).update(text=scrubbed)
             changed += 1
+    # The socket replay log keeps frames as they were sent (message text included) for its window:
+    # drop the customer's own events and every event of their sessions (the mitras' copies too).
+    session_ids = ChatSession.objects.filter(customer_id=customer_id).values_list("id", flat=True)
+    UserEvent.objects.filter(user_id=customer_id).delete()
+    UserEvent.objects.filter(session_id__in=list(session_ids)).delete()
     return changed
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import AuthSession, Customer
@@ -13,7 +14,7 @@ from care.models import AuditEntry, CaseStatus, Feedback, MitraNote, Report
 from care.privacy import care_retention_run
 from care.tasks import care_sweep
 from halobestie.beat import schedules
-from sessions_app.models import ChatMessage, ChatSession, SessionStatus
+from sessions_app.models import ChatMessage, ChatSession, SessionStatus, UserEvent
 from tests.care.support import finish, matched_session
 from tests.conftest import ApiClient
 from tests.sessions_app.pairing_support import go_online, seed
@@ -84,6 +85,9 @@ def test_delete_account_erases_personal_data_and_anonymises_transcripts(
     world: dict[str, Any], api: ApiClient
 ) -> None:
     session = _ended_with_history(world, api)
+    customer_id = world["customer"].id
+    logged = UserEvent.objects.filter(Q(user_id=customer_id) | Q(session_id=session.id))
+    assert logged.exists()  # the socket replay log holds the chat's frames for its window
     status, body = api.delete("/api/client/account", token=world["c"])
     assert status == 200 and body["data"] == {"deleted": True}
     customer = Customer.objects.get(pk=world["customer"].id)
@@ -95,6 +99,7 @@ def test_delete_account_erases_personal_data_and_anonymises_transcripts(
     texts = " ".join(ChatMessage.objects.filter(session=session).values_list("text", flat=True))
     assert PHONE not in texts and EMAIL not in texts and "Melati" not in texts
     assert "aku dengar kamu" in texts  # the transcript stays, anonymised
+    assert not logged.exists()  # and the replay log's copies are gone
     assert not MitraNote.objects.exists()
     assert Feedback.objects.get().comment == "" and Feedback.objects.get().rating == 5
     assert Report.objects.get().customer_id is None

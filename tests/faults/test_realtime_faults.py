@@ -248,22 +248,34 @@ def web_processes() -> Iterator[list[Web]]:
 
 
 class Client:
-    """A real WebSocket client (the `websockets` library) in session mode."""
+    """A real WebSocket client (the `websockets` library) in session mode. Like an app, it keeps
+    the newest `event_id` it was given, sends it as `last_event_id` when it reconnects, and records
+    every event id it got (`event_ids`) to prove none came twice."""
 
     def __init__(self, port: int, token: str, session_id: Any) -> None:
         self.url = f"ws://127.0.0.1:{port}/api/shared/ws"
         self.auth = {"type": "auth", "token": token, "session_id": str(session_id)}
         self.ws: Any = None
+        self.event_ids: list[int] = []
+
+    async def recv(self) -> dict[str, Any]:
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
+        if "event_id" in frame:
+            self.event_ids.append(int(frame["event_id"]))
+        return frame
 
     async def connect(self) -> list[dict[str, Any]]:
         """auth; returns the frames between auth_ok and the pong of a ping (the resync)."""
         self.ws = await websockets.connect(self.url, open_timeout=10)
-        await self.ws.send(json.dumps(self.auth))
-        assert json.loads(await asyncio.wait_for(self.ws.recv(), 5))["type"] == "auth_ok"
+        auth = dict(self.auth)
+        if self.event_ids:
+            auth["last_event_id"] = str(self.event_ids[-1])
+        await self.ws.send(json.dumps(auth))
+        assert (await self.recv())["type"] == "auth_ok"
         await self.ws.send(json.dumps({"type": "ping"}))
         frames: list[dict[str, Any]] = []
         while True:
-            frame = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
+            frame = await self.recv()
             if frame == {"type": "pong"}:
                 return frames
             frames.append(frame)
@@ -286,6 +298,12 @@ async def test_web_restart_with_sockets_open(make_customer, make_mitra, login, w
     first = await customer.connect()
     assert [f["type"] for f in first] == ["session_timer"] and first[0]["warning_sent_at"] is None
     await mitra.connect()
+    # One message before the crash: both apps hold an event id to resume from.
+    await customer.ws.send(json.dumps({"type": "message", "client_id": "before", "text": "halo"}))
+    for client in (customer, mitra):
+        while (await client.recv())["type"] != "message":
+            pass
+    assert customer.event_ids and mitra.event_ids
 
     web_processes[0].kill()
     assert await customer.closed() and await mitra.closed()
@@ -305,14 +323,24 @@ async def test_web_restart_with_sockets_open(make_customer, make_mitra, login, w
     resync = await customer.connect()
     [timer] = [f for f in resync if f["type"] == "session_timer"]
     assert timer["warning_sent_at"] is not None and 0 < timer["remaining_seconds"] <= 90
+    # Replayed from the event log with last_event_id: the warning and the message, once each.
+    replayed = [(f["type"], f.get("client_id")) for f in resync if "event_id" in f]
+    assert replayed.count(("session_warning", None)) == 1
+    assert replayed.count(("message", "during-restart")) == 1
     mitra_resync = await mitra.connect()
     assert [f["message_id"] for f in mitra_resync if f["type"] == "message"] == [str(sent.message.id)]
     # And the chat is live again across the new process.
     await customer.ws.send(json.dumps({"type": "message", "client_id": "after", "text": "halo lagi"}))
     while True:
-        frame = json.loads(await asyncio.wait_for(mitra.ws.recv(), 5))
+        frame = await mitra.recv()
         if frame["type"] == "message":
             assert frame["client_id"] == "after"
             break
+    # Exactly once across the crash: every id once, in order, with no hole (these sockets are the
+    # users' only ones, so they were given all of the users' events).
+    for client in (customer, mitra):
+        assert client.event_ids == list(range(client.event_ids[0], client.event_ids[-1] + 1)), (
+            client.event_ids
+        )
     for client in (customer, mitra):
         await client.ws.close()

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import override_settings
 
 from accounts.models import DeviceToken
@@ -55,6 +55,8 @@ def in_bare_thread(fn: Any) -> None:
             fn()
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            connections.close_all()
 
     thread = threading.Thread(target=target)
     thread.start()
@@ -62,14 +64,36 @@ def in_bare_thread(fn: Any) -> None:
     assert not errors, errors
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_send_to_user_reaches_the_user_group_from_another_instance():
     user_id = uuid.uuid4()
     event = {"type": "chat_request", "session_id": "s"}
     async with Listener(realtime.user_group("mitra", user_id)) as listener:
         await asyncio.to_thread(in_bare_thread, lambda: realtime.send_to_user("mitra", user_id, event))
-        assert await listener.next() == {"type": "hb.event", "event": event}
+        # Recorded in the user's event log first: the message carries the user's event id.
+        assert await listener.next() == {"type": "hb.event", "event": event, "ids": {f"mitra:{user_id}": 1}}
+        await asyncio.to_thread(in_bare_thread, lambda: realtime.send_to_user("mitra", user_id, event))
+        assert (await listener.next())["ids"] == {f"mitra:{user_id}": 2}
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_batch_send_gives_each_user_the_next_id_of_their_own():
+    first, second = uuid.uuid4(), uuid.uuid4()
+    frame = {"type": "chat_request", "session_id": "s"}
+    await asyncio.to_thread(in_bare_thread, lambda: realtime.send_to_user("mitra", first, frame))
+    async with (
+        Listener(realtime.user_group("mitra", first)) as one,
+        Listener(realtime.user_group("mitra", second)) as two,
+    ):
+        await asyncio.to_thread(
+            in_bare_thread,
+            lambda: realtime.send_to_users([("mitra", first, frame), ("mitra", second, frame)]),
+        )
+        assert (await one.next())["ids"] == {f"mitra:{first}": 2}
+        assert (await two.next())["ids"] == {f"mitra:{second}": 1}
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_session_send_for_one_side_carries_the_filter():
     session_id = uuid.uuid4()
     async with Listener(realtime.session_group(session_id)) as listener:
@@ -164,7 +188,11 @@ async def test_socket_keeps_receiving_after_valkey_restarts(valkey_server, make_
             )
             # receive_nothing polls without cancelling the app (a receive timeout would).
             if not await comm.receive_nothing(timeout=0.25):
-                assert await comm.receive_json_from(timeout=1) == event
+                # Publishes lost while the layer resubscribed were recorded: the first frame is
+                # the oldest of them (event id 1), replayed from the log before the live one.
+                frame = await comm.receive_json_from(timeout=1)
+                assert frame.pop("event_id") == "1"
+                assert frame == event
                 break
         else:
             pytest.fail("socket never received an event after Valkey came back")

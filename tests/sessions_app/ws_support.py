@@ -7,6 +7,10 @@
   messages); `authed*` collects them into `Sockets.resync[comm]` with `drain_resync` (a ping, then
   every frame up to its pong), so a test's next frame is the one it is about.
 - `frame_of`: the next frame of one type, skipping others (presence, pong ...).
+- Event ids: every socket the helpers open is an `IdCheckingCommunicator`: each event frame that
+  carries an `event_id` is checked (a string of digits, strictly increasing on that socket: in
+  order, never twice) and recorded in `comm.event_ids`; the id is then taken off the frame
+  (unless `comm.keep_event_ids`), so the other tests compare frames by their content.
 - `in_other_instance`: sync code in a bare thread, so its `async_to_sync` gets a new event loop and
   its own channel-layer connection, like another server or worker process publishing through Valkey.
 """
@@ -29,6 +33,27 @@ from halobestie.db import in_db_thread
 WS_PATH = "/api/shared/ws"
 
 
+class IdCheckingCommunicator(WebsocketCommunicator):
+    """Checks the continuity contract on every frame it reads (see the module docstring)."""
+
+    keep_event_ids = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.event_ids: list[int] = []
+
+    async def receive_json_from(self, timeout: float = 1) -> Any:
+        frame = await super().receive_json_from(timeout=timeout)
+        if isinstance(frame, dict) and "event_id" in frame:
+            raw = frame["event_id"]
+            assert isinstance(raw, str) and raw.isdigit(), frame
+            assert not self.event_ids or int(raw) > self.event_ids[-1], (self.event_ids[-1], frame)
+            self.event_ids.append(int(raw))
+            if not self.keep_event_ids:
+                frame = {k: v for k, v in frame.items() if k != "event_id"}
+        return frame
+
+
 class Sockets:
     """Opens communicators and guarantees they are all disconnected at the end of the test."""
 
@@ -37,18 +62,19 @@ class Sockets:
         self.resync: dict[int, list[dict[str, Any]]] = {}
 
     async def connect(self, headers: list[tuple[bytes, bytes]] | None = None) -> WebsocketCommunicator:
-        comm = WebsocketCommunicator(application, WS_PATH, headers=headers or [])
+        comm = IdCheckingCommunicator(application, WS_PATH, headers=headers or [])
         self.open.append(comm)
         connected, _ = await comm.connect(timeout=3)
         assert connected
         return comm
 
     async def authed_with_reply(
-        self, token: str, session_id: Any = None
+        self, token: str, session_id: Any = None, **extra: Any
     ) -> tuple[WebsocketCommunicator, dict[str, Any]]:
-        """A socket that sent `auth` (into the session when one is given) and got `auth_ok`."""
+        """A socket that sent `auth` (into the session when one is given; `extra` fields such as
+        last_event_id go into the auth frame) and got `auth_ok`."""
         comm = await self.connect()
-        frame: dict[str, Any] = {"type": "auth", "token": token}
+        frame: dict[str, Any] = {"type": "auth", "token": token, **extra}
         if session_id is not None:
             frame["session_id"] = str(session_id)
         await comm.send_json_to(frame)
@@ -60,8 +86,8 @@ class Sockets:
     def resync_of(self, comm: WebsocketCommunicator) -> list[dict[str, Any]]:
         return self.resync[id(comm)]
 
-    async def authed(self, token: str, session_id: Any = None) -> WebsocketCommunicator:
-        comm, _ = await self.authed_with_reply(token, session_id)
+    async def authed(self, token: str, session_id: Any = None, **extra: Any) -> WebsocketCommunicator:
+        comm, _ = await self.authed_with_reply(token, session_id, **extra)
         return comm
 
     async def close_all(self) -> None:

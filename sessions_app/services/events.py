@@ -1,0 +1,163 @@
+"""The per-user event log (halobestie.gateway.eventlog), stored in Postgres: `UserEvent` rows,
+numbered per user through `UserEventCounter`, kept for EVENT_REPLAY_WINDOW and pruned by the beat
+sweep (`user_events_prune`). See docs/websocket.md "Event ids and replay".
+
+Why Postgres and not Valkey streams: the log must outlive a Valkey outage (events written while
+Valkey is down are exactly the ones a socket must be replayed) and a web restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.utils import timezone
+
+from halobestie.gateway.eventlog import LogEntry, Replay
+from sessions_app.models import ChatSession, UserEvent, UserEventCounter
+
+# Events are replayable for at least this long (the contract asks for 10 minutes).
+EVENT_REPLAY_WINDOW = dt.timedelta(seconds=int(getattr(settings, "EVENT_REPLAY_WINDOW_SECONDS", 15 * 60)))
+# A socket that missed more than this many events refetches over REST instead (resync_required).
+EVENT_REPLAY_MAX = 1000
+# Frames that are a passing hint, not state: numbered like every event, never replayed.
+EPHEMERAL_TYPES = frozenset({"typing"})
+
+_COUNTER_TABLE = UserEventCounter._meta.db_table
+_EVENT_TABLE = UserEvent._meta.db_table
+
+
+def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
+    """Store the entries; return each one's per-user sequence number.
+
+    One statement (one round trip, atomic on its own): it bumps every recipient's counter by the
+    number of its entries (the rows locked in a fixed order, so two batches never deadlock) and
+    inserts the events numbered from it. The counter row stays locked until commit, so a user's
+    ids are dense and an id is visible before any later id of that user is given.
+    """
+    if not entries:
+        return []
+    per_user: dict[tuple[str, str], list[int]] = defaultdict(list)
+    ranks: list[int] = []
+    for index, entry in enumerate(entries):
+        indexes = per_user[(entry.user_type, str(uuid.UUID(str(entry.user_id))))]
+        indexes.append(index)
+        ranks.append(len(indexes))
+    # A frame shared by many recipients (a blast) is encoded once.
+    encoded: dict[int, str] = {}
+    frames = [encoded.setdefault(id(e.event), json.dumps(e.event, cls=DjangoJSONEncoder)) for e in entries]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH e AS (
+                SELECT * FROM unnest(%s::varchar[], %s::uuid[], %s::bigint[], %s::uuid[], %s::jsonb[])
+                    AS t(user_type, user_id, rank, session_id, frame)
+            ), n AS (
+                SELECT user_type, user_id, count(*) AS n FROM e GROUP BY user_type, user_id
+            ), c AS (
+                INSERT INTO {_COUNTER_TABLE} (user_type, user_id, seq)
+                SELECT user_type, user_id, n FROM n ORDER BY user_type, user_id
+                ON CONFLICT (user_type, user_id) DO UPDATE SET seq = {_COUNTER_TABLE}.seq + EXCLUDED.seq
+                RETURNING user_type, user_id, seq
+            )
+            INSERT INTO {_EVENT_TABLE} (user_type, user_id, seq, session_id, frame, created_at)
+            SELECT e.user_type, e.user_id, c.seq - n.n + e.rank, e.session_id, e.frame, now()
+            FROM e JOIN n USING (user_type, user_id) JOIN c USING (user_type, user_id)
+            RETURNING user_type, user_id::text, seq
+            """,  # noqa: S608 - table names from the models; every value is a parameter
+            [
+                [e.user_type for e in entries],
+                [str(uuid.UUID(str(e.user_id))) for e in entries],
+                ranks,
+                [None if e.session_id is None else str(e.session_id) for e in entries],
+                frames,
+            ],
+        )
+        returned: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for user_type, user_id, seq in cursor.fetchall():
+            returned[(user_type, user_id)].append(int(seq))
+    seqs: list[int] = [0] * len(entries)
+    for key, indexes in per_user.items():
+        for index, seq in zip(indexes, sorted(returned[key]), strict=True):
+            seqs[index] = seq
+    return seqs
+
+
+def user_events_replay(
+    *,
+    user_type: str,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID | None,
+    after: int | None,
+    upto: int | None = None,
+) -> Replay:
+    counter = UserEventCounter.objects.filter(user_type=user_type, user_id=user_id).values_list(
+        "seq", flat=True
+    )
+    newest = counter.first() or 0
+    if after is None:
+        return Replay(last=newest)
+    if after > newest:
+        # An id this log never gave this user (another database, a forged id).
+        return Replay(last=newest, resync=True)
+    end = newest if upto is None else min(upto, newest)
+    if after >= end:
+        return Replay(last=after)
+    rows = list(
+        UserEvent.objects.filter(user_type=user_type, user_id=user_id, seq__gt=after, seq__lte=end)
+        .order_by("seq")
+        .values_list("seq", "session_id", "frame")[: EVENT_REPLAY_MAX + 1]
+    )
+    if not rows or rows[0][0] != after + 1 or len(rows) > EVENT_REPLAY_MAX:
+        # Pruned (beyond the window) or too many: the client refetches over REST.
+        return Replay(last=newest, resync=True)
+    frames = [
+        {**frame, "event_id": str(seq)}
+        for seq, scope, frame in rows
+        if (scope is None or scope == session_id) and frame.get("type") not in EPHEMERAL_TYPES
+    ]
+    return Replay(last=rows[-1][0], frames=frames)
+
+
+def user_events_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete the events older than the replay window (the beat sweep). Counters stay."""
+    cutoff = (now or timezone.now()) - EVENT_REPLAY_WINDOW
+    deleted, _ = UserEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def session_audience_list(session_id: uuid.UUID | str) -> list[tuple[str, uuid.UUID]]:
+    """Who receives a session-group event: the customer and the session's current mitra."""
+    row = ChatSession.objects.filter(id=session_id).values_list("customer_id", "mitra_id").first()
+    if row is None:
+        return []
+    audience: list[tuple[str, uuid.UUID]] = [("customer", row[0])]
+    if row[1] is not None:
+        audience.append(("mitra", row[1]))
+    return audience
+
+
+class PostgresEventLog:
+    """The gateway's EventLog, registered in SessionsAppConfig.ready (every process)."""
+
+    def record(self, entries: Sequence[LogEntry]) -> list[int]:
+        return user_events_record(entries=entries)
+
+    def replay(
+        self,
+        *,
+        user_type: str,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID | None,
+        after: int | None,
+        upto: int | None = None,
+    ) -> Replay:
+        return user_events_replay(
+            user_type=user_type, user_id=user_id, session_id=session_id, after=after, upto=upto
+        )
