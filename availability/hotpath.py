@@ -33,7 +33,7 @@ from accounts.tokens import access_token_decode
 from availability import store
 from availability.services import availability_seed_at_startup
 from halobestie import metrics
-from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for
+from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for, body_replay
 from halobestie.exceptions import (
     AccountInactive,
     ApplicationError,
@@ -116,7 +116,7 @@ class AvailabilityHotPath:
             status = exc.status
             payload = json.dumps(error_body(exc.code, exc.message)).encode()
         except _Fallback:
-            return await self.app(scope, _replay(body, receive), send)
+            return await self.app(scope, body_replay(body, receive), send)
         rid = _request_id(scope)
         await send(
             {
@@ -284,17 +284,3 @@ async def _read_body(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive() that yields the already-read body once, then the real channel."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -181,7 +181,7 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, body_replay(body, receive), send)
 
 
 def _request_id(scope: Scope) -> str:
@@ -216,7 +216,7 @@ async def _send_413(send: Send, limit: int, request_id: str, *, status: int = 41
     await send({"type": "http.response.body", "body": payload})
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def body_replay(body: bytes, receive: Receive) -> Receive:
     """A receive() that yields the already-read body once, then the real channel (disconnects)."""
     sent = False
 
