@@ -33,7 +33,14 @@ from accounts.tokens import access_token_decode
 from availability import store
 from availability.services import availability_seed_at_startup
 from halobestie import metrics
-from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for, body_replay
+from halobestie.bodylimit import (
+    PAYLOAD_TOO_LARGE_MESSAGE,
+    BodyTooLarge,
+    body_limit_for,
+    body_read,
+    body_replay,
+    scope_request_id,
+)
 from halobestie.exceptions import (
     AccountInactive,
     ApplicationError,
@@ -110,14 +117,19 @@ class AvailabilityHotPath:
         send: Send,
     ) -> None:
         try:
-            body = await _read_body(receive)
+            # At most BODY_LIMIT bytes (halobestie.bodylimit refuses more before we get here; this
+            # bound holds even where the hot path is mounted without it).
+            try:
+                body, _complete = await body_read(receive, limit=BODY_LIMIT)
+            except BodyTooLarge:
+                raise PayloadTooLarge(PAYLOAD_TOO_LARGE_MESSAGE.format(limit=BODY_LIMIT)) from None
             status, payload = await handler(scope)
         except ApplicationError as exc:
             status = exc.status
             payload = json.dumps(error_body(exc.code, exc.message)).encode()
         except _Fallback:
             return await self.app(scope, body_replay(body, receive), send)
-        rid = _request_id(scope)
+        rid = scope_request_id(scope)
         await send(
             {
                 "type": "http.response.start",
@@ -256,31 +268,3 @@ def _bearer(scope: Scope) -> str | None:
                 return None
             return token.strip()
     return None
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
-            incoming = value.decode("latin-1")
-            if 0 < len(incoming) <= 64 and incoming.isprintable():
-                return incoming
-    return uuid.uuid4().hex
-
-
-async def _read_body(receive: Receive) -> bytes:
-    """The body, at most BODY_LIMIT bytes (halobestie.bodylimit refuses more before we get here;
-    this bound holds even where the hot path is mounted without it)."""
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > BODY_LIMIT:
-            raise PayloadTooLarge(PAYLOAD_TOO_LARGE_MESSAGE.format(limit=BODY_LIMIT))
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)

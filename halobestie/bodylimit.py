@@ -139,7 +139,7 @@ def _envelope_413(limit: int) -> bytes:
 
 
 class BodyTooLarge(Exception):
-    """Raised by a bounded receive() once the body passed its limit."""
+    """Raised by `body_read` once the streamed body passed its limit."""
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -164,34 +164,47 @@ class BodyLimitMiddleware:
         limit = body_limit_for(scope.get("method", "GET"), scope.get("path", ""))
         declared = _content_length(scope)
         if declared is not None and (declared < 0 or declared > limit):
-            return await _send_413(send, limit, _request_id(scope), status=413 if declared >= 0 else 422)
+            return await _send_413(send, limit, scope_request_id(scope), status=413 if declared >= 0 else 422)
         # Read the body here, at most `limit` bytes, and hand it on in one message.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                # Disconnected while sending: nothing to answer.
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return await _send_413(send, limit, _request_id(scope))
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            body, complete = await body_read(receive, limit=limit)
+        except BodyTooLarge:
+            return await _send_413(send, limit, scope_request_id(scope))
+        if not complete:
+            return  # disconnected while sending: nothing to answer
         await self.app(scope, body_replay(body, receive), send)
 
 
-def _request_id(scope: Scope) -> str:
-    """The client's X-Request-ID when sane (as RequestIdMiddleware does), else a new one."""
+def request_id_accept(incoming: str) -> str:
+    """The client's X-Request-ID when sane (1-64 printable characters), else a new one. The one rule
+    for RequestIdMiddleware and the ASGI layers in front of Django."""
+    return incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+
+
+def scope_request_id(scope: Scope) -> str:
+    """`request_id_accept` for an ASGI scope's X-Request-ID header."""
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            incoming = value.decode("latin-1")
-            if 0 < len(incoming) <= 64 and incoming.isprintable():
-                return incoming
-    return uuid.uuid4().hex
+            return request_id_accept(value.decode("latin-1"))
+    return request_id_accept("")
+
+
+async def body_read(receive: Receive, *, limit: int) -> tuple[bytes, bool]:
+    """Read the request body, at most `limit` bytes (BodyTooLarge past it, without reading further).
+    Returns (body, complete); complete is False when the client disconnected before the end."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
 
 
 async def _send_413(send: Send, limit: int, request_id: str, *, status: int = 413) -> None:

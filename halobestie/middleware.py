@@ -5,13 +5,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from halobestie.bodylimit import PAYLOAD_TOO_LARGE_MESSAGE, body_limit_for, json_text_problem
+from halobestie.bodylimit import (
+    PAYLOAD_TOO_LARGE_MESSAGE,
+    body_limit_for,
+    json_text_problem,
+    request_id_accept,
+)
 from halobestie.exceptions import (
     code_for_status,
     error_body,
@@ -35,8 +39,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        rid = request_id_accept(request.headers.get("X-Request-ID", ""))
         token = request_id_var.set(rid)
         request.request_id = rid  # type: ignore[attr-defined]
         try:
