@@ -22,6 +22,8 @@ class LocalHttpServer:
     status: int = 200
     response: Any = field(default_factory=lambda: {"ok": True})
     requests: list[Recorded] = field(default_factory=list)
+    # Scripted statuses: the n-th request gets the n-th, then the last one forever (overrides status).
+    statuses: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         owner = self
@@ -33,7 +35,8 @@ class LocalHttpServer:
                     Recorded(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
                 )
                 payload = json.dumps(owner.response).encode()
-                self.send_response(owner.status)
+                scripted = owner.statuses[min(len(owner.requests), len(owner.statuses)) - 1 :][:1]
+                self.send_response(scripted[0] if scripted else owner.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.accounts.local_http import LocalHttpServer
 
-class AlertReceiver:
-    """Real HTTP on 127.0.0.1. `statuses` are answered in order, then the last one forever."""
+
+class AlertReceiver(LocalHttpServer):
+    """Real HTTP on 127.0.0.1 (tests.accounts.local_http). `statuses` are answered in order, then
+    the last one forever."""
 
     def __init__(self, statuses: list[int] | None = None) -> None:
-        self.statuses = list(statuses or [200])
-        self.received: list[dict[str, Any]] = []
-        owner = self
+        super().__init__(statuses=list(statuses or [200]))
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
-                owner.received.append({"headers": dict(self.headers.items()), "body": body})
-                index = min(len(owner.received) - 1, len(owner.statuses) - 1)
-                self.send_response(owner.statuses[index])
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        return [{"headers": r.headers, "body": json.loads(r.body or b"null")} for r in self.requests]
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{super().url}/alerts"
