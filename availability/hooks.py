@@ -33,3 +33,33 @@ def mitra_maybe_free(*, mitra_id: uuid.UUID) -> None:
                 logger.exception("availability: a mitra-free listener failed")
 
     transaction.on_commit(run)
+
+
+# --- lost mitras --------------------------------------------------------------------------------------
+# Who wants to know that mitras were just taken offline by the system (today: the auto-offline sweep's
+# stale mitras). sessions_app registers its lost-mitra listener at start-up and reroutes their live
+# sessions (docs/reliability.md "Lost mitra"); the listener re-checks each mitra itself, so a mitra the
+# sweep considered but left online (a fresh heartbeat raced it) is left alone.
+
+_lost_listeners: list[Callable[[list[uuid.UUID], str], None]] = []
+
+
+def mitra_lost_listener_register(listener: Callable[[list[uuid.UUID], str], None]) -> None:
+    if listener not in _lost_listeners:
+        _lost_listeners.append(listener)
+
+
+def mitras_lost(*, mitra_ids: list[uuid.UUID], reason: str) -> None:
+    """After commit (at once outside a transaction): tell the listeners (each once, errors logged)."""
+    if not mitra_ids:
+        return
+    ids = list(mitra_ids)
+
+    def run() -> None:
+        for listener in list(_lost_listeners):
+            try:
+                listener(ids, reason)
+            except Exception:
+                logger.exception("availability: a mitra-lost listener failed")
+
+    transaction.on_commit(run)

@@ -21,7 +21,7 @@ from accounts.models import UserType
 from accounts.revocation import revoked_logins_publish
 from accounts.services.devices import push_notify_users
 from availability import selectors, store
-from availability.hooks import mitra_maybe_free
+from availability.hooks import mitra_maybe_free, mitras_lost
 from availability.load import load_source
 from halobestie import metrics, realtime
 from halobestie.exceptions import AccountInactive, NotFound, ValidationFailed
@@ -475,6 +475,7 @@ def availability_auto_offline_sweep(*, batch: int = store.SWEEP_BATCH) -> int:
         if not ids:
             return total
         total += _offline_in_postgres(ids, cutoff=cutoff)
+        mitras_lost(mitra_ids=ids, reason="stale")  # their live sessions are rerouted (sessions_app)
         if len(ids) < batch:
             return total
 

@@ -197,6 +197,7 @@ LIVE_PAGE_STATUSES = (
     SessionStatus.ACTIVE,
     SessionStatus.EXTENDING,
     SessionStatus.CLOSING,
+    SessionStatus.REROUTING,
 )
 
 
@@ -218,6 +219,8 @@ def live_session_list(*, now: dt.datetime | None = None, limit: int = 500) -> li
         deadline = s.closing_deadline_at if s.status == SessionStatus.CLOSING else s.expires_at
         if s.status in (SessionStatus.SEARCHING, SessionStatus.TARGETED_REJECTED):
             deadline = s.blast_deadline_at
+        if s.status == SessionStatus.REROUTING:
+            deadline = None  # the clock is frozen while a new mitra is found
         remaining = max(int((deadline - now).total_seconds()), 0) if deadline else None
         rows.append(LiveSessionRow(session=s, remaining_seconds=remaining))
     return rows

@@ -56,6 +56,12 @@ def schedules() -> list[PeriodicSchedule]:
             settings.PAIRING_DEADLINE_SWEEP_SECONDS,
         ),
         PeriodicSchedule(
+            # Lost mitras (docs/reliability.md "Lost mitra"): due reroutes, and sessions to reroute.
+            "sessions_app.reroute_sweep",
+            "sessions_app.reroute_sweep",
+            settings.SESSION_DEADLINE_SWEEP_SECONDS,
+        ),
+        PeriodicSchedule(
             # The socket event log keeps EVENT_REPLAY_WINDOW (15 min); rows past it go every 5 min.
             "sessions_app.user_events_prune",
             "sessions_app.user_events_prune",

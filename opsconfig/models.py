@@ -129,6 +129,13 @@ class AppConfig(models.Model):
         validators=[URLValidator(schemes=["http", "https"])],
         help_text="POSTed (JSON) when a crisis is flagged; empty = dashboard only.",
     )
+    # Lost mitra (docs/reliability.md "Lost mitra"): how long a session's mitra may have no socket
+    # before the session is offered to another mitra (a network blip shorter than this changes nothing).
+    mitra_socket_grace_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(10), MaxValueValidator(3600)],
+        help_text="A live session whose mitra has had no socket this long is rerouted to another mitra.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -56,6 +56,7 @@ class Config:
     # Defaults: a shared copy published before these fields existed still parses, with the defaults.
     crisis_helpline_text: str = DEFAULT_CRISIS_HELPLINE_TEXT
     crisis_alert_webhook_url: str = ""
+    mitra_socket_grace_seconds: int = 60
 
 
 _FIELD_NAMES = [f.name for f in fields(Config)]

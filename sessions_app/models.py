@@ -23,6 +23,9 @@ class SessionStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
     NO_MITRA = "no_mitra", "No mitra"
+    # The mitra was lost mid-chat (docs/reliability.md "Lost mitra"): the clock is frozen, no mitra,
+    # the session is offered to others; back to active on accept, completed (mitra_lost) on timeout.
+    REROUTING = "rerouting", "Rerouting"
 
 
 # Statuses in which a customer "has a live session" (one at a time).
@@ -33,6 +36,7 @@ LIVE_STATUSES = (
     SessionStatus.ACTIVE,
     SessionStatus.EXTENDING,
     SessionStatus.CLOSING,
+    SessionStatus.REROUTING,
 )
 # Statuses that count against a mitra's capacity (docs/architecture.md "Session lifecycle", decision 0002). Extending and closing
 # sessions still occupy the mitra: the chat is not over yet.
@@ -52,6 +56,7 @@ class EndedBy(models.TextChoices):
     SYSTEM_AUTO_CLOSE = "system_auto_close", "Grace period ended"
     EXTENSION_REJECTED = "extension_rejected", "Extension rejected"
     OPS = "ops", "Ops"
+    MITRA_LOST = "mitra_lost", "Mitra lost, nobody took over"
 
 
 class TopicSensitivity(models.TextChoices):
@@ -98,6 +103,9 @@ class ChatSession(models.Model):
     closing_deadline_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.CharField(max_length=20, choices=EndedBy.choices, blank=True, default="")
+    # The lost-mitra sweep's mark: when it first saw this session's mitra with no socket (cleared
+    # when a socket is seen again); after opsconfig mitra_socket_grace_seconds the session is rerouted.
+    mitra_socket_missing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -277,6 +285,52 @@ class PairingFailure(models.Model):
 
     def __str__(self) -> str:
         return f"Pairing failure ({self.cause}) for payment {self.payment_request_id}"
+
+
+class RerouteReason(models.TextChoices):
+    DEACTIVATED = "deactivated", "Mitra deactivated"
+    STALE = "stale", "Mitra went stale (auto-offline)"
+    SOCKET_LOST = "socket_lost", "Mitra had no socket for the grace"
+
+
+class RerouteOutcome(models.TextChoices):
+    PENDING = "pending", "Looking for a new mitra"
+    REROUTED = "rerouted", "A new mitra took over"
+    ENDED = "ended", "Nobody took over; ended with a refund case"
+
+
+class SessionReroute(models.Model):
+    """One lost mitra of a session and what became of it (docs/reliability.md "Lost mitra").
+
+    While `pending` the session is `rerouting`: `remaining` is the paid time frozen when the mitra was
+    lost, given back in full on accept; `deadline_at` is when the offer ends (the row + sweep; an ETA
+    task is the fast path)."""
+
+    id = models.BigAutoField(primary_key=True)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="reroutes")
+    old_mitra = models.ForeignKey(Mitra, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=20, choices=RerouteReason.choices)
+    started_at = models.DateTimeField()
+    deadline_at = models.DateTimeField()
+    remaining = models.DurationField(help_text="Paid time left when the mitra was lost")
+    outcome = models.CharField(max_length=10, choices=RerouteOutcome.choices, default=RerouteOutcome.PENDING)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    new_mitra = models.ForeignKey(Mitra, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Ended: the rupiah put in refund cases for the unused paid time (docs/reliability.md).
+    refund_amount = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "session_reroutes"
+        ordering = ("-started_at",)
+        indexes = [models.Index(fields=["outcome", "deadline_at"], name="session_reroute_due_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session"], condition=Q(outcome="pending"), name="one_pending_reroute_per_session"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Reroute of {self.session_id} from {self.old_mitra_id} ({self.outcome})"
 
 
 class UserEventCounter(models.Model):

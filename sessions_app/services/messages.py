@@ -91,6 +91,8 @@ def chat_message_send(
         return SentMessage(message=existing, created=False)
     if chat_session.status == SessionStatus.EXTENDING:
         raise InvalidState("Chat is paused while an extension is being answered.")
+    if chat_session.status == SessionStatus.REROUTING:
+        raise InvalidState("Chat is paused while a new mitra is found.")
     if chat_session.status not in CHAT_OPEN_STATUSES:
         raise InvalidState(f"Messages cannot be sent while the session is {chat_session.status}.")
     try:

@@ -63,6 +63,8 @@ from sessions_app.models import (
     NotificationResponse,
     PairingFailure,
     PairingFailureCause,
+    RerouteOutcome,
+    SessionReroute,
     SessionStatus,
 )
 from sessions_app.selectors.load import mitra_load_get, mitra_loads_list
@@ -442,15 +444,18 @@ def _insert_offers(
     now: dt.datetime,
     *,
     expires_at: dt.datetime | None = None,
+    reopen_answered: bool = False,
 ) -> None:
     """One notification row per offered mitra in one statement (UNNEST of two arrays).
 
     bulk_create spent ~60 ms building SQL for a 1,000-mitra blast, all of it before the first offer
     can leave (docs/performance.md, "Blast to 1,000 connected mitras"); this is the same insert in a few ms.
     A mitra who missed an earlier offer of this session may be offered it again (the queue): their
-    `ignored` row is re-opened; any other existing row is left alone.
+    `ignored` row is re-opened; any other existing row is left alone. A lost-mitra reroute
+    (`reopen_answered`) re-opens any answered row but an accept: the offer is a new one.
     """
     table = ChatRequestNotification._meta.db_table
+    reopen = "<> 'accepted'" if reopen_answered else "= 'ignored'"
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (session_id, mitra_id, notified_at, mitra_load_at_notify, expires_at) "  # noqa: S608 - table name from the model
@@ -458,7 +463,7 @@ def _insert_offers(
             "ON CONFLICT (session_id, mitra_id) DO UPDATE SET notified_at = EXCLUDED.notified_at, "
             "responded_at = NULL, response = NULL, expires_at = EXCLUDED.expires_at, "
             "mitra_load_at_notify = EXCLUDED.mitra_load_at_notify "
-            f"WHERE {table}.response = 'ignored'",
+            f"WHERE {table}.response {reopen}",
             [session_id, now, expires_at, list(mitra_ids), [min(loads.get(m, 0), 32767) for m in mitra_ids]],
         )
 
@@ -597,6 +602,8 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
     )
     if current is None:
         raise NotFound("No such chat request for you.")
+    if current["status"] == SessionStatus.REROUTING:
+        return _reroute_accept(session_id, mitra_id, customer_id=current["customer_id"])
     if current["status"] != SessionStatus.SEARCHING:
         return _accept_outcome(session_id, mitra_id)
     # A block takes this mitra's row lock too, so it is either committed and seen here, or waits.
@@ -660,6 +667,92 @@ def chat_request_accept(*, session_id: uuid.UUID, mitra_id: uuid.UUID) -> ChatSe
     metrics.OFFERS_ACCEPTED.inc()
     metrics.observe_since(metrics.TIME_TO_ACCEPT, session.blast_started_at, now)
     logger.info("pairing: session %s accepted", session_id)
+    return session
+
+
+def _reroute_accept(session_id: uuid.UUID, mitra_id: uuid.UUID, *, customer_id: uuid.UUID) -> ChatSession:
+    """Accept of a lost-mitra reroute offer (docs/reliability.md "Lost mitra"), with the mitra row
+    locked: the session goes back to active with this mitra and every second of paid time that was
+    frozen (`expires_at = now + remaining`). First accept wins: the session row is locked and its
+    status re-read; a loser (or a repeat) gets the ordinary accept outcome."""
+    if pairing_pair_excluded(customer_id=customer_id, mitra_id=mitra_id):
+        raise Blocked()
+    if mitra_load_get(mitra_id=mitra_id) >= mitra_capacity_get(mitra_id=mitra_id):
+        raise AtCapacity()
+    session = _lock_session(session_id)
+    if session is None or session.status != SessionStatus.REROUTING:
+        return _accept_outcome(session_id, mitra_id)
+    now = timezone.now()
+    reroute = (
+        SessionReroute.objects.select_for_update()
+        .filter(session_id=session_id, outcome=RerouteOutcome.PENDING)
+        .first()
+    )
+    offer = ChatRequestNotification.objects.filter(
+        session_id=session_id, mitra_id=mitra_id, response__isnull=True
+    ).first()
+    if reroute is None or offer is None or reroute.deadline_at <= now:
+        # Not offered in this reroute (an old answered offer, the lost mitra itself), or too late:
+        # the deadline handler ends it.
+        raise InvalidState("This request has expired.")
+    session.status = SessionStatus.ACTIVE
+    session.mitra_id = mitra_id
+    session.expires_at = now + reroute.remaining
+    session.mitra_socket_missing_since = None
+    session.save(update_fields=["status", "mitra", "expires_at", "mitra_socket_missing_since", "updated_at"])
+    reroute.outcome = RerouteOutcome.REROUTED
+    reroute.resolved_at = now
+    reroute.new_mitra_id = mitra_id
+    reroute.save(update_fields=["outcome", "resolved_at", "new_mitra"])
+    ChatRequestNotification.objects.filter(pk=offer.pk).update(
+        response=NotificationResponse.ACCEPTED, responded_at=now
+    )
+    mitra_offer_answered(mitra_id=mitra_id)
+    others = _open_notification_mitras(session_id)
+    ChatRequestNotification.objects.filter(session_id=session_id, response__isnull=True).update(
+        response=NotificationResponse.MISSED, responded_at=now
+    )
+    capacity_recompute(mitra_id=mitra_id)
+
+    session = ChatSession.objects.select_related("customer", "mitra").get(pk=session_id)
+    assert session.mitra is not None
+    expires_at = events.iso(session.expires_at)
+    remaining = events.remaining_seconds(session.expires_at)
+    events.to_customer(
+        session.customer_id,
+        events.session_event(
+            "session_rerouted",
+            session.id,
+            expires_at=expires_at,
+            remaining_seconds=remaining,
+            mitra_display_name=session.mitra.display_name,
+        ),
+    )
+    # The new mitra's app opens the chat as after any accept, then hears the reroute.
+    events.to_mitra(
+        mitra_id,
+        events.session_event(
+            "session_started",
+            session.id,
+            started_at=events.iso(session.started_at),
+            expires_at=expires_at,
+            remaining_seconds=remaining,
+            mode=session.mode,
+            duration_minutes=session.duration_minutes,
+            customer_call_name=session.customer.call_name,
+            rerouted=True,
+        ),
+    )
+    events.to_mitra(
+        mitra_id,
+        events.session_event(
+            "session_rerouted", session.id, expires_at=expires_at, remaining_seconds=remaining
+        ),
+    )
+    _close_offers(session_id, others, "taken")
+    transaction.on_commit(lambda: clock_arm(session_id=session_id), robust=True)
+    metrics.OFFERS_ACCEPTED.inc()
+    logger.info("pairing: rerouted session %s accepted", session_id)
     return session
 
 
@@ -950,7 +1043,8 @@ def session_reroute(*, session_id: uuid.UUID, to_mitra_id: uuid.UUID) -> ChatSes
         raise AtCapacity(f"{target.display_name} already has the maximum number of sessions.")
     old_mitra_id = session.mitra_id
     session.mitra_id = to_mitra_id
-    session.save(update_fields=["mitra", "updated_at"])
+    session.mitra_socket_missing_since = None  # the lost-mitra mark was about the old mitra
+    session.save(update_fields=["mitra", "mitra_socket_missing_since", "updated_at"])
     if old_mitra_id is not None:
         capacity_recompute(mitra_id=old_mitra_id)
     capacity_recompute(mitra_id=to_mitra_id)

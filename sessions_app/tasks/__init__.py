@@ -3,3 +3,4 @@
 from sessions_app.tasks.clock import *  # noqa: F403
 from sessions_app.tasks.events import *  # noqa: F403
 from sessions_app.tasks.pairing import *  # noqa: F403
+from sessions_app.tasks.reroute import *  # noqa: F403
