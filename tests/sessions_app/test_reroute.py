@@ -33,6 +33,7 @@ from sessions_app.models import (
     SessionReroute,
     SessionStatus,
 )
+from sessions_app.realtime import iso
 from sessions_app.services.clock import TASK_EXPIRY, TASK_WARNING, session_warning_fire
 from sessions_app.services.lifecycle import session_end_early, session_expire
 from sessions_app.services.messages import chat_message_send
@@ -134,7 +135,7 @@ def test_deactivation_reroutes_and_the_new_mitra_gets_every_paid_second(
     assert published.of(TASK_EXPIRY, session.id) == [accepted.expires_at]
     assert published.of(TASK_WARNING, session.id) == [accepted.expires_at - seconds(180)]
     listener.sync()
-    expires = accepted.expires_at.isoformat().replace("+00:00", "Z")
+    expires = iso(accepted.expires_at)
     customer_frame = listener.events("customer", people["customer"].id, "session_rerouted")
     assert len(customer_frame) == 1 and customer_frame[0]["expires_at"] == expires
     assert customer_frame[0]["mitra_display_name"] == "Bakung"
