@@ -30,6 +30,7 @@ from sessions_app.models import (
     PairingFailure,
     SessionClosure,
     SessionExtension,
+    SessionReroute,
     UserEvent,
     UserEventCounter,
 )
@@ -155,6 +156,26 @@ class ChatMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[ty
     list_filter = ("sender", "created_at")
     search_fields = ("=session__id",)
     readonly_fields = ("session", "sender", "client_id", "text", "created_at", "delivered_at", "read_at")
+
+
+@admin.register(SessionReroute)
+class SessionRerouteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    # Lost mitras and what became of their sessions (docs/reliability.md "Lost mitra"): a record.
+    list_display = ("session", "old_mitra", "reason", "started_at", "outcome", "new_mitra", "refund_amount")
+    list_filter = ("outcome", "reason", "started_at")
+    search_fields = ("=session__id",)
+    readonly_fields = (
+        "session",
+        "old_mitra",
+        "reason",
+        "started_at",
+        "deadline_at",
+        "remaining",
+        "outcome",
+        "resolved_at",
+        "new_mitra",
+        "refund_amount",
+    )
 
 
 @admin.register(SessionExtension)

@@ -10,7 +10,14 @@ from accounts.tokens import Principal
 from availability.readers import mitra_deactivated_guard
 from halobestie.exceptions import AccountInactive, Forbidden, NotFound
 from sessions_app import realtime as events
-from sessions_app.models import ChatSession, ExtensionStatus, SessionExtension, SessionStatus
+from sessions_app.models import (
+    ChatSession,
+    ExtensionStatus,
+    RerouteOutcome,
+    SessionExtension,
+    SessionReroute,
+    SessionStatus,
+)
 
 # The customer hears "three minutes left" this long before expires_at.
 WARNING_LEAD = dt.timedelta(seconds=180)
@@ -66,7 +73,15 @@ def sessions_live_for_restore() -> tuple[list[ChatSession], dict[uuid.UUID, Sess
 
 
 def session_remaining_seconds(session: ChatSession, pending: SessionExtension | None) -> int:
-    """Paid time left. While extending the clock is frozen at the moment the extension was asked."""
+    """Paid time left. While extending the clock is frozen at the moment the extension was asked;
+    while rerouting, at the moment the mitra was lost (docs/reliability.md "Lost mitra")."""
+    if session.status == SessionStatus.REROUTING:
+        frozen = (
+            SessionReroute.objects.filter(session_id=session.id, outcome=RerouteOutcome.PENDING)
+            .values_list("remaining", flat=True)
+            .first()
+        )
+        return max(0, int(frozen.total_seconds())) if frozen is not None else 0
     if session.expires_at is None or session.status not in (SessionStatus.ACTIVE, SessionStatus.EXTENDING):
         return 0
     if session.status == SessionStatus.EXTENDING and pending is not None:

@@ -34,6 +34,7 @@ from sessions_app.models import (
     SessionStatus,
 )
 from sessions_app.services.clock import clock_arm_session, session_hold_apply
+from sessions_app.services.reroute import reroute_end_by_ops
 
 # Statuses in which a topic flag still matters.
 _TOPIC_STATUSES = (SessionStatus.ACTIVE, SessionStatus.EXTENDING, SessionStatus.CLOSING)
@@ -309,11 +310,16 @@ def session_end_by_ops(*, session_id: uuid.UUID) -> SessionState:
     """Ops end a live chat from the control room: active → closing, ended by ops (goodbyes still open).
 
     An extending session waits for the mitra's answer first; a closing one is already ending (the same
-    state is answered, so a repeated click is harmless).
+    state is answered, so a repeated click is harmless); a rerouting one (no mitra) is completed at
+    once with its refund case (docs/reliability.md "Lost mitra").
     """
     session = session_lock(session_id=session_id)
     if session.status == SessionStatus.CLOSING:
         return SessionState.of(session)
+    if session.status == SessionStatus.REROUTING:
+        # No mitra to say goodbye: completed at once, with the refund case for the unused time.
+        ended = reroute_end_by_ops(session_id=session_id)
+        return SessionState.of(ended or session)
     if session.status != SessionStatus.ACTIVE:
         raise InvalidState(f"Only an active session can be ended (status is {session.status}).")
     session_enter_closing(session, ended_by=EndedBy.OPS, now=timezone.now())

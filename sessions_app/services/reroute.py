@@ -142,13 +142,17 @@ def reroute_start(
     )
     # The old mitra: told it is off this session, and its chat-screen sockets of it are closed (as
     # after an ops reroute); every later write or read is FORBIDDEN (no longer the session's mitra).
-    events.to_mitra(
-        current,
-        events.session_event("session_rerouted", session.id, role="removed", expires_at=None, reason=reason),
-    )
-    transaction.on_commit(
-        lambda: realtime.close_session_sockets(session_id, code=4003, only_user_type="mitra"), robust=True
-    )
+    # A deactivated mitra's sockets are all closed by the deactivation (`account_deactivated`, 4003).
+    if reason != RerouteReason.DEACTIVATED:
+        events.to_mitra(
+            current,
+            events.session_event(
+                "session_rerouted", session.id, role="removed", expires_at=None, reason=reason
+            ),
+        )
+        transaction.on_commit(
+            lambda: realtime.close_session_sockets(session_id, code=4003, only_user_type="mitra"), robust=True
+        )
     offered = _reroute_offer(session, reroute, now)
     _schedule_deadline(reroute.id, reroute.deadline_at)
     logger.info(
@@ -295,9 +299,35 @@ def reroute_deadline_fire(*, reroute_id: int) -> str | None:
         _schedule_deadline(reroute.id, reroute.deadline_at)
         logger.warning("reroute: session %s is held open; offered again to %d mitras", session.id, offered)
         return "held"
+    _reroute_end(session, reroute, now, ended_by=EndedBy.MITRA_LOST)
+    return "ended"
+
+
+@transaction.atomic
+def reroute_end_by_ops(*, session_id: uuid.UUID) -> ChatSession | None:
+    """Ops end a rerouting session (e.g. a crisis-held one nobody takes): as the timeout does, with
+    ended_by ops and the refund case for the unused time. None if it is not rerouting."""
+    session = _lock_session(session_id)
+    if session is None or session.status != SessionStatus.REROUTING:
+        return None
+    reroute = (
+        SessionReroute.objects.select_for_update()
+        .filter(session_id=session_id, outcome=RerouteOutcome.PENDING)
+        .first()
+    )
+    if reroute is None:
+        return None
+    now = timezone.now()
+    _withdraw_offers(session.id, now)
+    _reroute_end(session, reroute, now, ended_by=EndedBy.OPS)
+    return session
+
+
+def _reroute_end(session: ChatSession, reroute: SessionReroute, now: dt.datetime, *, ended_by: str) -> None:
+    """Complete a locked rerouting session, open the refund cases, tell the customer and the lost mitra."""
     session.status = SessionStatus.COMPLETED
     session.ended_at = now
-    session.ended_by = EndedBy.MITRA_LOST
+    session.ended_by = ended_by
     session.save(update_fields=["status", "ended_at", "ended_by", "updated_at"])
     parts = reroute_refund_parts(session, reroute.remaining)
     for part in parts:
@@ -305,7 +335,7 @@ def reroute_deadline_fire(*, reroute_id: int) -> str | None:
             payment_request_id=part.payment_request_id,
             reason=RefundReason.ENDED_BY_SYSTEM,
             amount=part.amount,
-            note=f"Mitra lost ({reroute.reason}); nobody took over. Unused: {int(reroute.remaining.total_seconds())} s.",
+            note=f"Mitra lost ({reroute.reason}); ended ({ended_by}), {int(reroute.remaining.total_seconds())} s unused.",
         )
     reroute.outcome = RerouteOutcome.ENDED
     reroute.resolved_at = now
@@ -322,10 +352,7 @@ def reroute_deadline_fire(*, reroute_id: int) -> str | None:
             ended_at=events.iso(now),
         ),
     )
-    logger.info(
-        "reroute: session %s ended, nobody took over (refund Rp%d)", session.id, reroute.refund_amount
-    )
-    return "ended"
+    logger.info("reroute: session %s ended (%s), refund Rp%d", session.id, ended_by, reroute.refund_amount)
 
 
 @transaction.atomic

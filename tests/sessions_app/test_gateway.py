@@ -25,7 +25,7 @@ from halobestie.gateway import presence
 from halobestie.valkey import get_valkey
 from mitras.models import Mitra
 from tests.sessions_app.clock_support import ActiveChat, active_session
-from tests.sessions_app.ws_support import drain_resync, in_other_instance
+from tests.sessions_app.ws_support import drain_resync, frame_of, in_other_instance
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -390,6 +390,8 @@ async def test_deactivating_a_mitra_closes_every_socket_and_refuses_new_ones(soc
     for comm in (lobby, in_chat):
         assert await comm.receive_json_from(timeout=3) == {"type": "account_deactivated"}
         await expect_closed(comm, 4003)
+    # The customer's chat is not lost with its mitra: it is rerouted (docs/reliability.md "Lost mitra").
+    assert (await frame_of(customer, "session_rerouting"))["reason"] == "deactivated"
     await assert_still_open(customer)
 
     again = await sockets.connect()

@@ -35,7 +35,7 @@ from sessions_app.models import (
 )
 from sessions_app.realtime import iso
 from sessions_app.services.clock import TASK_EXPIRY, TASK_WARNING, session_warning_fire
-from sessions_app.services.lifecycle import session_end_early, session_expire
+from sessions_app.services.lifecycle import session_end_by_ops, session_end_early, session_expire
 from sessions_app.services.messages import chat_message_send
 from sessions_app.services.pairing import chat_request_accept, chat_request_decline
 from sessions_app.services.reroute import (
@@ -48,7 +48,15 @@ from sessions_app.services.reroute import (
 from sessions_app.tasks.reroute import reroute_deadline, reroute_lost_mitra_sweep
 from tests.concurrency import race
 from tests.sessions_app.clock_support import *  # noqa: F403
-from tests.sessions_app.clock_support import T0, EventListener, Published, refresh, seconds, seed_mirror, set_config
+from tests.sessions_app.clock_support import (
+    T0,
+    EventListener,
+    Published,
+    refresh,
+    seconds,
+    seed_mirror,
+    set_config,
+)
 from tests.sessions_app.pairing_support import go_online, paid_session, payment_of, seed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("blast_config")]
@@ -100,7 +108,11 @@ def test_deactivation_reroutes_and_the_new_mitra_gets_every_paid_second(
     session = refresh(session)
     assert (session.status, session.mitra_id) == (SessionStatus.REROUTING, None)
     reroute = SessionReroute.objects.get(session=session)
-    assert (reroute.old_mitra_id, reroute.reason, reroute.outcome) == (people["a"].id, "deactivated", "pending")
+    assert (reroute.old_mitra_id, reroute.reason, reroute.outcome) == (
+        people["a"].id,
+        "deactivated",
+        "pending",
+    )
     assert reroute.remaining == dt.timedelta(minutes=20)
     assert reroute.deadline_at == T0 + seconds(600 + 60)
     listener.sync()
@@ -114,8 +126,8 @@ def test_deactivation_reroutes_and_the_new_mitra_gets_every_paid_second(
         assert offer["session_id"] == str(session.id) and offer["is_reroute"] is True
         assert offer["customer_call_name"] == "Bunga"
         assert "+6281288887777" not in str(offer) and "bunga@example.com" not in str(offer)
-    removed = listener.events("mitra", people["a"].id, "session_rerouted")
-    assert [e["role"] for e in removed] == ["removed"]
+    # A deactivated mitra hears nothing of the reroute: the deactivation closed its sockets.
+    assert listener.events("mitra", people["a"].id, "session_rerouted") == []
     assert listener.events("mitra", people["a"].id, "chat_request") == []
     assert published.of(REROUTE_DEADLINE_TASK) == [reroute.deadline_at]
 
@@ -131,7 +143,11 @@ def test_deactivation_reroutes_and_the_new_mitra_gets_every_paid_second(
     assert (accepted.status, accepted.mitra_id) == (SessionStatus.ACTIVE, people["b"].id)
     assert accepted.expires_at == accepted_at + dt.timedelta(minutes=20)  # every paid second kept
     reroute.refresh_from_db()
-    assert (reroute.outcome, reroute.new_mitra_id, reroute.resolved_at) == ("rerouted", people["b"].id, accepted_at)
+    assert (reroute.outcome, reroute.new_mitra_id, reroute.resolved_at) == (
+        "rerouted",
+        people["b"].id,
+        accepted_at,
+    )
     assert published.of(TASK_EXPIRY, session.id) == [accepted.expires_at]
     assert published.of(TASK_WARNING, session.id) == [accepted.expires_at - seconds(180)]
     listener.sync()
@@ -203,6 +219,18 @@ def test_the_old_mitra_can_no_longer_write_or_read(
     ):
         status, body_out = api.request(method, path, body, token=token)
         assert (status, body_out["error"]["code"]) == (403, "FORBIDDEN"), (path, body_out)
+    # The customer's view: rerouting, no mitra, the paid time frozen.
+    status, info = api.get(
+        f"/api/shared/chat/{session.id}/info", token=login(people["customer"]).access_token
+    )
+    assert status == 200, info
+    assert (info["data"]["status"], info["data"]["mitra_display_name"]) == ("rerouting", None)
+    assert info["data"]["remaining_seconds"] == 1800
+    clock.shift(30)
+    status, info = api.get(
+        f"/api/shared/chat/{session.id}/info", token=login(people["customer"]).access_token
+    )
+    assert info["data"]["remaining_seconds"] == 1800
     # The customer's chat is paused while a new mitra is found.
     with pytest.raises(InvalidState, match="new mitra"):
         chat_message_send(
@@ -382,6 +410,27 @@ def test_a_crisis_held_session_is_not_closed_it_keeps_looking(
     assert len(listener.events("mitra", people["c"].id, "chat_request")) == 1
     taken = chat_request_accept(session_id=session.id, mitra_id=people["c"].id)
     assert taken.expires_at == T0 + seconds(61) + dt.timedelta(minutes=30)
+
+
+def test_ops_end_a_held_rerouting_session_with_its_refund(clock: Any, people: dict[str, Any]) -> None:
+    session = chatting(people)
+    crisis_flag_raise(session_id=session.id, mitra_id=people["a"].id, note="")
+    clock.shift(900)
+    reroute = reroute_start(session_id=session.id, reason="deactivated")
+    assert reroute is not None
+    clock.shift(61)
+    assert reroute_deadline_fire(reroute_id=reroute.id) == "held"
+
+    state = session_end_by_ops(session_id=session.id)
+
+    assert (state.status, state.ended_by) == ("completed", EndedBy.OPS)
+    paid = payment_of(session)
+    price = paid.paid_amount if paid.paid_amount is not None else paid.amount
+    assert RefundCase.objects.get(payment_request_id=paid.id).amount == price // 2  # 15 of 30 minutes
+    assert SessionReroute.objects.get(pk=reroute.pk).outcome == RerouteOutcome.ENDED
+    with pytest.raises(InvalidState):  # a repeated click: already over, nothing changes
+        session_end_by_ops(session_id=session.id)
+    assert RefundCase.objects.count() == 1
 
 
 def test_only_an_active_session_with_paid_time_is_rerouted(clock: Any, people: dict[str, Any]) -> None:

@@ -111,7 +111,9 @@ async def test_a_blip_shorter_than_the_grace_changes_nothing(sockets: Any, peopl
     assert not await in_db_thread(SessionReroute.objects.exists)()
 
 
-async def test_the_old_mitras_session_socket_is_closed_and_cannot_come_back(sockets: Any, people: Any) -> None:
+async def test_the_old_mitras_session_socket_is_closed_and_cannot_come_back(
+    sockets: Any, people: Any
+) -> None:
     session: ChatSession = people["session"]
     a_chat = await sockets.authed(people["a_token"], session.id)
     a_home = await sockets.authed(people["a_token"])
