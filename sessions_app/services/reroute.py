@@ -114,6 +114,8 @@ def reroute_start(
         or session.expires_at <= now
     ):
         return None  # moved on, already rerouting, or no paid time left (the expiry closes it)
+    if reason == RerouteReason.SOCKET_LOST and realtime.user_has_socket("mitra", current):
+        return None  # came back between the sweep's read and this lock
     cfg = config_get()
     reroute = SessionReroute.objects.create(
         session=session,
@@ -168,8 +170,14 @@ def reroute_start(
 def _reroute_offer(session: ChatSession, reroute: SessionReroute, now: dt.datetime) -> int:
     """Offer a locked rerouting session to every available mitra not yet asked in this reroute (a
     missed offer may be asked again), never to one of its previous mitras. Returns how many."""
+    # Its previous mitras: every lost one, and any who accepted it before (an ops reroute moved it on).
     previous = set(
         SessionReroute.objects.filter(session_id=session.id).values_list("old_mitra_id", flat=True)
+    )
+    previous |= set(
+        ChatRequestNotification.objects.filter(
+            session_id=session.id, response=NotificationResponse.ACCEPTED
+        ).values_list("mitra_id", flat=True)
     )
     asked = set(
         ChatRequestNotification.objects.filter(session_id=session.id, notified_at__gte=reroute.started_at)

@@ -291,6 +291,47 @@ def test_concurrent_triggers_reroute_once(clock: Any, people: dict[str, Any]) ->
     assert SessionReroute.objects.filter(session=session).count() == 1
 
 
+def test_an_old_mitras_message_racing_the_reroute_is_stored_before_it_or_refused(
+    clock: Any, people: dict[str, Any]
+) -> None:
+    session = chatting(people)
+    others_online(people)
+
+    def send() -> Any:
+        return chat_message_send(
+            session_id=session.id, sender_type="mitra", sender_id=people["a"].id, client_id="late", text="..."
+        )
+
+    sent, reroute = race(send, lambda: reroute_start(session_id=session.id, reason="stale"))
+
+    assert isinstance(reroute, SessionReroute), reroute
+    stored = ChatMessage.objects.filter(session=session, client_id="late").exists()
+    assert isinstance(sent, Forbidden) != stored, sent  # exactly one: stored first, or refused after
+    assert refresh(session).status == SessionStatus.REROUTING
+
+
+def test_accept_and_ops_end_race_one_wins(clock: Any, people: dict[str, Any]) -> None:
+    session = chatting(people)
+    others_online(people)
+    reroute_start(session_id=session.id, reason="stale")
+
+    accepted, ended = race(
+        lambda: chat_request_accept(session_id=session.id, mitra_id=people["b"].id),
+        lambda: session_end_by_ops(session_id=session.id),
+    )
+
+    session = refresh(session)
+    reroute = SessionReroute.objects.get(session=session)
+    if isinstance(accepted, ChatSession):  # the accept first: ops then end an active chat (closing)
+        assert reroute.outcome == RerouteOutcome.REROUTED and session.mitra_id == people["b"].id
+        assert session.status == SessionStatus.CLOSING and not RefundCase.objects.exists()
+    else:  # ops first: the accept finds it over
+        assert isinstance(accepted, InvalidState), accepted
+        assert (session.status, reroute.outcome) == (SessionStatus.COMPLETED, RerouteOutcome.ENDED)
+        assert RefundCase.objects.count() == 1
+    assert not isinstance(ended, BaseException), ended
+
+
 def test_nobody_accepts_ends_the_session_with_a_prorated_refund(
     clock: Any, people: dict[str, Any], listener: EventListener
 ) -> None:

@@ -104,6 +104,8 @@ async def test_a_blip_shorter_than_the_grace_changes_nothing(sockets: Any, peopl
     await a_ws.disconnect()
     assert (await in_other_instance(sweep_at, t0)).marked == 1
     await sockets.authed(people["a_token"], session.id)  # back within the grace
+    # A sweep that read "no socket" just before the mitra came back does not reroute either.
+    assert await in_other_instance(reroute_start, session_id=session.id, reason="socket_lost") is None
     assert (await in_other_instance(sweep_at, t0 + dt.timedelta(seconds=5))).cleared == 1
     result = await in_other_instance(sweep_at, t0 + dt.timedelta(seconds=GRACE + 5))
     assert (result.started, result.marked) == (0, 0)
