@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from controlroom.models import AuditEntry
 from sessions_app.models import ChatSession, EndedBy, SessionStatus, TopicSensitivity
+from sessions_app.services.reroute import reroute_start
 from tests.controlroom.support import active_session, client_for, go_online, staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -131,3 +132,23 @@ def test_topic_flag_of_a_searching_session_is_refused(make_customer):
     assert "has none yet" in response.content.decode()
     assert ChatSession.objects.get(pk=session.pk).topic_sensitivity == TopicSensitivity.NORMAL
     assert not AuditEntry.objects.exists()
+
+
+def test_a_rerouting_session_is_listed_and_ops_can_end_it(live):
+    """A lost mitra (docs/reliability.md "Lost mitra"): listed as rerouting with no mitra; "end"
+    completes it at once as ops (no mitra to say goodbye), audited."""
+    session, first, _second, _ = live
+    assert reroute_start(session_id=session.pk, reason="deactivated", mitra_id=first.pk) is not None
+    client = client_for(staff("support"))
+    html = client.get(reverse("admin:controlroom_live")).content.decode()
+    assert str(session.pk) in html and "Rerouting" in html
+    assert reverse("admin:controlroom_end", args=[session.pk]) in html
+
+    assert (
+        client.post(reverse("admin:controlroom_end", args=[session.pk]), {"confirm": "yes"}).status_code
+        == 302
+    )
+    ended = ChatSession.objects.get(pk=session.pk)
+    assert (ended.status, ended.ended_by) == (SessionStatus.COMPLETED, EndedBy.OPS)
+    entry = AuditEntry.objects.get(action="session.end")
+    assert entry.old == {"status": "rerouting"} and entry.new == {"status": "completed"}
