@@ -497,3 +497,21 @@ def test_socket_marks_need_the_full_grace(clock: Any, people: dict[str, Any]) ->
     clock.shift(2)
     assert reroute_sweep().started == 1
     assert SessionReroute.objects.get(session=session).reason == "socket_lost"
+
+
+def test_with_valkey_unreachable_the_socket_sweep_marks_nobody(
+    clock: Any, people: dict[str, Any], valkey_server: Any
+) -> None:
+    """Presence reads as "no socket" when Valkey cannot answer: that must never look like a lost mitra."""
+    set_config(mitra_socket_grace_seconds=60)
+    session = chatting(people)
+    ChatSession.objects.filter(pk=session.pk).update(mitra_socket_missing_since=T0 - seconds(600))
+    valkey_server.stop()
+    clock.shift(5)
+    result = reroute_sweep()
+    assert (result.marked, result.cleared, result.started) == (0, 0, 0)
+    session = refresh(session)
+    assert session.status == SessionStatus.ACTIVE and session.mitra_id == people["a"].id
+    assert not SessionReroute.objects.exists()
+    valkey_server.start()
+    assert reroute_sweep().started == 1  # Valkey answers again: no socket, marked long ago
