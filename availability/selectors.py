@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -168,15 +169,24 @@ class SeedSource:
 
 
 def seed_source() -> SeedSource:
-    """What the mirror must hold, read from Postgres in three queries."""
-    online: dict[str, float] = {}
-    rows = MitraOnlineStatus.objects.filter(is_online=True, mitra__is_active=True).values_list(
-        "mitra_id", "last_heartbeat_at", "last_online_at"
+    """What the mirror must hold, read from Postgres in three queries.
+
+    The online ids and times come back as two comma-joined strings (string_agg): at 100k rows this
+    is ~10× cheaper than letting the driver build a UUID and a datetime per row.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(s.mitra_id::text, ','), string_agg(COALESCE(EXTRACT(EPOCH FROM"
+            " COALESCE(s.last_heartbeat_at, s.last_online_at)), 0)::text, ',')"
+            " FROM mitra_online_status s JOIN mitras m ON m.id = s.mitra_id WHERE s.is_online AND m.is_active"
+        )
+        ids_csv, times_csv = cursor.fetchone()
+        cursor.execute("SELECT string_agg(id::text, ',') FROM mitras WHERE NOT is_active")
+        (deactivated_csv,) = cursor.fetchone()
+    online: dict[str, float] = (
+        dict(zip(ids_csv.split(","), map(float, times_csv.split(",")), strict=True)) if ids_csv else {}
     )
-    for mitra_id, heartbeat_at, online_at in rows.iterator(chunk_size=5000):
-        when = heartbeat_at or online_at
-        online[str(mitra_id)] = when.timestamp() if when else 0.0
-    deactivated = [str(x) for x in Mitra.objects.filter(is_active=False).values_list("id", flat=True)]
+    deactivated = deactivated_csv.split(",") if deactivated_csv else []
     return SeedSource(online=online, deactivated=deactivated, capacities=mitra_loads_orm())
 
 
@@ -189,6 +199,25 @@ _UUID_CACHE: dict[str, uuid.UUID] = {}
 _UUID_CACHE_MAX = 500_000
 
 
+_new_object = object.__new__
+_set_slot = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _parse_uuid(raw: str) -> uuid.UUID:
+    """uuid.UUID(raw), ~3× cheaper for the canonical 36-character form Valkey holds (every id there
+    was written from a Postgres uuid): the value set straight into UUID's two slots, as
+    UUID.__setstate__ does. Anything else goes through uuid.UUID and its checks."""
+    if len(raw) == 36 and raw[8] == raw[13] == raw[18] == raw[23] == "-":
+        hexdigits = raw.replace("-", "")
+        if hexdigits.isalnum():
+            value = _new_object(uuid.UUID)
+            _set_slot(value, "int", int(hexdigits, 16))
+            _set_slot(value, "is_safe", _UNKNOWN)
+            return value
+    return uuid.UUID(raw)
+
+
 def _as_uuids(ids: list[str], exclude: set[uuid.UUID] | None) -> list[uuid.UUID]:
     cache = _UUID_CACHE
     try:
@@ -198,7 +227,7 @@ def _as_uuids(ids: list[str], exclude: set[uuid.UUID] | None) -> list[uuid.UUID]
             cache.clear()
         for raw in ids:
             if raw not in cache:
-                cache[raw] = uuid.UUID(raw)
+                cache[raw] = _parse_uuid(raw)
         values = list(map(cache.__getitem__, ids))
     if exclude:
         return [v for v in values if v not in exclude]
@@ -244,6 +273,19 @@ class _ReadyCopy:
 
 
 _ready_copy = _ReadyCopy()
+
+
+def ready_copy_warm() -> int:
+    """Load this process's copy of the ready set now (at process start, so no request pays the
+    whole-set read). Returns the members loaded, or -1 when Valkey cannot vouch for the mirror (the
+    first find-available then loads it, or answers from Postgres)."""
+    try:
+        values, _stale = _ready_copy.refresh(
+            cutoff=_cutoff().timestamp(), max_per_mitra=config_get().max_customers_per_mitra
+        )
+    except store.StoreUnavailable:
+        return -1
+    return len(values)
 
 
 @dataclass(frozen=True)
