@@ -343,6 +343,11 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
     say("reading Postgres")
     source = selectors.seed_source()
     floor = time.time() - cfg.mitra_stale_after_seconds + _cadence()
+    # The most Postgres' last_heartbeat_at can lag a live mitra's last ping (heartbeat mirror), with
+    # one interval to spare for a late mirror run.
+    horizon = time.time() - (
+        (HEARTBEAT_MIRROR_SHARES + 1) * int(settings.HEARTBEAT_MIRROR_INTERVAL_SECONDS) + _cadence()
+    )
     result = store.rebuild(
         online=source.online,
         deactivated=source.deactivated,
@@ -350,6 +355,7 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
         max_per_mitra=cfg.max_customers_per_mitra,
         now=started.timestamp(),
         missing_heartbeat_floor=floor,
+        missing_heartbeat_horizon=horizon,
         progress=say,
     )
     replayed = _replay_since(started)

@@ -496,6 +496,7 @@ class Counts:
     online: int
     available: int
     deactivated: int
+    stale: int  # online, last ping older than the cutoff (the sweep has not taken them yet)
 
 
 def counts(*, cutoff: float, max_per_mitra: int) -> Counts:
@@ -506,11 +507,17 @@ def counts(*, cutoff: float, max_per_mitra: int) -> Counts:
         pipe.scard(ONLINE)
         pipe.zcount(READY, cutoff, "+inf")
         pipe.scard(DEACTIVATED)
+        pipe.zcount(HEARTBEATS, "-inf", f"({cutoff}")
         return list(pipe.execute())
 
     results = _guard(run)
     _check_trusted(results, max_per_mitra)
-    return Counts(online=int(results[2]), available=int(results[3]), deactivated=int(results[4]))
+    return Counts(
+        online=int(results[2]),
+        available=int(results[3]),
+        deactivated=int(results[4]),
+        stale=int(results[5]),
+    )
 
 
 def _scored(reply: list[Any]) -> tuple[list[str], list[Any]]:
@@ -590,6 +597,7 @@ def rebuild(
     max_per_mitra: int,
     now: float,
     missing_heartbeat_floor: float,
+    missing_heartbeat_horizon: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RebuildResult:
     """Replace the whole mirror with the given Postgres state, atomically for readers.
@@ -598,7 +606,9 @@ def rebuild(
     ever sees a half-built set and no stale member survives. For an online mitra the newer of the
     Postgres time and the ping already in Valkey wins (pings reach Postgres only every mirror
     cycle); with no ping in Valkey (server restarted) the time is at least
-    `missing_heartbeat_floor`, so a wipe does not make every mitra look stale at once.
+    `missing_heartbeat_floor`, so a wipe does not make every mitra look stale at once, unless its
+    Postgres time is older than `missing_heartbeat_horizon` (older than the mirror can lag: the
+    mitra really went silent, so it gets no grace and is neither counted nor offered).
     """
     say = progress or (lambda _msg: None)
 
@@ -610,6 +620,7 @@ def rebuild(
         known_ids, known_times = _scored(client.execute_command("ZRANGE", HEARTBEATS, 0, -1, "WITHSCORES"))
         existing = dict(zip(known_ids, known_times, strict=True))
         old_online = set(client.smembers(ONLINE)) if client.exists(SEEDED) else set()
+        horizon = missing_heartbeat_horizon
         online_ids: list[str] = []
         stamps: list[str] = []
         caps: list[str] = []
@@ -618,7 +629,12 @@ def rebuild(
             if mitra_id in deactivated_set:
                 continue  # a deactivated mitra is never online in the mirror
             known = existing.get(mitra_id)
-            when = max(pg_time, float(known)) if known is not None else max(pg_time, missing_heartbeat_floor)
+            if known is not None:
+                when = max(pg_time, float(known))
+            elif horizon is not None and pg_time < horizon:
+                when = pg_time
+            else:
+                when = max(pg_time, missing_heartbeat_floor)
             cap = int(capacities.get(mitra_id, 0))
             online_ids.append(mitra_id)
             stamps.append(repr(when))
