@@ -546,7 +546,9 @@ _HEX = "0123456789abcdef"
 
 def _mirror_share(cycle: int) -> frozenset[str]:
     """The last hex digits of the ids written in this cycle."""
-    return frozenset(c for i, c in enumerate(_HEX) if i % HEARTBEAT_MIRROR_SHARES == cycle % HEARTBEAT_MIRROR_SHARES)
+    return frozenset(
+        c for i, c in enumerate(_HEX) if i % HEARTBEAT_MIRROR_SHARES == cycle % HEARTBEAT_MIRROR_SHARES
+    )
 
 
 def availability_heartbeat_mirror(*, full: bool = False) -> int:

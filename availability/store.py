@@ -60,6 +60,7 @@ HEARTBEAT_PREFIX = "mitra:heartbeat:"
 # Script results.
 NOT_SEEDED = -2
 DEACTIVATED_RESULT = -1
+LOGIN_REVOKED = -3
 
 CHUNK = 1000
 # Ids removed per pop_stale call: the script holds Valkey for O(batch), ~1 ms at 2,000.
@@ -148,9 +149,12 @@ end
 # READY_LOG (newest first, capped), so a reader that cached the members at version V catches up
 # with the newest (version - V) log entries instead of re-reading the whole set.
 
+# KEYS[11] (optional): the caller's login revocation marker (accounts.revocation.revoked_key); the
+# hot path passes it so the revocation check rides in the same round trip (-3: login revoked).
 HEARTBEAT_LUA = (
     _READY_HELPER
     + """
+if KEYS[11] and redis.call('EXISTS', KEYS[11]) == 1 then return -3 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
@@ -221,10 +225,12 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
 return 0
 """
 
-# KEYS: SEEDED, SNAPSHOT, MAX_PER_MITRA, READY. ARGV: cutoff, max, ttl.
+# KEYS: SEEDED, SNAPSHOT, MAX_PER_MITRA, READY, and optionally the caller's login revocation marker
+# (-3: login revoked). ARGV: cutoff, max, ttl.
 # Atomic, so a TTL expiry triggers exactly one recompute (the script is its own lock), and the
 # recompute is one ZCOUNT: O(log n).
 BEACON_LUA = """
+if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return -3 end
 local cached = redis.call('GET', KEYS[2])
 if cached then return cached end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end

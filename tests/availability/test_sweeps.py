@@ -119,7 +119,9 @@ def test_heartbeat_mirror_writes_each_share_in_its_cycle(make_mitra: Any, seeded
     while len(by_share) < shares:
         mitra = make_mitra()
         by_share.setdefault(int(str(mitra.id)[-1], 16) % shares, mitra)
-    start = dt.datetime.fromtimestamp((int(T0.timestamp()) // (interval * shares)) * interval * shares, tz=dt.UTC)
+    start = dt.datetime.fromtimestamp(
+        (int(T0.timestamp()) // (interval * shares)) * interval * shares, tz=dt.UTC
+    )
     with time_machine.travel(start, tick=False) as traveller:
         for mitra in by_share.values():
             services.mitra_set_online(mitra_id=mitra.id)
