@@ -4,7 +4,7 @@ Every REST route checks the login row in Postgres; the heartbeat and beacon hot 
 SQL, so they check a Valkey key per revoked login instead (`revoked_key`, passed to the route's Lua
 script, which refuses a revoked login in the same round trip: availability.hotpath). This module owns that key family:
 
-    auth:revoked:<login id hex>   "1", expiring when the last access token of that login expires
+    {avail}:auth:revoked:<login id hex>   "1", expiring when the last access token of that login expires
 
 The durable record is the `revoked_logins` table (accounts.models.RevokedLogin), written in the
 transaction that deletes the login; the Valkey key is written after commit. If Valkey cannot take
@@ -30,7 +30,9 @@ from halobestie.valkey import VALKEY_ERRORS, get_valkey
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "auth:revoked:"
+# The availability hash tag: the heartbeat and beacon scripts read this key together with the
+# availability family, so on Valkey Cluster it must live in their slot (availability.store.TAG).
+KEY_PREFIX = "{avail}:auth:revoked:"
 # Clock skew between instances: keep the marker a little longer than a token can live.
 MARGIN_SECONDS = 60
 

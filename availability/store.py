@@ -1,6 +1,6 @@
 """The only module that knows the availability keys in Valkey (docs/availability.md).
 
-Keys
+Keys (each name below is prefixed with the hash tag `{avail}:`, see TAG)
 - `mitras:online` (set): mitra ids with is_online.
 - `mitras:deactivated` (set): mitra ids with is_active = false.
 - `mitra:capacity:<id>` (string int): the mitra's count of capacity-holding sessions.
@@ -42,20 +42,26 @@ from halobestie.valkey import VALKEY_ERRORS, get_valkey
 
 logger = logging.getLogger(__name__)
 
-ONLINE = "mitras:online"
-DEACTIVATED = "mitras:deactivated"
-HEARTBEATS = "mitras:heartbeats"
-READY = "mitras:ready"
-READY_VERSION = "availability:ready:version"
-READY_LOG = "availability:ready:log"
+# Every key of the family starts with the hash tag {avail}: on Valkey Cluster they all live in one
+# slot, which the multi-key scripts and the MULTI swap below require (the list is in
+# docs/performance.md, "Availability on Valkey Cluster"). The login revocation markers the hot
+# path's scripts read carry the same tag (accounts.revocation.KEY_PREFIX).
+TAG = "{avail}"
+ONLINE = f"{TAG}:mitras:online"
+DEACTIVATED = f"{TAG}:mitras:deactivated"
+HEARTBEATS = f"{TAG}:mitras:heartbeats"
+READY = f"{TAG}:mitras:ready"
+READY_VERSION = f"{TAG}:availability:ready:version"
+READY_LOG = f"{TAG}:availability:ready:log"
 # Membership changes kept for readers that are a few changes behind (O(changes) catch-up).
 READY_LOG_MAX = 2000
-MAX_PER_MITRA = "availability:max_per_mitra"
-SEEDED = "availability:seeded"
-SNAPSHOT = "availability:snapshot"
-RESEED_LOCK = "availability:reseed:lock"
-CAPACITY_PREFIX = "mitra:capacity:"
-HEARTBEAT_PREFIX = "mitra:heartbeat:"
+MAX_PER_MITRA = f"{TAG}:availability:max_per_mitra"
+SEEDED = f"{TAG}:availability:seeded"
+SNAPSHOT = f"{TAG}:availability:snapshot"
+RESEED_LOCK = f"{TAG}:availability:reseed:lock"
+TMP_PREFIX = f"{TAG}:availability:tmp:"
+CAPACITY_PREFIX = f"{TAG}:mitra:capacity:"
+HEARTBEAT_PREFIX = f"{TAG}:mitra:heartbeat:"
 
 # Script results.
 NOT_SEEDED = -2
@@ -647,7 +653,7 @@ def rebuild(
             caps.append(str(cap))
             ready += cap < max_per_mitra
         tag = secrets.token_hex(6)
-        tmp = {name: f"availability:tmp:{tag}:{name}" for name in (ONLINE, DEACTIVATED, HEARTBEATS, READY)}
+        tmp = {name: f"{TMP_PREFIX}{tag}:{name}" for name in (ONLINE, DEACTIVATED, HEARTBEATS, READY)}
         say(f"building mirror: {len(online_ids)} online, {len(deactivated_ids)} deactivated")
 
         # Bulk load: one script call per BULK_CHUNK online mitras, its ids/times/capacities as three
