@@ -658,8 +658,9 @@ def rebuild(
 
         # Bulk load: one script call per BULK_CHUNK online mitras, its ids/times/capacities as three
         # comma-joined strings (packing 100k x 9 separate arguments in redis-py costs ~1 s alone).
+        # One call at a time, not pipelined: each holds Valkey for a few ms, and a pipeline of many
+        # would make its first reply wait for all of them (a socket timeout on a loaded machine).
         loader = _scripts.get("bulk_load")
-        pipe = client.pipeline(transaction=False)
         for i in range(0, len(online_ids), BULK_CHUNK):
             loader(
                 keys=[tmp[ONLINE], tmp[HEARTBEATS], tmp[READY]],
@@ -671,10 +672,8 @@ def rebuild(
                     HEARTBEAT_PREFIX,
                     CAPACITY_PREFIX,
                 ],
-                client=pipe,
             )
-            if (i // BULK_CHUNK) % 8 == 7:
-                pipe.execute()
+        pipe = client.pipeline(transaction=False)
         for i in range(0, len(deactivated_ids), BULK_CHUNK):
             pipe.sadd(tmp[DEACTIVATED], *deactivated_ids[i : i + BULK_CHUNK])
         # Capacity for every mitra holding sessions but not online (online ones got theirs above),
