@@ -1,6 +1,6 @@
 """The scale work (docs/performance.md "Availability at scale"): the sweep's mitras-lost point, the
 rebuild's horizon for silent mitras, the stale count, the one-COUNT fallbacks, the ready copy loaded
-at process start and the id parser behind it."""
+at process start."""
 
 from __future__ import annotations
 
@@ -181,32 +181,3 @@ def test_process_start_with_valkey_down_still_starts(
         assert selectors.ready_copy_warm() == -1
     finally:
         valkey_server.start()
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        str(uuid.uuid4()),
-        "00000000-0000-0000-0000-000000000000",
-        "ffffffff-ffff-ffff-ffff-ffffffffffff",
-        str(uuid.uuid4()).upper(),
-        "{12345678-1234-5678-1234-567812345678}",
-        "12345678123456781234567812345678",
-    ],
-)
-def test_id_parser_equals_uuid(raw: str) -> None:
-    parsed = selectors._parse_uuid(raw)
-    assert parsed == uuid.UUID(raw)
-    assert str(parsed) == str(uuid.UUID(raw))
-    assert hash(parsed) == hash(uuid.UUID(raw))
-    assert parsed.is_safe == uuid.SafeUUID.unknown
-
-
-@pytest.mark.parametrize(
-    "raw", ["1234567g-1234-5678-1234-567812345678", "+2345678-1234-5678-1234-5678123456", "not an id"]
-)
-def test_id_parser_rejects_what_uuid_rejects(raw: str) -> None:
-    with pytest.raises(ValueError):
-        uuid.UUID(raw)
-    with pytest.raises(ValueError):
-        selectors._parse_uuid(raw)
