@@ -167,7 +167,7 @@ def test_process_start_loads_the_ready_copy(make_mitra: Any, seeded: Any) -> Non
     selectors._UUID_CACHE.clear()
     assert services.availability_seed_at_startup(source="test") is True
     assert set(selectors._ready_copy.values) == {a.id, b.id}
-    assert selectors._ready_copy.version == int(get_valkey().get(store.READY_VERSION))
+    assert selectors._ready_copy.version == int(str(get_valkey().get(store.READY_VERSION)))
     assert ready_members() == {str(a.id), str(b.id)}
     assert set(readers.find_available_mitras()) == {a.id, b.id}
 
