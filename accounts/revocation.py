@@ -1,9 +1,10 @@
 """Revoked logins, so a logged-out access token fails at once on every route, hot paths included.
 
 Every REST route checks the login row in Postgres; the heartbeat and beacon hot paths run without
-SQL, so they check a Valkey key per revoked login instead. This module owns that key family:
+SQL, so they check a Valkey key per revoked login instead (`revoked_key`, passed to the route's Lua
+script, which refuses a revoked login in the same round trip: availability.hotpath). This module owns that key family:
 
-    auth:revoked:<login id hex>   "1", expiring when the last access token of that login expires
+    {avail}:auth:revoked:<login id hex>   "1", expiring when the last access token of that login expires
 
 The durable record is the `revoked_logins` table (accounts.models.RevokedLogin), written in the
 transaction that deletes the login; the Valkey key is written after commit. If Valkey cannot take
@@ -25,11 +26,13 @@ from django.utils import timezone
 
 from accounts.models import RevokedLogin
 from halobestie import gateway, realtime
-from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
+from halobestie.valkey import VALKEY_ERRORS, get_valkey
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "auth:revoked:"
+# The availability hash tag: the heartbeat and beacon scripts read this key together with the
+# availability family, so on Valkey Cluster it must live in their slot (availability.store.TAG).
+KEY_PREFIX = "{avail}:auth:revoked:"
 # Clock skew between instances: keep the marker a little longer than a token can live.
 MARGIN_SECONDS = 60
 
@@ -106,8 +109,3 @@ def login_is_revoked(*, auth_session_id: uuid.UUID) -> bool | None:
         return bool(get_valkey().exists(revoked_key(auth_session_id)))
     except VALKEY_ERRORS:
         return None
-
-
-async def login_is_revoked_async(*, auth_session_id: uuid.UUID) -> bool:
-    """The hot path's check (one EXISTS). Raises a Valkey error when Valkey cannot answer."""
-    return bool(await get_async_valkey().exists(revoked_key(auth_session_id)))

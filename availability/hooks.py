@@ -35,21 +35,20 @@ def mitra_maybe_free(*, mitra_id: uuid.UUID) -> None:
     transaction.on_commit(run)
 
 
-# --- lost mitras --------------------------------------------------------------------------------------
-# Who wants to know that mitras were just taken offline by the system (today: the auto-offline sweep's
-# stale mitras). sessions_app registers its lost-mitra listener at start-up and reroutes their live
-# sessions (docs/reliability.md "Lost mitra"); the listener re-checks each mitra itself, so a mitra the
-# sweep considered but left online (a fresh heartbeat raced it) is left alone.
+# --- mitras lost -----------------------------------------------------------------------------------
+# Who wants to know that the auto-offline sweep took mitras offline (their app went silent), e.g. to
+# re-route their live sessions. Registered by higher apps in AppConfig.ready; called once per sweep,
+# after its commit, with exactly the mitras that sweep set offline in Postgres.
 
-_lost_listeners: list[Callable[[list[uuid.UUID], str], None]] = []
+_lost_listeners: list[Callable[[list[uuid.UUID]], None]] = []
 
 
-def mitra_lost_listener_register(listener: Callable[[list[uuid.UUID], str], None]) -> None:
+def mitra_lost_listener_register(listener: Callable[[list[uuid.UUID]], None]) -> None:
     if listener not in _lost_listeners:
         _lost_listeners.append(listener)
 
 
-def mitras_lost(*, mitra_ids: list[uuid.UUID], reason: str) -> None:
+def mitras_lost(*, mitra_ids: list[uuid.UUID]) -> None:
     """After commit (at once outside a transaction): tell the listeners (each once, errors logged)."""
     if not mitra_ids:
         return
@@ -58,8 +57,8 @@ def mitras_lost(*, mitra_ids: list[uuid.UUID], reason: str) -> None:
     def run() -> None:
         for listener in list(_lost_listeners):
             try:
-                listener(ids, reason)
+                listener(ids)
             except Exception:
-                logger.exception("availability: a mitra-lost listener failed")
+                logger.exception("availability: a mitras-lost listener failed")
 
     transaction.on_commit(run)

@@ -28,7 +28,7 @@ import jwt
 from django.conf import settings
 from django.db import connections
 
-from accounts.revocation import login_is_revoked_async
+from accounts.revocation import revoked_key
 from accounts.tokens import access_token_decode
 from availability import store
 from availability.services import availability_seed_at_startup
@@ -74,6 +74,9 @@ CONFIG_TTL_SECONDS = 2.0
 
 # Neither route needs a body; the heartbeat's limit (docs/security.md) bounds what is read.
 BODY_LIMIT = body_limit_for("POST", HEARTBEAT_PATH)
+
+
+REVOKED_MESSAGE = "This login has ended; sign in again."
 
 
 class _Fallback(Exception):  # control flow: hand the request to Django
@@ -143,7 +146,14 @@ class AvailabilityHotPath:
         )
         await send({"type": "http.response.body", "body": payload})
 
-    async def _principal(self, scope: Scope, user_type: str) -> uuid.UUID:
+    def _principal(self, scope: Scope, user_type: str) -> tuple[uuid.UUID, str]:
+        """The caller's id and the Valkey key of their login's revocation marker.
+
+        Logout, refresh reuse and deactivation revoke a login at once (accounts.revocation): each
+        route's script checks that marker first (EXISTS inside the same Lua call, so no extra round
+        trip; never cached) and answers LOGIN_REVOKED. Valkey unable to vouch → Django checks
+        Postgres (`_call` hands over while the mirror, which republishes lost markers, is untrusted).
+        """
         token = _bearer(scope)
         if token is None:
             raise Unauthorized()
@@ -152,21 +162,7 @@ class AvailabilityHotPath:
             cached = self._verify(token)
         if cached[0] != user_type:
             raise Forbidden(f"This route is for {user_type} accounts.")
-        await self._refuse_revoked(cached[2])
-        return cached[1]
-
-    async def _refuse_revoked(self, auth_session_id: uuid.UUID) -> None:
-        """Logout, refresh reuse and deactivation revoke a login at once (accounts.revocation):
-        one EXISTS per request, never cached. Valkey unable to vouch → Django checks Postgres."""
-        if store.reconnect_pending() is not None:
-            raise _Fallback()  # markers lost in an outage are republished by the rebuild
-        try:
-            revoked = await login_is_revoked_async(auth_session_id=auth_session_id)
-        except VALKEY_ERRORS as exc:
-            store.mark_failed_from_async()
-            raise _Fallback() from exc
-        if revoked:
-            raise Unauthorized("This login has ended; sign in again.")
+        return cached[1], revoked_key(cached[2])
 
     def _verify(self, token: str) -> tuple[str, uuid.UUID, uuid.UUID, float]:
         self._tokens.pop(token, None)
@@ -215,8 +211,12 @@ class AvailabilityHotPath:
     # --- the two routes -------------------------------------------------------------------------
 
     async def _heartbeat(self, scope: Scope) -> tuple[int, bytes]:
-        mitra_id = await self._principal(scope, "mitra")
-        result = await self._call("heartbeat", store.mitra_keys(mitra_id), [str(mitra_id), time.time()])
+        mitra_id, revoked = self._principal(scope, "mitra")
+        result = await self._call(
+            "heartbeat", [*store.mitra_keys(mitra_id), revoked], [str(mitra_id), time.time()]
+        )
+        if result == store.LOGIN_REVOKED:
+            raise Unauthorized(REVOKED_MESSAGE)
         if result == store.NOT_SEEDED:
             raise _Fallback()
         if result == store.DEACTIVATED_RESULT:
@@ -225,13 +225,15 @@ class AvailabilityHotPath:
         return 200, self._heartbeat_body
 
     async def _beacon(self, scope: Scope) -> tuple[int, bytes]:
-        await self._principal(scope, "customer")
+        _customer_id, revoked = self._principal(scope, "customer")
         stale_after, max_per_mitra = await self._config_values()
         raw = await self._call(
             "beacon",
-            store.beacon_keys(),
+            [*store.beacon_keys(), revoked],
             [time.time() - stale_after, max_per_mitra, int(settings.BEACON_SNAPSHOT_TTL_SECONDS)],
         )
+        if raw == store.LOGIN_REVOKED:
+            raise Unauthorized(REVOKED_MESSAGE)
         if not isinstance(raw, str):
             raise _Fallback()  # not seeded / built with another max
         return 200, b'{"success":true,"data":' + raw.encode() + b"}"

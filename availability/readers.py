@@ -110,12 +110,13 @@ def beacon_get() -> Beacon:
 
 
 def dashboard_counts() -> DashboardCounts:
-    """Online, available and deactivated mitra counts for the ops dashboard."""
+    """Online, available, deactivated and stale mitra counts for the ops dashboard (Valkey: one
+    pipeline of O(1)/O(log n) counts; Postgres: three COUNTs)."""
 
     def valkey() -> DashboardCounts:
         c = store.counts(cutoff=_cutoff().timestamp(), max_per_mitra=config_get().max_customers_per_mitra)
         return DashboardCounts(
-            online=c.online, available=c.available, deactivated=c.deactivated, source="valkey"
+            online=c.online, available=c.available, deactivated=c.deactivated, source="valkey", stale=c.stale
         )
 
     return _valkey_first(valkey, dashboard_counts_orm, what="dashboard counts")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -108,12 +109,51 @@ def _available_ids(cutoff: dt.datetime, max_per_mitra: int) -> list[uuid.UUID]:
     )
     if not candidates:
         return []
-    loads = load_source().loads(mitra_ids=[row[0] for row in candidates])
+    loads = _loads_of([row[0] for row in candidates])
     return [
         mitra_id
         for mitra_id, own, cooldown_until in candidates
         if effective_load(loads.get(mitra_id, 0), own, cooldown_until, max_per_mitra, now) < max_per_mitra
     ]
+
+
+# Above this many candidates, every non-zero load (one GROUP BY over the capacity-holding sessions,
+# O(live sessions)) is cheaper than a query naming each candidate (an IN list of 100k ids costs
+# seconds to build and plan).
+_LOADS_BY_ID_MAX = 1000
+
+
+def _loads_of(mitra_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if len(mitra_ids) > _LOADS_BY_ID_MAX:
+        return load_source().loads()
+    return load_source().loads(mitra_ids=mitra_ids)
+
+
+def _available_count(cutoff: dt.datetime, max_per_mitra: int) -> int:
+    """len(_available_ids(...)) as one COUNT in Postgres: the loads (non-zero only, one GROUP BY)
+    joined in as two arrays and the readiness rule of `effective_load` written in SQL."""
+    loads = load_source().loads()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM mitra_online_status s JOIN mitras m ON m.id = s.mitra_id"
+            " LEFT JOIN UNNEST(string_to_array(%s, ',')::uuid[], string_to_array(%s, ',')::int[])"
+            "   AS l(mitra_id, n) ON l.mitra_id = s.mitra_id"
+            " WHERE m.is_active AND s.is_online AND s.last_heartbeat_at >= %s"
+            " AND COALESCE(l.n, 0)"
+            "   + CASE WHEN s.capacity IS NOT NULL AND s.capacity < %s THEN %s - s.capacity ELSE 0 END"
+            "   + CASE WHEN s.cooldown_until > %s THEN %s ELSE 0 END < %s",
+            [
+                ",".join(str(k) for k in loads),
+                ",".join(str(v) for v in loads.values()),
+                cutoff,
+                max_per_mitra,
+                max_per_mitra,
+                timezone.now(),
+                COOLDOWN_BLOCK,
+                max_per_mitra,
+            ],
+        )
+        return int(cursor.fetchone()[0])
 
 
 def find_available_mitras_orm(*, exclude: set[uuid.UUID] | None = None) -> list[uuid.UUID]:
@@ -143,20 +183,26 @@ class DashboardCounts:
     available: int
     deactivated: int
     source: str  # "valkey" | "postgres"
+    # Online but silent past the cutoff (the auto-offline sweep takes them). From Valkey when it is
+    # up: Postgres' last_heartbeat_at lags the pings by up to HEARTBEAT_MIRROR_SHARES mirror cycles.
+    stale: int = 0
 
 
 def beacon_orm() -> Beacon:
-    count = len(_available_ids(_cutoff(), config_get().max_customers_per_mitra))
+    count = _available_count(_cutoff(), config_get().max_customers_per_mitra)
     return Beacon(available=count > 0, count=count)
 
 
 def dashboard_counts_orm() -> DashboardCounts:
     cfg = config_get()
+    cutoff = _cutoff()
+    online = MitraOnlineStatus.objects.filter(is_online=True, mitra__is_active=True)
     return DashboardCounts(
-        online=MitraOnlineStatus.objects.filter(is_online=True, mitra__is_active=True).count(),
-        available=len(_available_ids(_cutoff(), cfg.max_customers_per_mitra)),
+        online=online.count(),
+        available=_available_count(cutoff, cfg.max_customers_per_mitra),
         deactivated=Mitra.objects.filter(is_active=False).count(),
         source="postgres",
+        stale=online.filter(Q(last_heartbeat_at__lt=cutoff) | Q(last_heartbeat_at__isnull=True)).count(),
     )
 
 
@@ -168,15 +214,24 @@ class SeedSource:
 
 
 def seed_source() -> SeedSource:
-    """What the mirror must hold, read from Postgres in three queries."""
-    online: dict[str, float] = {}
-    rows = MitraOnlineStatus.objects.filter(is_online=True, mitra__is_active=True).values_list(
-        "mitra_id", "last_heartbeat_at", "last_online_at"
+    """What the mirror must hold, read from Postgres in three queries.
+
+    The online ids and times come back as two comma-joined strings (string_agg): at 100k rows this
+    is ~10× cheaper than letting the driver build a UUID and a datetime per row.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(s.mitra_id::text, ','), string_agg(COALESCE(EXTRACT(EPOCH FROM"
+            " COALESCE(s.last_heartbeat_at, s.last_online_at)), 0)::text, ',')"
+            " FROM mitra_online_status s JOIN mitras m ON m.id = s.mitra_id WHERE s.is_online AND m.is_active"
+        )
+        ids_csv, times_csv = cursor.fetchone()
+        cursor.execute("SELECT string_agg(id::text, ',') FROM mitras WHERE NOT is_active")
+        (deactivated_csv,) = cursor.fetchone()
+    online: dict[str, float] = (
+        dict(zip(ids_csv.split(","), map(float, times_csv.split(",")), strict=True)) if ids_csv else {}
     )
-    for mitra_id, heartbeat_at, online_at in rows.iterator(chunk_size=5000):
-        when = heartbeat_at or online_at
-        online[str(mitra_id)] = when.timestamp() if when else 0.0
-    deactivated = [str(x) for x in Mitra.objects.filter(is_active=False).values_list("id", flat=True)]
+    deactivated = deactivated_csv.split(",") if deactivated_csv else []
     return SeedSource(online=online, deactivated=deactivated, capacities=mitra_loads_orm())
 
 
@@ -244,6 +299,19 @@ class _ReadyCopy:
 
 
 _ready_copy = _ReadyCopy()
+
+
+def ready_copy_warm() -> int:
+    """Load this process's copy of the ready set now (at process start, so no request pays the
+    whole-set read). Returns the members loaded, or -1 when Valkey cannot vouch for the mirror (the
+    first find-available then loads it, or answers from Postgres)."""
+    try:
+        values, _stale = _ready_copy.refresh(
+            cutoff=_cutoff().timestamp(), max_per_mitra=config_get().max_customers_per_mitra
+        )
+    except store.StoreUnavailable:
+        return -1
+    return len(values)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -343,6 +343,11 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
     say("reading Postgres")
     source = selectors.seed_source()
     floor = time.time() - cfg.mitra_stale_after_seconds + _cadence()
+    # The most Postgres' last_heartbeat_at can lag a live mitra's last ping (heartbeat mirror), with
+    # one interval to spare for a late mirror run.
+    horizon = time.time() - (
+        (HEARTBEAT_MIRROR_SHARES + 1) * int(settings.HEARTBEAT_MIRROR_INTERVAL_SECONDS) + _cadence()
+    )
     result = store.rebuild(
         online=source.online,
         deactivated=source.deactivated,
@@ -350,6 +355,7 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
         max_per_mitra=cfg.max_customers_per_mitra,
         now=started.timestamp(),
         missing_heartbeat_floor=floor,
+        missing_heartbeat_horizon=horizon,
         progress=say,
     )
     replayed = _replay_since(started)
@@ -453,80 +459,116 @@ def store_max_ok() -> bool:
 def availability_auto_offline_sweep(*, batch: int = store.SWEEP_BATCH) -> int:
     """Set offline every online mitra whose last ping is older than mitra_stale_after_seconds.
 
-    Works only from Valkey's sorted set (O(stale)). On any Valkey error it does nothing at all:
-    Postgres heartbeats lag by a mirror cycle, so a Postgres scan during a hiccup would take
-    healthy mitras offline en masse.
+    Works only from Valkey's sorted set (O(stale)). On any Valkey error before anything was popped
+    it does nothing at all: Postgres heartbeats lag by a mirror cycle, so a Postgres scan during a
+    hiccup would take healthy mitras offline en masse.
+
+    Two steps: pop every stale id from Valkey (scripts of `batch` ids, each holding Valkey for
+    O(batch)), then one Postgres transaction for all of them (two set-based statements). The
+    mitras it really set offline are handed to the `mitras_lost` listeners after that commit: the
+    one point where "the sweep took these mitras offline" is known.
     """
     if store.reconnect_pending() is not None and not availability_heal():
         logger.warning("availability: auto-offline sweep skipped (Valkey not trusted yet)")
         return 0
     cutoff = time.time() - config_get().mitra_stale_after_seconds
-    total = 0
+    popped: list[str] = []
     while True:
         try:
-            ids = store.pop_stale(cutoff=cutoff, batch=batch)
+            ids = store.pop_stale_ids(cutoff=cutoff, batch=batch)
         except store.StoreNotSeeded:
             availability_heal()
-            logger.warning("availability: auto-offline sweep skipped (mirror was rebuilt)")
-            return total
+            logger.warning("availability: auto-offline sweep stopped (mirror was rebuilt)")
+            break
         except store.StoreUnavailable:
-            logger.warning("availability: auto-offline sweep aborted (Valkey unavailable)")
-            return total
-        if not ids:
-            return total
-        total += _offline_in_postgres(ids, cutoff=cutoff)
-        mitras_lost(mitra_ids=ids, reason="stale")  # their live sessions are rerouted (sessions_app)
+            logger.warning("availability: auto-offline sweep stopped (Valkey unavailable)")
+            break
+        popped.extend(ids)
         if len(ids) < batch:
-            return total
+            break
+    if not popped:
+        return 0
+    # Whatever was popped is gone from Valkey: Postgres follows even if a later pop failed.
+    lost = _offline_in_postgres_ids(popped, cutoff=cutoff)
+    mitras_lost(mitra_ids=lost)
+    return len(lost)
 
 
-def _offline_in_postgres(mitra_ids: list[uuid.UUID], *, cutoff: float) -> int:
-    """Offline + log rows for exactly the ids the sweep removed: one statement per batch.
+def _offline_in_postgres(mitra_ids: Sequence[uuid.UUID | str], *, cutoff: float) -> int:
+    """`_offline_in_postgres_ids`, counted."""
+    return len(_offline_in_postgres_ids([str(m) for m in mitra_ids], cutoff=cutoff))
+
+
+def _offline_in_postgres_ids(mitra_ids: list[str], *, cutoff: float) -> list[uuid.UUID]:
+    """Offline + log rows for exactly the ids the sweep removed, in one transaction of two
+    set-based statements, whatever the count. Returns the mitras set offline.
 
     A row whose heartbeat in Postgres is newer than the cutoff is left online: the mitra went
     online again (which writes a fresh heartbeat) while the sweep ran, and its online write
     re-adds it to the mirror, so both sides stay online instead of Postgres offline / Valkey online.
+    The ids travel as one comma-joined text parameter (split by Postgres): adapting a Python list
+    of thousands of values costs more than the statement.
     """
     now = timezone.now()
+    joined = ",".join(mitra_ids)
     with transaction.atomic(), connection.cursor() as cursor:
         # The lock order (mitra rows first, in id order), then status rows and log inserts.
         cursor.execute(
-            "SELECT id FROM mitras WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE",
-            [[str(m) for m in mitra_ids]],
+            "SELECT count(*) FROM (SELECT id FROM mitras WHERE id = ANY(string_to_array(%s, ',')::uuid[])"
+            " ORDER BY id FOR NO KEY UPDATE) AS locked",
+            [joined],
         )
         cursor.execute(
             "WITH went AS ("
             "  UPDATE mitra_online_status SET is_online = false, last_offline_at = %s, updated_at = %s"
-            "  WHERE mitra_id = ANY(%s::uuid[]) AND is_online"
+            "  WHERE mitra_id = ANY(string_to_array(%s, ',')::uuid[]) AND is_online"
             "  AND (last_heartbeat_at IS NULL OR last_heartbeat_at < to_timestamp(%s))"
             "  RETURNING mitra_id"
-            ") INSERT INTO mitra_online_logs (mitra_id, event, at, reason) "
-            "SELECT mitra_id, %s, %s, %s FROM went",
-            [
-                now,
-                now,
-                [str(m) for m in mitra_ids],
-                cutoff,
-                OnlineEvent.OFFLINE.value,
-                now,
-                OnlineReason.STALE.value,
-            ],
+            "), logged AS ("
+            "  INSERT INTO mitra_online_logs (mitra_id, event, at, reason) "
+            "  SELECT mitra_id, %s, %s, %s FROM went"
+            ") SELECT mitra_id FROM went",
+            [now, now, joined, cutoff, OnlineEvent.OFFLINE.value, now, OnlineReason.STALE.value],
         )
-        return int(cursor.rowcount)
+        return [row[0] for row in cursor.fetchall()]
 
 
-def availability_heartbeat_mirror() -> int:
-    """Copy every online mitra's last ping into last_heartbeat_at: one UPDATE from UNNEST.
+# The mirror writes each online mitra's row every HEARTBEAT_MIRROR_SHARES-th cycle (its share is fixed
+# by the last hex digit of its id), so a cycle at 100k online writes 100k / SHARES rows. Postgres'
+# last_heartbeat_at then lags Valkey by up to SHARES mirror intervals plus one cadence (2 × 60 s +
+# 30 s with the defaults) instead of one interval: every staleness decision while Valkey is up is
+# made from Valkey (sweep, find-available, beacon, dashboard); Postgres' copy is read only by the
+# Valkey-down fallbacks (which get fresh pings written straight to Postgres from the first ping of an
+# outage) and by a rebuild (which keeps the newer of both and floors a wiped mirror's times).
+HEARTBEAT_MIRROR_SHARES = 2
+_HEX = "0123456789abcdef"
 
+
+def _mirror_share(cycle: int) -> frozenset[str]:
+    """The last hex digits of the ids written in this cycle."""
+    return frozenset(
+        c for i, c in enumerate(_HEX) if i % HEARTBEAT_MIRROR_SHARES == cycle % HEARTBEAT_MIRROR_SHARES
+    )
+
+
+def availability_heartbeat_mirror(*, full: bool = False) -> int:
+    """Copy online mitras' last pings into last_heartbeat_at: one UPDATE from UNNEST.
+
+    Each run writes this cycle's share of the mitras (HEARTBEAT_MIRROR_SHARES; `full` writes all).
     The WHERE keeps it idempotent across instances and never moves a time backwards, so two
     workers running it at once, or a late run, do no harm. Returns the rows written.
     """
     try:
-        ids, stamps, count = store.heartbeat_times_csv()
+        ids, stamps = store.heartbeat_times()
     except store.StoreUnavailable:
         logger.warning("availability: heartbeat mirror skipped (Valkey unavailable)")
         return 0
-    if not count:
+    if not full and HEARTBEAT_MIRROR_SHARES > 1:
+        cycle = int(time.time() // max(1, int(settings.HEARTBEAT_MIRROR_INTERVAL_SECONDS)))
+        share = _mirror_share(cycle)
+        pairs = [(m, t) for m, t in zip(ids, stamps, strict=True) if m[-1] in share]
+        ids, stamps = [m for m, _ in pairs], [t for _, t in pairs]
+    if not ids:
         return 0
     with connection.cursor() as cursor:
         cursor.execute(
@@ -535,7 +577,7 @@ def availability_heartbeat_mirror() -> int:
             "  string_to_array(%s, ',')::uuid[], string_to_array(%s, ',')::float8[]"
             ") AS u(mitra_id, epoch)) AS v "
             "WHERE s.mitra_id = v.mitra_id AND (s.last_heartbeat_at IS NULL OR s.last_heartbeat_at < v.at)",
-            [ids, stamps],
+            [",".join(ids), ",".join(stamps)],
         )
         return int(cursor.rowcount)
 
@@ -561,8 +603,19 @@ def availability_reconcile() -> store.RebuildResult | None:
 
 def availability_seed_at_startup(*, source: str) -> bool:
     """Rebuild the mirror when a process starts (the web in its ASGI lifespan, availability.hotpath;
-    a Celery worker when it is ready, availability.tasks). Best effort: readers heal a missing
-    mirror anyway. True when this process did the rebuild."""
+    a Celery worker when it is ready, availability.tasks), then load this process's copy of the
+    ready set, so its first find-available is not the one that reads and decodes the whole set.
+    Best effort: readers heal a missing mirror anyway. True when this process did the rebuild."""
+    seeded = _seed_at_startup(source=source)
+    try:
+        loaded = selectors.ready_copy_warm()
+        logger.info("availability: %s start-up loaded %d ready mitras", source, loaded)
+    except Exception:  # start-up must go on; the first reader loads the copy
+        logger.exception("availability: %s start-up could not load the ready set", source)
+    return seeded
+
+
+def _seed_at_startup(*, source: str) -> bool:
     try:
         token = store.reseed_lock_acquire(ttl_seconds=RESEED_LOCK_SECONDS)
         if token is None:

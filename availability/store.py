@@ -1,6 +1,6 @@
 """The only module that knows the availability keys in Valkey (docs/availability.md).
 
-Keys
+Keys (each name below is prefixed with the hash tag `{avail}:`, see TAG)
 - `mitras:online` (set): mitra ids with is_online.
 - `mitras:deactivated` (set): mitra ids with is_active = false.
 - `mitra:capacity:<id>` (string int): the mitra's count of capacity-holding sessions.
@@ -42,24 +42,31 @@ from halobestie.valkey import VALKEY_ERRORS, get_valkey
 
 logger = logging.getLogger(__name__)
 
-ONLINE = "mitras:online"
-DEACTIVATED = "mitras:deactivated"
-HEARTBEATS = "mitras:heartbeats"
-READY = "mitras:ready"
-READY_VERSION = "availability:ready:version"
-READY_LOG = "availability:ready:log"
+# Every key of the family starts with the hash tag {avail}: on Valkey Cluster they all live in one
+# slot, which the multi-key scripts and the MULTI swap below require (the list is in
+# docs/performance.md, "Availability on Valkey Cluster"). The login revocation markers the hot
+# path's scripts read carry the same tag (accounts.revocation.KEY_PREFIX).
+TAG = "{avail}"
+ONLINE = f"{TAG}:mitras:online"
+DEACTIVATED = f"{TAG}:mitras:deactivated"
+HEARTBEATS = f"{TAG}:mitras:heartbeats"
+READY = f"{TAG}:mitras:ready"
+READY_VERSION = f"{TAG}:availability:ready:version"
+READY_LOG = f"{TAG}:availability:ready:log"
 # Membership changes kept for readers that are a few changes behind (O(changes) catch-up).
 READY_LOG_MAX = 2000
-MAX_PER_MITRA = "availability:max_per_mitra"
-SEEDED = "availability:seeded"
-SNAPSHOT = "availability:snapshot"
-RESEED_LOCK = "availability:reseed:lock"
-CAPACITY_PREFIX = "mitra:capacity:"
-HEARTBEAT_PREFIX = "mitra:heartbeat:"
+MAX_PER_MITRA = f"{TAG}:availability:max_per_mitra"
+SEEDED = f"{TAG}:availability:seeded"
+SNAPSHOT = f"{TAG}:availability:snapshot"
+RESEED_LOCK = f"{TAG}:availability:reseed:lock"
+TMP_PREFIX = f"{TAG}:availability:tmp:"
+CAPACITY_PREFIX = f"{TAG}:mitra:capacity:"
+HEARTBEAT_PREFIX = f"{TAG}:mitra:heartbeat:"
 
 # Script results.
 NOT_SEEDED = -2
 DEACTIVATED_RESULT = -1
+LOGIN_REVOKED = -3
 
 CHUNK = 1000
 # Ids removed per pop_stale call: the script holds Valkey for O(batch), ~1 ms at 2,000.
@@ -148,9 +155,12 @@ end
 # READY_LOG (newest first, capped), so a reader that cached the members at version V catches up
 # with the newest (version - V) log entries instead of re-reading the whole set.
 
+# KEYS[11] (optional): the caller's login revocation marker (accounts.revocation.revoked_key); the
+# hot path passes it so the revocation check rides in the same round trip (-3: login revoked).
 HEARTBEAT_LUA = (
     _READY_HELPER
     + """
+if KEYS[11] and redis.call('EXISTS', KEYS[11]) == 1 then return -3 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
@@ -221,10 +231,12 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
 return 0
 """
 
-# KEYS: SEEDED, SNAPSHOT, MAX_PER_MITRA, READY. ARGV: cutoff, max, ttl.
+# KEYS: SEEDED, SNAPSHOT, MAX_PER_MITRA, READY, and optionally the caller's login revocation marker
+# (-3: login revoked). ARGV: cutoff, max, ttl.
 # Atomic, so a TTL expiry triggers exactly one recompute (the script is its own lock), and the
 # recompute is one ZCOUNT: O(log n).
 BEACON_LUA = """
+if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return -3 end
 local cached = redis.call('GET', KEYS[2])
 if cached then return cached end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
@@ -278,6 +290,40 @@ return {seeded, max, tostring(version), 'full', stale, {}}
 """
 
 
+# The rebuild's bulk loader. KEYS: tmp online set, tmp heartbeats zset, tmp ready zset.
+# ARGV: ids, epochs, capacities (three comma-joined lists of one length), max, heartbeat key
+# prefix, capacity key prefix. O(chunk); the per-mitra string keys it writes are derived from the
+# ids (not in KEYS), so on a cluster this script needs every key in one slot (docs/performance.md).
+BULK_LOAD_LUA = """
+local ids, times, caps = {}, {}, {}
+for x in string.gmatch(ARGV[1], '[^,]+') do ids[#ids + 1] = x end
+for x in string.gmatch(ARGV[2], '[^,]+') do times[#times + 1] = x end
+for x in string.gmatch(ARGV[3], '[^,]+') do caps[#caps + 1] = x end
+local max = tonumber(ARGV[4])
+local scored, ready, strings = {}, {}, {}
+for i, id in ipairs(ids) do
+  scored[#scored + 1] = times[i]
+  scored[#scored + 1] = id
+  if tonumber(caps[i]) < max then
+    ready[#ready + 1] = times[i]
+    ready[#ready + 1] = id
+  end
+  strings[#strings + 1] = ARGV[5] .. id
+  strings[#strings + 1] = times[i]
+  strings[#strings + 1] = ARGV[6] .. id
+  strings[#strings + 1] = caps[i]
+end
+if #ids == 0 then return 0 end
+redis.call('SADD', KEYS[1], unpack(ids))
+redis.call('ZADD', KEYS[2], unpack(scored))
+if #ready > 0 then redis.call('ZADD', KEYS[3], unpack(ready)) end
+redis.call('MSET', unpack(strings))
+return #ids
+"""
+# Ids per bulk-load call: MSET gets 4 arguments per id and Lua's unpack() tops out near 8,000.
+BULK_CHUNK = 1500
+
+
 class _Scripts:
     """Scripts registered on the current sync client (re-registered if the client changes)."""
 
@@ -302,6 +348,7 @@ SCRIPT_SOURCES = {
     "beacon": BEACON_LUA,
     "pop_stale": POP_STALE_LUA,
     "ready_read": READY_READ_LUA,
+    "bulk_load": BULK_LOAD_LUA,
 }
 _scripts = _Scripts()
 
@@ -362,8 +409,9 @@ def capacity_write(*, mitra_id: uuid.UUID, capacity: int) -> None:
     _guard(lambda: _scripts.get("capacity")(keys=mitra_keys(mitra_id), args=[str(mitra_id), capacity]))
 
 
-def pop_stale(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[uuid.UUID]:
-    """Atomically remove up to `batch` online mitras whose last ping is older than cutoff."""
+def pop_stale_ids(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[str]:
+    """Atomically remove up to `batch` online mitras whose last ping is older than cutoff; their
+    ids as Valkey holds them (strings: the sweep hands them to Postgres without parsing)."""
     result = _guard(
         lambda: _scripts.get("pop_stale")(
             keys=[SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION, READY_LOG],
@@ -372,7 +420,12 @@ def pop_stale(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[uuid.UUID]:
     )
     if result == NOT_SEEDED:
         raise StoreNotSeeded()
-    return [uuid.UUID(str(x)) for x in result]
+    return [str(x) for x in result]
+
+
+def pop_stale(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[uuid.UUID]:
+    """`pop_stale_ids` as UUIDs."""
+    return [uuid.UUID(x) for x in pop_stale_ids(cutoff=cutoff, batch=batch)]
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -455,6 +508,7 @@ class Counts:
     online: int
     available: int
     deactivated: int
+    stale: int  # online, last ping older than the cutoff (the sweep has not taken them yet)
 
 
 def counts(*, cutoff: float, max_per_mitra: int) -> Counts:
@@ -465,29 +519,43 @@ def counts(*, cutoff: float, max_per_mitra: int) -> Counts:
         pipe.scard(ONLINE)
         pipe.zcount(READY, cutoff, "+inf")
         pipe.scard(DEACTIVATED)
+        pipe.zcount(HEARTBEATS, "-inf", f"({cutoff}")
         return list(pipe.execute())
 
     results = _guard(run)
     _check_trusted(results, max_per_mitra)
-    return Counts(online=int(results[2]), available=int(results[3]), deactivated=int(results[4]))
+    return Counts(
+        online=int(results[2]),
+        available=int(results[3]),
+        deactivated=int(results[4]),
+        stale=int(results[5]),
+    )
 
 
-def heartbeat_times_csv() -> tuple[str, str, int]:
-    """Every online mitra's last ping as two comma-joined strings (ids, epochs) and the count.
+def _scored(reply: list[Any]) -> tuple[list[str], list[Any]]:
+    """Members and scores of a raw `ZRANGE ... WITHSCORES` reply: [[member, score], ...] under
+    RESP3 (scores already doubles, parsed in C) or the flat [member, score, ...] of RESP2."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [pair[0] for pair in reply], [pair[1] for pair in reply]
+    return reply[0::2], reply[1::2]
 
-    The heartbeat mirror's input: one ZRANGE. Passed to Postgres as two text parameters (split
-    there with string_to_array), which at 100k rows is ~0.4 s cheaper than adapting two Python
-    lists of 100k elements.
+
+def heartbeat_times() -> tuple[list[str], list[str]]:
+    """Every online mitra's last ping: ids and epochs (as Valkey prints them), in one ZRANGE.
+
+    The heartbeat mirror's input. Read as the flat reply (no pairing, no float parsing in Python:
+    ~10× cheaper at 100k than redis-py's score pairs); the epochs go to Postgres as text anyway.
     """
 
-    def run() -> tuple[str, str, int]:
+    def run() -> tuple[list[str], list[str]]:
         pipe = get_valkey().pipeline(transaction=False)
         pipe.exists(SEEDED)
-        pipe.zrange(HEARTBEATS, 0, -1, withscores=True, score_cast_func=bytes.decode)
-        seeded, rows = pipe.execute()
+        pipe.execute_command("ZRANGE", HEARTBEATS, 0, -1, "WITHSCORES")
+        seeded, reply = pipe.execute()
         if not seeded:
             raise StoreNotSeeded()
-        return ",".join([m for m, _ in rows]), ",".join([t for _, t in rows]), len(rows)
+        ids, scores = _scored(reply)
+        return ids, list(map(str, scores))
 
     return _guard(run)
 
@@ -541,6 +609,7 @@ def rebuild(
     max_per_mitra: int,
     now: float,
     missing_heartbeat_floor: float,
+    missing_heartbeat_horizon: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RebuildResult:
     """Replace the whole mirror with the given Postgres state, atomically for readers.
@@ -549,67 +618,83 @@ def rebuild(
     ever sees a half-built set and no stale member survives. For an online mitra the newer of the
     Postgres time and the ping already in Valkey wins (pings reach Postgres only every mirror
     cycle); with no ping in Valkey (server restarted) the time is at least
-    `missing_heartbeat_floor`, so a wipe does not make every mitra look stale at once.
+    `missing_heartbeat_floor`, so a wipe does not make every mitra look stale at once, unless its
+    Postgres time is older than `missing_heartbeat_horizon` (older than the mirror can lag: the
+    mitra really went silent, so it gets no grace and is neither counted nor offered).
     """
     say = progress or (lambda _msg: None)
 
     def run() -> RebuildResult:
         client = get_valkey()
-        deactivated_ids = sorted(set(deactivated))
+        deactivated_ids = list(dict.fromkeys(deactivated))
         deactivated_set = set(deactivated_ids)
-        # Pings already in Valkey (survive a reconcile; absent after a wipe).
-        rows: Any = client.zrange(HEARTBEATS, 0, -1, withscores=True)
-        existing: dict[str, float] = {str(m): float(s) for m, s in rows}
+        # Pings already in Valkey (survive a reconcile; absent after a wipe), read as the flat reply.
+        known_ids, known_times = _scored(client.execute_command("ZRANGE", HEARTBEATS, 0, -1, "WITHSCORES"))
+        existing = dict(zip(known_ids, known_times, strict=True))
         old_online = set(client.smembers(ONLINE)) if client.exists(SEEDED) else set()
-        times: dict[str, float] = {}
+        horizon = missing_heartbeat_horizon
+        online_ids: list[str] = []
+        stamps: list[str] = []
+        caps: list[str] = []
+        ready = 0
         for mitra_id, pg_time in online.items():
             if mitra_id in deactivated_set:
                 continue  # a deactivated mitra is never online in the mirror
             known = existing.get(mitra_id)
-            times[mitra_id] = (
-                max(pg_time, known) if known is not None else max(pg_time, missing_heartbeat_floor)
-            )
-        ready = {m: t for m, t in times.items() if int(capacities.get(m, 0)) < max_per_mitra}
+            if known is not None:
+                when = max(pg_time, float(known))
+            elif horizon is not None and pg_time < horizon:
+                when = pg_time
+            else:
+                when = max(pg_time, missing_heartbeat_floor)
+            cap = int(capacities.get(mitra_id, 0))
+            online_ids.append(mitra_id)
+            stamps.append(repr(when))
+            caps.append(str(cap))
+            ready += cap < max_per_mitra
         tag = secrets.token_hex(6)
-        tmp = {name: f"availability:tmp:{tag}:{name}" for name in (ONLINE, DEACTIVATED, HEARTBEATS, READY)}
-        say(f"building mirror: {len(times)} online, {len(deactivated_ids)} deactivated")
+        tmp = {name: f"{TMP_PREFIX}{tag}:{name}" for name in (ONLINE, DEACTIVATED, HEARTBEATS, READY)}
+        say(f"building mirror: {len(online_ids)} online, {len(deactivated_ids)} deactivated")
 
-        def chunks(items: list[Any]) -> Iterable[list[Any]]:
-            for i in range(0, len(items), CHUNK):
-                yield items[i : i + CHUNK]
-
+        # Bulk load: one script call per BULK_CHUNK online mitras, its ids/times/capacities as three
+        # comma-joined strings (packing 100k x 9 separate arguments in redis-py costs ~1 s alone).
+        # One call at a time, not pipelined: each holds Valkey for a few ms, and a pipeline of many
+        # would make its first reply wait for all of them (a socket timeout on a loaded machine).
+        loader = _scripts.get("bulk_load")
+        for i in range(0, len(online_ids), BULK_CHUNK):
+            loader(
+                keys=[tmp[ONLINE], tmp[HEARTBEATS], tmp[READY]],
+                args=[
+                    ",".join(online_ids[i : i + BULK_CHUNK]),
+                    ",".join(stamps[i : i + BULK_CHUNK]),
+                    ",".join(caps[i : i + BULK_CHUNK]),
+                    max_per_mitra,
+                    HEARTBEAT_PREFIX,
+                    CAPACITY_PREFIX,
+                ],
+            )
         pipe = client.pipeline(transaction=False)
-        online_ids = list(times)
-        for part in chunks(online_ids):
-            pipe.sadd(tmp[ONLINE], *part)
-            pipe.zadd(tmp[HEARTBEATS], {m: times[m] for m in part})
-            pipe.mset({heartbeat_key(m): times[m] for m in part})
-            pipe.execute()
-        for part in chunks(list(ready)):
-            pipe.zadd(tmp[READY], {m: ready[m] for m in part})
-            pipe.execute()
-        for part in chunks(deactivated_ids):
-            pipe.sadd(tmp[DEACTIVATED], *part)
-            pipe.execute()
-        # Capacity for every online mitra (0 when idle) and every mitra holding sessions, so a
-        # drifted value is overwritten; other mitras get theirs when they go online.
-        capacity_ids = sorted(set(online_ids) | set(capacities))
-        for part in chunks(capacity_ids):
-            pipe.mset({capacity_key(m): int(capacities.get(m, 0)) for m in part})
-            pipe.execute()
+        for i in range(0, len(deactivated_ids), BULK_CHUNK):
+            pipe.sadd(tmp[DEACTIVATED], *deactivated_ids[i : i + BULK_CHUNK])
+        # Capacity for every mitra holding sessions but not online (online ones got theirs above),
+        # so a drifted value is overwritten; other mitras get theirs when they go online.
+        online_set = set(online_ids)
+        others = [m for m in capacities if m not in online_set]
+        for i in range(0, len(others), BULK_CHUNK):
+            pipe.mset({capacity_key(m): int(capacities[m]) for m in others[i : i + BULK_CHUNK]})
         for key in tmp.values():
             pipe.expire(key, 300)  # a crashed rebuild leaves no garbage behind for long
         pipe.execute()
         say("swapping in the new mirror")
 
+        sizes = {
+            ONLINE: len(online_ids),
+            DEACTIVATED: len(deactivated_ids),
+            HEARTBEATS: len(online_ids),
+            READY: ready,
+        }
         swap = client.pipeline(transaction=True)
         for final, temp in tmp.items():
-            sizes = {
-                ONLINE: len(online_ids),
-                DEACTIVATED: len(deactivated_ids),
-                HEARTBEATS: len(online_ids),
-                READY: len(ready),
-            }
             if sizes[final]:
                 swap.rename(temp, final)
                 swap.persist(final)
@@ -622,13 +707,12 @@ def rebuild(
         # Epoch plus a random tag: two rebuilds never share a value (readers key caches on it).
         swap.set(SEEDED, f"{now!r} {secrets.token_hex(4)}")
         swap.execute()
-        new_online = set(online_ids)
         return RebuildResult(
             online=len(online_ids),
             deactivated=len(deactivated_ids),
-            ready=len(ready),
-            added=len(new_online - old_online) if old_online else 0,
-            removed=len(old_online - new_online),
+            ready=ready,
+            added=len(online_set - old_online) if old_online else 0,
+            removed=len(old_online - online_set),
         )
 
     return _guard(run)

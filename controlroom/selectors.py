@@ -75,14 +75,9 @@ def dashboard_get(*, now: dt.datetime | None = None) -> DashboardData:
     now = now or timezone.now()
     presence = dashboard_counts()
     cfg = config_get()
-    cutoff = now - dt.timedelta(seconds=cfg.mitra_stale_after_seconds)
-    # Stale = marked online but no heartbeat since the cutoff: from Postgres (the heartbeat mirror, at
-    # most HEARTBEAT_MIRROR_INTERVAL_SECONDS behind Valkey); the sweep turns them offline.
-    stale = (
-        MitraOnlineStatus.objects.filter(is_online=True, mitra__is_active=True)
-        .filter(Q(last_heartbeat_at__lt=cutoff) | Q(last_heartbeat_at__isnull=True))
-        .count()
-    )
+    # Stale = marked online but no heartbeat since the cutoff; the sweep turns them offline. Counted
+    # with the presence counts (Valkey's pings; Postgres' lag them by minutes: availability.services).
+    stale = presence.stale
     # Busy = online, active mitras at capacity: their loads from the sessions table (the truth).
     at_capacity = (
         ChatSession.objects.filter(status__in=CAPACITY_STATUSES, mitra__isnull=False)

@@ -216,7 +216,7 @@ def reroute_on_deactivate(*, mitra_id: uuid.UUID) -> None:
     )
 
 
-def reroute_on_mitras_lost(mitra_ids: list[uuid.UUID], reason: str) -> None:
+def reroute_on_mitras_lost(mitra_ids: list[uuid.UUID]) -> None:
     """availability.hooks mitra-lost listener (the auto-offline sweep's stale mitras). Only a mitra
     still offline is lost: one the sweep left online (fresh heartbeat) keeps its sessions."""
     for mitra_id in mitra_ids:
@@ -224,7 +224,7 @@ def reroute_on_mitras_lost(mitra_ids: list[uuid.UUID], reason: str) -> None:
             continue
         if is_mitra_reachable(mitra_id=mitra_id):
             continue
-        reroute_mitra_lost(mitra_id=mitra_id, reason=reason)
+        reroute_mitra_lost(mitra_id=mitra_id, reason=RerouteReason.STALE)
 
 
 # --- the deadline -----------------------------------------------------------------------------------

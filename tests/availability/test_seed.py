@@ -71,7 +71,7 @@ def test_rebuild_leaves_no_stale_member(fleet: dict[str, Any]) -> None:
     for key in (store.READY, store.HEARTBEATS):
         assert client.zscore(key, bogus) is None
     assert not client.exists(store.SNAPSHOT)
-    assert not client.keys("availability:tmp:*")
+    assert not client.keys(f"{store.TMP_PREFIX}*")
 
 
 def test_rebuild_of_empty_postgres_empties_the_sets(db: None) -> None:

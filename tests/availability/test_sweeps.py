@@ -97,15 +97,46 @@ def test_heartbeat_mirror_writes_valkey_times_idempotently(make_mitra: Any, seed
         services.mitra_set_online(mitra_id=b.id)
         traveller.shift(25)
         services.availability_heartbeat(mitra_id=a.id)
-        assert tasks.heartbeat_mirror.apply().get() == 1  # b's time is already in Postgres
+        # b's time is already in Postgres
+        assert services.availability_heartbeat_mirror(full=True) == 1
         assert MitraOnlineStatus.objects.get(mitra=a).last_heartbeat_at == T0 + dt.timedelta(seconds=25)
         assert MitraOnlineStatus.objects.get(mitra=b).last_heartbeat_at == T0
         # A second run (or another instance) changes nothing; Postgres never moves backwards.
-        assert services.availability_heartbeat_mirror() == 0
+        assert services.availability_heartbeat_mirror(full=True) == 0
         later = T0 + dt.timedelta(seconds=99)
         MitraOnlineStatus.objects.filter(mitra=a).update(last_heartbeat_at=later)
-        assert services.availability_heartbeat_mirror() == 0
+        assert services.availability_heartbeat_mirror(full=True) == 0
         assert MitraOnlineStatus.objects.get(mitra=a).last_heartbeat_at == later
+
+
+def test_heartbeat_mirror_writes_each_share_in_its_cycle(make_mitra: Any, seeded: Any, settings: Any) -> None:
+    """A cycle writes only its share of the online mitras (by the last hex digit of the id); within
+    HEARTBEAT_MIRROR_SHARES consecutive cycles every mitra's ping reaches Postgres."""
+    interval = int(settings.HEARTBEAT_MIRROR_INTERVAL_SECONDS)
+    shares = services.HEARTBEAT_MIRROR_SHARES
+    assert shares == 2
+    by_share: dict[int, Any] = {}
+    while len(by_share) < shares:
+        mitra = make_mitra()
+        by_share.setdefault(int(str(mitra.id)[-1], 16) % shares, mitra)
+    start = dt.datetime.fromtimestamp(
+        (int(T0.timestamp()) // (interval * shares)) * interval * shares, tz=dt.UTC
+    )
+    with time_machine.travel(start, tick=False) as traveller:
+        for mitra in by_share.values():
+            services.mitra_set_online(mitra_id=mitra.id)
+        traveller.shift(5)
+        for mitra in by_share.values():
+            services.availability_heartbeat(mitra_id=mitra.id)
+        pinged = start + dt.timedelta(seconds=5)
+        # The cycle of `start` is a multiple of `shares`: share 0 first.
+        assert tasks.heartbeat_mirror.apply().get() == 1
+        assert MitraOnlineStatus.objects.get(mitra=by_share[0]).last_heartbeat_at == pinged
+        assert MitraOnlineStatus.objects.get(mitra=by_share[1]).last_heartbeat_at == start
+        assert tasks.heartbeat_mirror.apply().get() == 0  # the same cycle again: nothing new
+        traveller.shift(interval)
+        assert tasks.heartbeat_mirror.apply().get() == 1
+        assert MitraOnlineStatus.objects.get(mitra=by_share[1]).last_heartbeat_at == pinged
 
 
 def test_heartbeat_mirror_skips_when_valkey_down(make_mitra: Any, seeded: Any, valkey_server: Any) -> None:

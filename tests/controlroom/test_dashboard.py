@@ -8,8 +8,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from availability import store
 from availability.services import availability_heartbeat
 from controlroom.selectors import hourly_stats_list
+from halobestie.valkey import get_valkey
 from opsconfig.services import config_get
 from payments.models import PaymentRequest, PaymentStatus, RefundCase, RefundStatus
 from payments.services import payment_request_confirm
@@ -89,11 +91,13 @@ def test_stale_and_busy_mitras(make_customer, make_mitra):
     go_online(fresh, stale)
     from mitras.models import MitraOnlineStatus  # reason: test-local model import for the set-up
 
-    MitraOnlineStatus.objects.filter(mitra=stale).update(
-        last_heartbeat_at=timezone.now() - dt.timedelta(hours=1)
-    )
+    an_hour_ago = timezone.now() - dt.timedelta(hours=1)
+    MitraOnlineStatus.objects.filter(mitra=stale).update(last_heartbeat_at=an_hour_ago)
+    get_valkey().zadd(store.HEARTBEATS, {str(stale.id): an_hour_ago.timestamp()}, xx=True)
+    get_valkey().zadd(store.READY, {str(stale.id): an_hour_ago.timestamp()}, xx=True)
     data = client_for(staff(None)).get(reverse("admin:controlroom_dashboard_json")).json()
     assert data["mitras"]["stale"] == 1
+    assert data["mitras"]["available"] == 1
     availability_heartbeat(mitra_id=stale.id)
 
 

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import DeviceToken
+from availability import store
 from availability.readers import beacon_get, find_available_mitras
 from availability.selectors import find_available_mitras_orm
 from availability.services import availability_heartbeat, capacity_recompute
@@ -425,7 +426,7 @@ def test_a_mitra_sets_their_own_capacity_up_to_the_ops_maximum(api, login, make_
     with commit():
         chat_request_accept(session_id=first.id, mitra_id=mitra.id)
     assert find_available_mitras() == [] and find_available_mitras_orm() == []
-    assert get_valkey().get(f"mitra:capacity:{mitra.id}") == "3"  # 1 session + 2 places given up
+    assert get_valkey().get(store.capacity_key(mitra.id)) == "3"  # 1 session + 2 places given up
     with commit():
         status, body = api.request("PUT", "/api/mitra/capacity", {"capacity": 2}, token=token)
     assert status == 200 and find_available_mitras() == [mitra.id] == find_available_mitras_orm()
