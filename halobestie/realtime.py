@@ -44,6 +44,7 @@ from halobestie.gateway.groups import GAP_GROUP as GAP_GROUP
 from halobestie.gateway.groups import login_group as login_group
 from halobestie.gateway.groups import session_group as session_group
 from halobestie.gateway.groups import user_group as user_group
+from halobestie.gateway.layer import FanoutPubSubChannelLayer, fanout_payload
 from halobestie.gateway.presence import presence_key as presence_key
 from halobestie.gateway.presence import session_has_socket as session_has_socket
 from halobestie.gateway.presence import user_has_socket as user_has_socket
@@ -57,6 +58,12 @@ logger = logging.getLogger(__name__)
 # apart, so a subscriber that resubscribes a moment after the publisher reconnected still hears it.
 GAP_NOTICES = 3
 GAP_SECONDS = 1.0
+
+# send_to_users: a frame for this many users or more goes out as one fan-out message per
+# FANOUT_CHUNK recipients, heard by every process (docs/websocket.md "Fan-out"); a smaller batch
+# goes to each user's group (one PUBLISH each, heard only where that user has a socket).
+FANOUT_MIN_RECIPIENTS = 8
+FANOUT_CHUNK = 1000
 
 
 # --- Event ids ---------------------------------------------------------------------------------
@@ -136,31 +143,48 @@ def send_to_user(user_type: str, user_id: uuid.UUID | str, event: dict[str, Any]
 
 
 def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]]) -> None:
-    """Deliver one frame to each of many users at once (the pairing blast).
+    """Deliver a frame to each of many users at once (the pairing blast, its closing notices).
 
-    On the pub/sub layer (our configuration) the frames go out as one pipelined batch of PUBLISH
-    commands on the process's Valkey client: a 1,000-mitra blast costs one round trip instead of
-    1,000 sequential ones under the layer's connection lock. Otherwise, or if the layer is not the
-    one on VALKEY_URL, one event-loop pass gathers group_send for every user. Either way a Valkey
-    error is logged and never fails the (already committed) change: offers are re-fetchable over REST.
+    The batch is recorded in the event log in one statement (each user their own next id). Then a
+    frame going to FANOUT_MIN_RECIPIENTS users or more is published **once per FANOUT_CHUNK
+    recipients** on the layer's fan-out channel, which every process holding sockets hears; each
+    process hands it to its own sockets of those users (halobestie.gateway.layer, docs/websocket.md
+    "Fan-out"), instead of one PUBLISH per user. Smaller batches go to each user's group. All of it
+    leaves as one pipelined batch on the process's Valkey client. A Valkey error is logged and
+    never fails the (already committed) change: the sockets replay it from the log.
     """
     layer = get_channel_layer()
     if layer is None or not messages:  # pragma: no cover - always configured
         return
-    wrapped = [
-        (user_group(user_type, user_id), {"type": "hb.event", "event": event})
-        for user_type, user_id, event in messages
-    ]
-    # One transaction records the whole batch (two statements), each user its own id.
     seqs = _record([LogEntry(user_type, user_id, event) for user_type, user_id, event in messages])
-    if seqs is not None:
-        for (_, message), (user_type, user_id, _), seq in zip(wrapped, messages, seqs, strict=True):
-            message["ids"] = {id_key(user_type, user_id): seq}
+    # Recipients per frame (a blast shares one frame object), in the order frames first appear.
+    by_frame: dict[int, list[int]] = {}
+    for index, (_, _, event) in enumerate(messages):
+        by_frame.setdefault(id(event), []).append(index)
+    fanout = _fanout_channel(layer)
+    to_groups: list[tuple[str, dict[str, Any]]] = []
+    to_fanout: list[dict[str, Any]] = []
+    for indexes in by_frame.values():
+        base = {"type": "hb.event", "event": messages[indexes[0]][2]}
+        to: list[tuple[str, dict[str, Any] | None]] = []
+        for index in indexes:
+            user_type, user_id, _ = messages[index]
+            extra = None if seqs is None else {"ids": {id_key(user_type, user_id): seqs[index]}}
+            to.append((user_group(user_type, user_id), extra))
+        if fanout is not None and len(to) >= FANOUT_MIN_RECIPIENTS:
+            to_fanout.extend(
+                fanout_payload(base, to[start : start + FANOUT_CHUNK])
+                for start in range(0, len(to), FANOUT_CHUNK)
+            )
+        else:
+            to_groups.extend((group, {**base, **extra} if extra else base) for group, extra in to)
     prefix = _pubsub_prefix(layer)
     try:
         if prefix is not None:
             pipe = get_valkey().pipeline(transaction=False)
-            for group, message in wrapped:
+            for payload in to_fanout:
+                pipe.publish(str(fanout), layer.serialize(payload))
+            for group, message in to_groups:
                 # The pub/sub layer's group channel is "<prefix>__group__<group>" (channels_redis
                 # RedisPubSubLoopLayer._get_group_channel_name); the fan-out test proves delivery.
                 pipe.publish(f"{prefix}__group__{group}", layer.serialize(message))
@@ -169,7 +193,7 @@ def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]
 
         async def _send_all() -> list[Any]:
             return await asyncio.gather(
-                *(layer.group_send(group, message) for group, message in wrapped), return_exceptions=True
+                *(layer.group_send(group, message) for group, message in to_groups), return_exceptions=True
             )
 
         results = async_to_sync(_send_all)()
@@ -181,6 +205,13 @@ def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]
     if failed:
         logger.warning("realtime: %d of %d batched events could not be published", failed, len(messages))
         gap_noted()
+
+
+def _fanout_channel(layer: Any) -> str | None:
+    """The layer's fan-out channel if it has one and publishes through VALKEY_URL (our configuration)."""
+    if isinstance(layer, FanoutPubSubChannelLayer) and _pubsub_prefix(layer) is not None:
+        return layer.fanout_channel()
+    return None
 
 
 def _pubsub_prefix(layer: Any) -> str | None:
