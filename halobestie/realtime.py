@@ -145,66 +145,97 @@ def send_to_user(user_type: str, user_id: uuid.UUID | str, event: dict[str, Any]
 def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]]) -> None:
     """Deliver a frame to each of many users at once (the pairing blast, its closing notices).
 
-    The batch is recorded in the event log in one statement (each user their own next id). Then a
-    frame going to FANOUT_MIN_RECIPIENTS users or more is published **once per FANOUT_CHUNK
+    A frame going to FANOUT_MIN_RECIPIENTS users or more is published **once per FANOUT_CHUNK
     recipients** on the layer's fan-out channel, which every process holding sockets hears; each
     process hands it to its own sockets of those users (halobestie.gateway.layer, docs/websocket.md
-    "Fan-out"), instead of one PUBLISH per user. Smaller batches go to each user's group. All of it
-    leaves as one pipelined batch on the process's Valkey client. A Valkey error is logged and
-    never fails the (already committed) change: the sockets replay it from the log.
+    "Fan-out"), instead of one PUBLISH per user. Each chunk is recorded in the event log (one
+    statement, each user their own next id) and published before the next chunk is recorded, so
+    the first sockets receive while the rest is still being recorded. Smaller batches are recorded
+    in one statement and go to each user's group in one pipelined round trip. A Valkey error is
+    logged and never fails the (already committed) change: the rest is still recorded, and the
+    sockets replay it from the log.
     """
     layer = get_channel_layer()
     if layer is None or not messages:  # pragma: no cover - always configured
         return
-    seqs = _record([LogEntry(user_type, user_id, event) for user_type, user_id, event in messages])
+    fanout = _fanout_channel(layer)
     # Recipients per frame (a blast shares one frame object), in the order frames first appear.
     by_frame: dict[int, list[int]] = {}
     for index, (_, _, event) in enumerate(messages):
         by_frame.setdefault(id(event), []).append(index)
-    fanout = _fanout_channel(layer)
-    to_groups: list[tuple[str, dict[str, Any]]] = []
-    to_fanout: list[dict[str, Any]] = []
+    small: list[int] = []
+    chunks: list[list[int]] = []
     for indexes in by_frame.values():
-        base = {"type": "hb.event", "event": messages[indexes[0]][2]}
-        to: list[tuple[str, dict[str, Any] | None]] = []
-        for index in indexes:
-            user_type, user_id, _ = messages[index]
-            extra = None if seqs is None else {"ids": {id_key(user_type, user_id): seqs[index]}}
-            to.append((user_group(user_type, user_id), extra))
-        if fanout is not None and len(to) >= FANOUT_MIN_RECIPIENTS:
-            to_fanout.extend(
-                fanout_payload(base, to[start : start + FANOUT_CHUNK])
-                for start in range(0, len(to), FANOUT_CHUNK)
+        if fanout is not None and len(indexes) >= FANOUT_MIN_RECIPIENTS:
+            chunks.extend(
+                indexes[start : start + FANOUT_CHUNK] for start in range(0, len(indexes), FANOUT_CHUNK)
             )
         else:
-            to_groups.extend((group, {**base, **extra} if extra else base) for group, extra in to)
+            small.extend(indexes)
+    published = True
+    if small:
+        published = _send_to_groups(layer, [messages[index] for index in small])
+    for chunk in chunks:
+        batch = [messages[index] for index in chunk]
+        seqs = _record([LogEntry(user_type, user_id, event) for user_type, user_id, event in batch])
+        to: list[tuple[str, dict[str, Any] | None]] = [
+            (
+                user_group(user_type, user_id),
+                None if seqs is None else {"ids": {id_key(user_type, user_id): seqs[position]}},
+            )
+            for position, (user_type, user_id, _) in enumerate(batch)
+        ]
+        if not published:
+            continue  # recorded for the replay; one gap notice covers the rest
+        try:
+            get_valkey().publish(
+                str(fanout), layer.serialize(fanout_payload({"type": "hb.event", "event": batch[0][2]}, to))
+            )
+        except VALKEY_ERRORS:
+            logger.warning(
+                "realtime: could not publish a fan-out of %d events (Valkey unavailable)", len(batch)
+            )
+            gap_noted()
+            published = False
+
+
+def _send_to_groups(layer: Any, messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]]) -> bool:
+    """Record the batch in one statement, then one PUBLISH per user group (one pipelined round trip
+    on the pub/sub layer). False if the publish failed (logged, gap notice sent)."""
+    seqs = _record([LogEntry(user_type, user_id, event) for user_type, user_id, event in messages])
+    wrapped: list[tuple[str, dict[str, Any]]] = []
+    for position, (user_type, user_id, event) in enumerate(messages):
+        message: dict[str, Any] = {"type": "hb.event", "event": event}
+        if seqs is not None:
+            message["ids"] = {id_key(user_type, user_id): seqs[position]}
+        wrapped.append((user_group(user_type, user_id), message))
     prefix = _pubsub_prefix(layer)
     try:
         if prefix is not None:
             pipe = get_valkey().pipeline(transaction=False)
-            for payload in to_fanout:
-                pipe.publish(str(fanout), layer.serialize(payload))
-            for group, message in to_groups:
+            for group, message in wrapped:
                 # The pub/sub layer's group channel is "<prefix>__group__<group>" (channels_redis
                 # RedisPubSubLoopLayer._get_group_channel_name); the fan-out test proves delivery.
                 pipe.publish(f"{prefix}__group__{group}", layer.serialize(message))
             pipe.execute()
-            return
+            return True
 
         async def _send_all() -> list[Any]:
             return await asyncio.gather(
-                *(layer.group_send(group, message) for group, message in to_groups), return_exceptions=True
+                *(layer.group_send(group, message) for group, message in wrapped), return_exceptions=True
             )
 
         results = async_to_sync(_send_all)()
     except VALKEY_ERRORS:
         logger.warning("realtime: could not publish a batch of %d events (Valkey unavailable)", len(messages))
         gap_noted()
-        return
+        return False
     failed = sum(1 for result in results if isinstance(result, BaseException))
     if failed:
         logger.warning("realtime: %d of %d batched events could not be published", failed, len(messages))
         gap_noted()
+        return False
+    return True
 
 
 def _fanout_channel(layer: Any) -> str | None:

@@ -207,3 +207,20 @@ async def test_gateway_sockets_get_the_blast_with_their_event_ids_and_a_missed_o
     finally:
         for comm in [*sockets, extra]:
             await comm.disconnect()
+
+
+def test_a_large_batch_with_valkey_down_is_still_recorded_for_the_replay(valkey_server, monkeypatch):
+    from sessions_app.models import UserEvent
+
+    monkeypatch.setattr(realtime, "FANOUT_CHUNK", 7)
+    users = [uuid.uuid4() for _ in range(20)]
+    valkey_server.stop()
+    try:
+        realtime.send_to_users([("mitra", u, {"type": "chat_request", "session_id": "down"}) for u in users])
+    finally:
+        valkey_server.start()
+        assert realtime.gap_notifier_idle()
+    # Every chunk was recorded although the first publish failed: each socket replays its offer.
+    rows = UserEvent.objects.filter(user_type="mitra", user_id__in=users)
+    assert sorted(rows.values_list("seq", flat=True)) == [1] * 20
+    assert {str(r) for r in rows.values_list("user_id", flat=True)} == {str(u) for u in users}
