@@ -34,7 +34,7 @@ class Client:
 
     async def open(self, name: str, url: str, tokens: list[str]) -> dict[str, Any]:
         started = time.perf_counter()
-        sem = asyncio.Semaphore(25)  # the server authenticates each one against Postgres
+        sem = asyncio.Semaphore(8)  # the server authenticates each one against Postgres
 
         async def one(token: str) -> None:
             async with sem:

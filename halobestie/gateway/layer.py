@@ -91,8 +91,11 @@ class _FanoutLoopLayer(RedisPubSubLoopLayer):
 
     async def group_add(self, group: str, channel: str) -> None:
         await super().group_add(group, channel)
-        # The process holds a group member now: it hears the fan-out messages (once; idempotent).
-        await self._get_shard(self.fanout_channel).subscribe(self.fanout_channel)
+        # The process holds a group member now: it hears the fan-out messages. Subscribed once (the
+        # check spares every later join a turn on the connection's lock, which the probe also needs).
+        shard = self._get_shard(self.fanout_channel)
+        if self.fanout_channel not in shard._subscribed_to:
+            await shard.subscribe(self.fanout_channel)
 
     def fanout_local(self, data: bytes) -> int:
         """Put one fan-out message's per-group messages into the queues of this process's members

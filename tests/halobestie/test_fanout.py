@@ -179,7 +179,7 @@ async def _mitra_socket(token: str, last_event_id: str | None = None) -> Websock
     if last_event_id is not None:
         auth["last_event_id"] = last_event_id
     await comm.send_json_to(auth)
-    assert (await comm.receive_json_from(timeout=5))["type"] == "auth_ok"
+    assert (await comm.receive_json_from(timeout=15))["type"] == "auth_ok"
     return comm
 
 
@@ -196,13 +196,13 @@ async def test_gateway_sockets_get_the_blast_with_their_event_ids_and_a_missed_o
     try:
         await asyncio.to_thread(send_batch, [("mitra", m.id, first) for m in mitras])
         for comm in [*sockets, extra]:
-            assert await comm.receive_json_from(timeout=5) == {**first, "event_id": "1"}
+            assert await comm.receive_json_from(timeout=15) == {**first, "event_id": "1"}
             assert await comm.receive_nothing(timeout=0.05)
         late = await _mitra_socket(tokens[9], last_event_id="0")  # replayed what it missed
-        assert await late.receive_json_from(timeout=5) == {**first, "event_id": "1"}
+        assert await late.receive_json_from(timeout=15) == {**first, "event_id": "1"}
         await asyncio.to_thread(send_batch, [("mitra", m.id, second) for m in mitras])
         for comm in [*sockets, extra, late]:
-            assert await comm.receive_json_from(timeout=5) == {**second, "event_id": "2"}
+            assert await comm.receive_json_from(timeout=15) == {**second, "event_id": "2"}
         sockets.append(late)
     finally:
         for comm in [*sockets, extra]:
