@@ -108,9 +108,12 @@ def start_server(
     env: dict[str, str], workers: int = 1, app: str = "halobestie.asgi:application"
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = common.free_port()
+    # BENCH_BLAST_PROFILE_SERVER=<file>: the (single-worker) server runs under cProfile, saved on exit.
+    profile = os.environ.get("BENCH_BLAST_PROFILE_SERVER") if app.startswith("halobestie") else None
     proc = subprocess.Popen(
         [
             sys.executable,
+            *(["-m", "cProfile", "-o", profile] if profile else []),
             "-m",
             "uvicorn",
             app,
@@ -147,7 +150,7 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     """Stop uvicorn and its workers (a worker left behind would hold thousands of sockets)."""
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
     children = [int(v) for v in out.split()]
-    proc.terminate()
+    proc.send_signal(2)  # SIGINT: uvicorn shuts down cleanly (a profiled server writes its profile)
     try:
         proc.wait(20)
     except subprocess.TimeoutExpired:
