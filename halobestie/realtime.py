@@ -44,6 +44,7 @@ from halobestie.gateway.groups import GAP_GROUP as GAP_GROUP
 from halobestie.gateway.groups import login_group as login_group
 from halobestie.gateway.groups import session_group as session_group
 from halobestie.gateway.groups import user_group as user_group
+from halobestie.gateway.layer import FanoutPubSubChannelLayer, fanout_payload
 from halobestie.gateway.presence import presence_key as presence_key
 from halobestie.gateway.presence import session_has_socket as session_has_socket
 from halobestie.gateway.presence import user_has_socket as user_has_socket
@@ -57,6 +58,12 @@ logger = logging.getLogger(__name__)
 # apart, so a subscriber that resubscribes a moment after the publisher reconnected still hears it.
 GAP_NOTICES = 3
 GAP_SECONDS = 1.0
+
+# send_to_users: a frame for this many users or more goes out as one fan-out message per
+# FANOUT_CHUNK recipients, heard by every process (docs/websocket.md "Fan-out"); a smaller batch
+# goes to each user's group (one PUBLISH each, heard only where that user has a socket).
+FANOUT_MIN_RECIPIENTS = 8
+FANOUT_CHUNK = 1000
 
 
 # --- Event ids ---------------------------------------------------------------------------------
@@ -136,26 +143,72 @@ def send_to_user(user_type: str, user_id: uuid.UUID | str, event: dict[str, Any]
 
 
 def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]]) -> None:
-    """Deliver one frame to each of many users at once (the pairing blast).
+    """Deliver a frame to each of many users at once (the pairing blast, its closing notices).
 
-    On the pub/sub layer (our configuration) the frames go out as one pipelined batch of PUBLISH
-    commands on the process's Valkey client: a 1,000-mitra blast costs one round trip instead of
-    1,000 sequential ones under the layer's connection lock. Otherwise, or if the layer is not the
-    one on VALKEY_URL, one event-loop pass gathers group_send for every user. Either way a Valkey
-    error is logged and never fails the (already committed) change: offers are re-fetchable over REST.
+    A frame going to FANOUT_MIN_RECIPIENTS users or more is published **once per FANOUT_CHUNK
+    recipients** on the layer's fan-out channel, which every process holding sockets hears; each
+    process hands it to its own sockets of those users (halobestie.gateway.layer, docs/websocket.md
+    "Fan-out"), instead of one PUBLISH per user. Each chunk is recorded in the event log (one
+    statement, each user their own next id) and published before the next chunk is recorded, so
+    the first sockets receive while the rest is still being recorded. Smaller batches are recorded
+    in one statement and go to each user's group in one pipelined round trip. A Valkey error is
+    logged and never fails the (already committed) change: the rest is still recorded, and the
+    sockets replay it from the log.
     """
     layer = get_channel_layer()
     if layer is None or not messages:  # pragma: no cover - always configured
         return
-    wrapped = [
-        (user_group(user_type, user_id), {"type": "hb.event", "event": event})
-        for user_type, user_id, event in messages
-    ]
-    # One transaction records the whole batch (two statements), each user its own id.
+    fanout = _fanout_channel(layer)
+    # Recipients per frame (a blast shares one frame object), in the order frames first appear.
+    by_frame: dict[int, list[int]] = {}
+    for index, (_, _, event) in enumerate(messages):
+        by_frame.setdefault(id(event), []).append(index)
+    small: list[int] = []
+    chunks: list[list[int]] = []
+    for indexes in by_frame.values():
+        if fanout is not None and len(indexes) >= FANOUT_MIN_RECIPIENTS:
+            chunks.extend(
+                indexes[start : start + FANOUT_CHUNK] for start in range(0, len(indexes), FANOUT_CHUNK)
+            )
+        else:
+            small.extend(indexes)
+    published = True
+    if small:
+        published = _send_to_groups(layer, [messages[index] for index in small])
+    for chunk in chunks:
+        batch = [messages[index] for index in chunk]
+        seqs = _record([LogEntry(user_type, user_id, event) for user_type, user_id, event in batch])
+        to: list[tuple[str, dict[str, Any] | None]] = [
+            (
+                user_group(user_type, user_id),
+                None if seqs is None else {"ids": {id_key(user_type, user_id): seqs[position]}},
+            )
+            for position, (user_type, user_id, _) in enumerate(batch)
+        ]
+        if not published:
+            continue  # recorded for the replay; one gap notice covers the rest
+        try:
+            get_valkey().publish(
+                str(fanout), layer.serialize(fanout_payload({"type": "hb.event", "event": batch[0][2]}, to))
+            )
+        except VALKEY_ERRORS:
+            logger.warning(
+                "realtime: could not publish a fan-out of %d events (Valkey unavailable)", len(batch)
+            )
+            gap_noted()
+            published = False
+
+
+def _send_to_groups(layer: Any, messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]]) -> bool:
+    """Record the batch in one statement, then one PUBLISH per user group (one pipelined round trip
+    on the pub/sub layer). False if the publish failed (logged, gap notice sent)."""
     seqs = _record([LogEntry(user_type, user_id, event) for user_type, user_id, event in messages])
-    if seqs is not None:
-        for (_, message), (user_type, user_id, _), seq in zip(wrapped, messages, seqs, strict=True):
-            message["ids"] = {id_key(user_type, user_id): seq}
+    wrapped: list[tuple[str, dict[str, Any]]] = []
+    for position, (user_type, user_id, event) in enumerate(messages):
+        message: dict[str, Any] = {"type": "hb.event", "event": event}
+        if seqs is not None:
+            message["ids"] = {id_key(user_type, user_id): seqs[position]}
+        wrapped.append((user_group(user_type, user_id), message))
     prefix = _pubsub_prefix(layer)
     try:
         if prefix is not None:
@@ -165,7 +218,7 @@ def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]
                 # RedisPubSubLoopLayer._get_group_channel_name); the fan-out test proves delivery.
                 pipe.publish(f"{prefix}__group__{group}", layer.serialize(message))
             pipe.execute()
-            return
+            return True
 
         async def _send_all() -> list[Any]:
             return await asyncio.gather(
@@ -176,11 +229,20 @@ def send_to_users(messages: Sequence[tuple[str, uuid.UUID | str, dict[str, Any]]
     except VALKEY_ERRORS:
         logger.warning("realtime: could not publish a batch of %d events (Valkey unavailable)", len(messages))
         gap_noted()
-        return
+        return False
     failed = sum(1 for result in results if isinstance(result, BaseException))
     if failed:
         logger.warning("realtime: %d of %d batched events could not be published", failed, len(messages))
         gap_noted()
+        return False
+    return True
+
+
+def _fanout_channel(layer: Any) -> str | None:
+    """The layer's fan-out channel if it has one and publishes through VALKEY_URL (our configuration)."""
+    if isinstance(layer, FanoutPubSubChannelLayer) and _pubsub_prefix(layer) is not None:
+        return layer.fanout_channel()
+    return None
 
 
 def _pubsub_prefix(layer: Any) -> str | None:

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -88,19 +90,33 @@ def populate(n: int) -> tuple[list[str], list[Any]]:
         mitra_cooldown_seconds=0,
     )
     availability_reseed(reason="bench")
-    tokens = [auth_session_issue(mitra=m).access_token for m in Mitra.objects.all()]
+    if n > 1000:
+        # The ops limit is 1,000 per wave (opsconfig); this benchmark's own database raises it to
+        # measure the fan-out of one 10,000-mitra wave.
+        from opsconfig.models import AppConfig
+        from opsconfig.services import config_get
+
+        AppConfig.objects.filter(pk=1).update(pairing_wave_size=n)
+        config_get(fresh=True)
+    # In id order: the bench opens the first k sockets, and the control sends to the first k ids.
+    tokens = [auth_session_issue(mitra=m).access_token for m in Mitra.objects.order_by("id")]
     customers = list(Customer.objects.bulk_create([Customer(call_name=f"Bench {i}") for i in range(50)]))
     return tokens, customers
 
 
-def start_server(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    env: dict[str, str], workers: int = 1, app: str = "halobestie.asgi:application"
+) -> tuple[subprocess.Popen[bytes], int]:
     port = common.free_port()
+    # BENCH_BLAST_PROFILE_SERVER=<file>: the (single-worker) server runs under cProfile, saved on exit.
+    profile = os.environ.get("BENCH_BLAST_PROFILE_SERVER") if app.startswith("halobestie") else None
     proc = subprocess.Popen(
         [
             sys.executable,
+            *(["-m", "cProfile", "-o", profile] if profile else []),
             "-m",
             "uvicorn",
-            "halobestie.asgi:application",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -112,6 +128,14 @@ def start_server(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Pope
             str(workers),
             "--ws-max-queue",
             "256",
+            "--backlog",
+            "4096",
+            # A worker busy delivering 5,000 frames on a shared 2-core machine may answer the
+            # supervisor's health check late; it must not be killed for that.
+            "--timeout-worker-healthcheck",
+            "60",
+            "--timeout-graceful-shutdown",
+            "5",
         ],
         cwd=common.ROOT,
         env={**os.environ, **env},
@@ -122,58 +146,89 @@ def start_server(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Pope
     raise RuntimeError("uvicorn did not start")
 
 
-class Mitras:
-    """N authenticated sockets; a reader per socket stamps each frame's arrival."""
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Stop uvicorn and its workers (a worker left behind would hold thousands of sockets)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+    children = [int(v) for v in out.split()]
+    proc.send_signal(2)  # SIGINT: uvicorn shuts down cleanly (a profiled server writes its profile)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
 
-    def __init__(self, port: int, tokens: list[str]) -> None:
-        self.url = f"ws://127.0.0.1:{port}/api/shared/ws"
-        self.tokens = tokens
-        self.sockets: list[Any] = []
-        self.arrivals: dict[str, dict[int, float]] = {}  # "<type>:<session_id>" -> {socket index: t}
-        self.readers: list[asyncio.Task[None]] = []
+
+def rss_kb(proc: subprocess.Popen[bytes]) -> int:
+    """Resident memory of the server's worker processes (the process itself with one worker)."""
+    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+    children = [int(v) for v in out.split()]
+    if children:
+        return sum(children)
+    own = subprocess.run(["ps", "-o", "rss=", "-p", str(proc.pid)], capture_output=True, text=True).stdout
+    return int(own.split()[0])
+
+
+class Clients:
+    """Several load-generator processes (bench/blast/clients.py), the sockets spread over them."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.procs: list[asyncio.subprocess.Process] = []
 
     async def open(self) -> None:
-        from websockets.asyncio.client import connect
+        for _ in range(self.count):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.blast.clients",
+                cwd=common.ROOT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=64 * 1024 * 1024,
+            )
+            self.procs.append(proc)
+        for proc in self.procs:
+            assert json.loads(await self._line(proc))["ready"]
 
-        async def one(i: int, token: str) -> None:
-            ws = await connect(self.url, open_timeout=30, max_queue=None)
-            await ws.send(json.dumps({"type": "auth", "token": token}))
-            reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
-            if reply.get("type") != "auth_ok":
-                raise RuntimeError(f"socket {i} refused: {reply}")
-            self.sockets.append(ws)
-            self.readers.append(asyncio.ensure_future(self._read(len(self.sockets) - 1, ws)))
+    async def _line(self, proc: asyncio.subprocess.Process, timeout: float = 600) -> str:
+        assert proc.stdout is not None
+        return (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
 
-        sem = asyncio.Semaphore(50)  # connect in waves; the server authenticates each against Postgres
+    async def _call(self, proc: asyncio.subprocess.Process, command: dict[str, Any]) -> dict[str, Any]:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(command).encode() + b"\n")
+        await proc.stdin.drain()
+        return json.loads(await self._line(proc))  # type: ignore[no-any-return]
 
-        async def gated(i: int, token: str) -> None:
-            async with sem:
-                await one(i, token)
+    async def all(self, command: dict[str, Any]) -> list[dict[str, Any]]:
+        return await asyncio.gather(*(self._call(p, command) for p in self.procs))
 
-        await asyncio.gather(*(gated(i, t) for i, t in enumerate(self.tokens)))
+    async def open_sockets(self, name: str, url: str, tokens: list[str]) -> None:
+        shares = [tokens[i :: self.count] for i in range(self.count)]
+        await asyncio.gather(
+            *(
+                self._call(p, {"cmd": "open", "set": name, "url": url, "tokens": share})
+                for p, share in zip(self.procs, shares, strict=True)
+            )
+        )
 
-    async def _read(self, index: int, ws: Any) -> None:
-        try:
-            async for raw in ws:
-                now = time.time()
-                frame = json.loads(raw)
-                key = f"{frame.get('type')}:{frame.get('session_id')}"
-                self.arrivals.setdefault(key, {})[index] = now
-        except Exception:  # a closed socket ends its reader
-            pass
+    async def wait(self, name: str, key: str, timeout: float = 60) -> tuple[list[float], int]:
+        answers = await self.all({"cmd": "wait", "set": name, "key": key, "timeout": timeout})
+        return [t for a in answers for t in a["times"]], sum(a["expected"] for a in answers)
 
-    async def wait_for(self, key: str, expected: int, timeout: float) -> dict[int, float]:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if len(self.arrivals.get(key, {})) >= expected:
-                break
-            await asyncio.sleep(0.01)
-        return self.arrivals.get(key, {})
+    async def ping(self, name: str, sample: int) -> list[float]:
+        per = max(1, sample // self.count)
+        answers = await self.all({"cmd": "ping", "set": name, "sample": per})
+        return [t for a in answers for t in a["rtts"]]
 
     async def close(self) -> None:
-        for task in self.readers:
-            task.cancel()
-        await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+        for proc in self.procs:
+            with contextlib.suppress(Exception):
+                await self._call(proc, {"cmd": "close"})
+            await proc.wait()
 
 
 class Blaster:
@@ -192,7 +247,7 @@ class Blaster:
 
     async def _line(self) -> str:
         assert self.proc.stdout is not None
-        return (await asyncio.wait_for(self.proc.stdout.readline(), 60)).decode()
+        return (await asyncio.wait_for(self.proc.stdout.readline(), 120)).decode()
 
     async def call(self, command: str) -> dict[str, float]:
         assert self.proc.stdin is not None
@@ -229,114 +284,212 @@ def _in_thread(fn: Any) -> Any:
 
 
 def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def run(
-    n: int, rounds: int, port: int, tokens: list[str], customers: list[Any]
-) -> list[dict[str, float]]:
+def _lat(times: list[float], t0: float) -> list[float]:
+    return [(t - t0) * 1000 for t in times]
+
+
+def _heartbeats_now() -> None:
+    """Every mitra heartbeats now (opening 10,000 sockets takes minutes; the bench's sockets send no
+    heartbeat, so the availability set would have gone stale and the wave found nobody)."""
+    from django.db import connection
+
+    from availability.services import availability_reseed
+
+    with connection.cursor() as cur:
+        cur.execute("UPDATE mitra_online_status SET last_heartbeat_at = now(), is_online = true")
+    availability_reseed(reason="bench")
+
+
+def _session_ready(customer: Any) -> Any:
     from django.utils import timezone
 
     from payments.models import PaymentRequest, PaymentStatus
     from sessions_app.models import ChatSession, SessionStatus
     from sessions_app.services.checkout import checkout_create
 
+    # Paid (confirmed) and committed as searching, not yet offered: the moment the request could
+    # be accepted once offered. Timing starts right after this.
+    payment = checkout_create(customer_id=customer.id, mode="chat", duration_minutes=30, method="qris")
+    PaymentRequest.objects.filter(pk=payment.id).update(
+        status=PaymentStatus.CONFIRMED, confirmed_at=timezone.now()
+    )
+    return ChatSession.objects.create(
+        customer=customer,
+        status=SessionStatus.SEARCHING,
+        mode="chat",
+        duration_minutes=30,
+        payment_request_id=payment.id,
+    )
+
+
+async def run(
+    args: argparse.Namespace, ours: Any, bare: Any, tokens: list[str], customers: list[Any]
+) -> list[dict[str, Any]]:
+    import uuid
+
+    (ours_proc, ours_port), (bare_proc, bare_port) = ours, bare
     blaster = Blaster()
     await blaster.open()
-    mitras = Mitras(port, tokens)
-    t0 = time.perf_counter()
-    await mitras.open()
-    print(f"  {len(mitras.sockets)} sockets authenticated in {time.perf_counter() - t0:.1f}s")
-    results = []
+    clients = Clients(args.clients)
+    await clients.open()
+    steps = sorted({int(s) for s in args.steps.split(",")}) if args.steps else [args.mitras]
+    results: list[dict[str, Any]] = []
+    opened = 0
+    round_no = 0
     try:
-        for r in range(rounds):
-            customer = customers[r]
-
-            def ready(customer: Any = customer) -> Any:
-                # Paid (confirmed) and committed as searching, not yet offered: the moment the
-                # request could be accepted once offered. Timing starts right after this.
-                payment = checkout_create(
-                    customer_id=customer.id, mode="chat", duration_minutes=30, method="qris"
+        for step in steps:
+            batch = tokens[opened:step]
+            mem: dict[str, float] = {}
+            for name, proc, port in (("ours", ours_proc, ours_port), ("bare", bare_proc, bare_port)):
+                before = rss_kb(proc)
+                t0 = time.perf_counter()
+                await clients.open_sockets(name, f"ws://127.0.0.1:{port}/api/shared/ws", batch)
+                await asyncio.sleep(2)  # let the handshakes' garbage settle
+                mem[name] = (rss_kb(proc) - before) / max(1, len(batch))
+                print(
+                    f"  {name}: {step} sockets open (+{len(batch)} in {time.perf_counter() - t0:.1f}s), "
+                    f"RSS +{mem[name]:.1f} KB per socket ({rss_kb(proc) // 1024} MB now)"
                 )
-                PaymentRequest.objects.filter(pk=payment.id).update(
-                    status=PaymentStatus.CONFIRMED, confirmed_at=timezone.now()
+            opened = step
+            for r in range(args.rounds):
+                row: dict[str, Any] = {"sockets": step, "kb_ours": mem["ours"], "kb_bare": mem["bare"]}
+                if step == args.mitras and not args.skip_pairing:
+                    await asyncio.to_thread(_in_thread, _heartbeats_now)
+                    customer = customers[round_no % len(customers)]
+                    round_no += 1
+                    session = await asyncio.to_thread(_in_thread, lambda c=customer: _session_ready(c))
+                    started = await blaster.call(f"start {session.id}")
+                    times, expected = await clients.wait("ours", f"chat_request:{session.id}")
+                    lat = _lat(times, started["t0"])
+                    row.update(
+                        blast_lost=expected - len(times),
+                        blast_p50=statistics.median(lat) if lat else float("nan"),
+                        blast_p99=_pct(lat, 0.99),
+                        service_ms=started["ms"],
+                    )
+                    cancelled = await blaster.call(f"cancel {session.id} {customer.id}")
+                    times, expected = await clients.wait("ours", f"chat_request_closed:{session.id}")
+                    row.update(
+                        closed_lost=expected - len(times), closed_p99=_pct(_lat(times, cancelled["t0"]), 0.99)
+                    )
+                key = uuid.uuid4()
+                raw = await blaster.call(f"raw {key} {step}")
+                times, expected = await clients.wait("ours", f"raw:{key}")
+                row.update(
+                    control_lost=expected - len(times),
+                    control_p99=_pct(_lat(times, raw["t0"]), 0.99),
+                    control_send_ms=raw["ms"],
                 )
-                return ChatSession.objects.create(
-                    customer=customer,
-                    status=SessionStatus.SEARCHING,
-                    mode="chat",
-                    duration_minutes=30,
-                    payment_request_id=payment.id,
+                if args.groups_control:
+                    key2 = uuid.uuid4()
+                    raw = await blaster.call(f"raw-groups {key2} {step}")
+                    times, expected = await clients.wait("ours", f"raw:{key2}")
+                    row.update(
+                        groups_lost=expected - len(times), groups_p99=_pct(_lat(times, raw["t0"]), 0.99)
+                    )
+                sent = await blaster.call(f"bare {key}")
+                times, expected = await clients.wait("bare", f"bare:{key}")
+                row.update(bare_lost=expected - len(times), bare_p99=_pct(_lat(times, sent["t0"]), 0.99))
+                row["ping_ours_p99"] = _pct(await clients.ping("ours", 200), 0.99)
+                row["ping_bare_p99"] = _pct(await clients.ping("bare", 200), 0.99)
+                results.append(row)
+                blast = (
+                    f"blast lost {row['blast_lost']} p50 {row['blast_p50']:.0f} p99 {row['blast_p99']:.0f} ms "
+                    f"(pairing_start {row['service_ms']:.0f} ms), closed lost {row['closed_lost']} "
+                    f"p99 {row['closed_p99']:.0f} ms; "
+                    if "blast_p99" in row
+                    else ""
                 )
-
-            session = await asyncio.to_thread(_in_thread, ready)
-            key = f"chat_request:{session.id}"
-            started = await blaster.call(f"start {session.id}")
-            got = await mitras.wait_for(key, n, timeout=30)
-            lat = [(t - started["t0"]) * 1000 for t in got.values()]
-
-            close_key = f"chat_request_closed:{session.id}"
-            cancelled = await blaster.call(f"cancel {session.id} {customer.id}")
-            closed = await mitras.wait_for(close_key, n, timeout=30)
-            close_lat = [(t - cancelled["t0"]) * 1000 for t in closed.values()]
-            service_ms = started["ms"]
-
-            raw_key = f"raw:{session.id}"
-            raw = await blaster.call(f"raw {session.id}")
-            raw_got = await mitras.wait_for(raw_key, n, timeout=30)
-            raw_lat = [(t - raw["t0"]) * 1000 for t in raw_got.values()]
-            row = {
-                "delivered": float(len(got)),
-                "lost": float(n - len(got)),
-                "service_ms": service_ms,
-                "p50_ms": statistics.median(lat) if lat else float("nan"),
-                "p99_ms": _pct(lat, 0.99) if lat else float("nan"),
-                "max_ms": max(lat) if lat else float("nan"),
-                "raw_p99_ms": _pct(raw_lat, 0.99) if raw_lat else float("nan"),
-                "closed_delivered": float(len(closed)),
-                "closed_p99_ms": _pct(close_lat, 0.99) if close_lat else float("nan"),
-            }
-            results.append(row)
-            print(
-                f"  round {r + 1}: delivered {len(got)}/{n} (lost {n - len(got)}), "
-                f"pairing_start {service_ms:.0f} ms, socket latency p50 {row['p50_ms']:.0f} / "
-                f"p99 {row['p99_ms']:.0f} / max {row['max_ms']:.0f} ms; "
-                f"closed {len(closed)}/{n} p99 {row['closed_p99_ms']:.0f} ms; "
-                f"publish-only control p99 {row['raw_p99_ms']:.0f} ms"
-            )
+                print(
+                    f"  [{step} sockets] round {r + 1}: {blast}control lost {row['control_lost']} "
+                    f"p99 {row['control_p99']:.0f} ms (send {row['control_send_ms']:.0f} ms); "
+                    + (
+                        f"per-user publish control p99 {row['groups_p99']:.0f} ms; "
+                        if "groups_p99" in row
+                        else ""
+                    )
+                    + f"bare lost {row['bare_lost']} p99 {row['bare_p99']:.0f} ms; "
+                    f"ping p99 ours {row['ping_ours_p99']:.1f} / bare {row['ping_bare_p99']:.1f} ms"
+                )
     finally:
-        await mitras.close()
+        await clients.close()
         await blaster.close()
     return results
+
+
+def summarize(results: list[dict[str, Any]]) -> None:
+    print("\nsummary (medians over rounds; ms):")
+    print(
+        "| sockets | blast p99 | blast lost | control p99 | per-user control p99 | bare p99 | control/bare "
+        "| ping p99 ours / bare | KB per socket ours / bare |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for step in sorted({r["sockets"] for r in results}):
+        rows = [r for r in results if r["sockets"] == step]
+
+        def med(k: str, rows: list[dict[str, Any]] = rows) -> float:
+            values = [r[k] for r in rows if k in r]
+            return statistics.median(values) if values else float("nan")
+
+        lost = sum(r.get("blast_lost", 0) for r in rows)
+        print(
+            f"| {step} | {med('blast_p99'):.0f} | {lost} | {med('control_p99'):.0f} | {med('groups_p99'):.0f} "
+            f"| {med('bare_p99'):.0f} | "
+            f"{med('control_p99') / med('bare_p99'):.2f}x | {med('ping_ours_p99'):.1f} / {med('ping_bare_p99'):.1f} | "
+            f"{rows[0]['kb_ours']:.1f} / {rows[0]['kb_bare']:.1f} |"
+        )
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench blast")
     parser.add_argument("--mitras", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (ASGI instances)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (ASGI instances)")
+    parser.add_argument(
+        "--clients", type=int, default=0, help="load-generator processes (default: 1 per 2,500 sockets)"
+    )
+    parser.add_argument(
+        "--steps", default="", help="socket counts to step through, e.g. 1000,2500,5000,10000"
+    )
+    parser.add_argument(
+        "--groups-control",
+        action="store_true",
+        help="also the control as before the fan-out (one PUBLISH per user group)",
+    )
+    parser.add_argument("--skip-pairing", action="store_true", help="only the control and the bare reference")
     args = parser.parse_args(argv)
+    if args.steps:
+        args.mitras = max(int(s) for s in args.steps.split(","))
+    args.clients = args.clients or max(1, -(-args.mitras // 2500))
+    # Sockets are file descriptors: one per socket in the server, one in a load generator.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     env, valkey = prepare()
-    server = None
+    servers: list[subprocess.Popen[bytes]] = []
     try:
         print(
-            f"== blast to {args.mitras} connected mitra sockets, {args.rounds} rounds, {args.workers} uvicorn worker(s) =="
+            f"== blast to {args.mitras} connected mitra sockets, {args.rounds} rounds, {args.workers} uvicorn "
+            f"worker(s), {args.clients} load-generator process(es); load average {os.getloadavg()[0]:.1f} =="
         )
         tokens, customers = populate(args.mitras)
-        server, port = start_server(env, args.workers)
-        results = asyncio.run(run(args.mitras, args.rounds, port, tokens, customers))
-        lost = sum(r["lost"] for r in results)
-        p99s = [r["p99_ms"] for r in results]
-        print(
-            f"\nsummary: lost {int(lost)} of {args.mitras * args.rounds} offers; "
-            f"p99 per round {', '.join(f'{p:.0f}' for p in p99s)} ms (median {statistics.median(p99s):.0f} ms); "
-            f"pairing_start median {statistics.median(r['service_ms'] for r in results):.0f} ms"
+        ours = start_server(env, args.workers)
+        bare = start_server(env, args.workers, app="bench.blast.bare_app:app")
+        servers = [ours[0], bare[0]]
+        results = asyncio.run(run(args, ours, bare, tokens, customers))
+        summarize(results)
+        lost = sum(
+            r.get("blast_lost", 0) + r.get("control_lost", 0) + r.get("closed_lost", 0) for r in results
         )
+        print(f"\nlost {lost} frames in all; load average at the end {os.getloadavg()[0]:.1f}")
         return 1 if lost else 0
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(10)
+        for server in servers:
+            stop_server(server)
         valkey.stop()

@@ -28,6 +28,7 @@ import time
 import uuid
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -76,6 +77,18 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
         with contextlib.suppress(StopConsumer):
             await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # channels' AsyncConsumer.dispatch, without its `aclose_old_connections()` before every
+        # message: that is a sync_to_async hop through the one shared thread for every frame in and
+        # every event out, so a blast to N sockets queued N hops on one thread (the largest part of
+        # the gateway's per-socket cost: docs/performance.md "Blast to 10,000"). The gateway never
+        # touches the ORM on the event loop; its database work runs in `in_db_thread`, which closes
+        # old connections inside each call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def _refuse_handshake(self, receive: Any) -> None:
         message = await receive()

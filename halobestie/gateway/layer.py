@@ -1,4 +1,5 @@
-"""The channel layer's channel creation, without channels-redis' leak of a failed one.
+"""The channel layer: channel creation without channels-redis' leak of a failed one, and the
+layer class with the instance fan-out (`FanoutPubSubChannelLayer`, the configured backend).
 
 The layer's connection settings (retry, health checks, keepalive) are in halobestie/channel_layer.py,
 a leaf module the settings import.
@@ -6,7 +7,14 @@ a leaf module the settings import.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
+
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
+from channels_redis.utils import _wrap_close, decode_hosts
+
+logger = logging.getLogger(__name__)
 
 
 def _pubsub_loop_layer(layer: Any) -> Any:
@@ -38,3 +46,91 @@ async def layer_new_channel(layer: Any, prefix: str = "specific.") -> str:
             for name in set(channels) - before - subscribed:
                 channels.pop(name, None)
         raise
+
+
+# --- One message per instance: the channel layer with a local fan-out --------------------------
+
+# The Valkey channel every process that holds group members subscribes to (after the layer prefix).
+FANOUT_CHANNEL_SUFFIX = "__fanout"
+
+
+def fanout_channel_name(prefix: str) -> str:
+    return f"{prefix}{FANOUT_CHANNEL_SUFFIX}"
+
+
+def fanout_payload(base: dict[str, Any], to: list[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+    """One fan-out message: `base` for each group of `to`, each with its own extra keys merged in
+    (a recipient's event id). Every process delivers it to its own members of those groups."""
+    return {"base": base, "to": [[group, extra] for group, extra in to]}
+
+
+class _FanoutShard(RedisSingleShardConnection):
+    """The layer's connection to one Valkey: fan-out messages are delivered in the reader itself,
+    in the order they arrived among the per-channel and per-group messages."""
+
+    def _receive_message(self, message: Any) -> None:
+        if message is not None:
+            name = message["channel"]
+            if isinstance(name, bytes):
+                name = name.decode()
+            if name == self.channel_layer.fanout_channel:
+                try:
+                    self.channel_layer.fanout_local(message["data"])
+                except Exception:
+                    # A malformed payload must not stop the reader (its loop sleeps 1 s on an error).
+                    logger.exception("gateway: could not deliver a fan-out message")
+                return
+        super()._receive_message(message)
+
+
+class _FanoutLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shards = [_FanoutShard(host, self) for host in decode_hosts(kwargs.get("hosts"))]
+        self.fanout_channel = fanout_channel_name(self.prefix)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await super().group_add(group, channel)
+        # The process holds a group member now: it hears the fan-out messages. Subscribed once (the
+        # check spares every later join a turn on the connection's lock, which the probe also needs).
+        shard = self._get_shard(self.fanout_channel)
+        if self.fanout_channel not in shard._subscribed_to:
+            await shard.subscribe(self.fanout_channel)
+
+    def fanout_local(self, data: bytes) -> int:
+        """Put one fan-out message's per-group messages into the queues of this process's members
+        of those groups, exactly as a PUBLISH to each group would have. Returns how many."""
+        serialize = self.channel_layer.serialize
+        payload = self.channel_layer.deserialize(data)
+        base = payload["base"]
+        delivered = 0
+        for group, extra in payload["to"]:
+            members = self.groups.get(self._get_group_channel_name(group))
+            if not members:
+                continue
+            body = serialize({**base, **extra} if extra else base)
+            for channel in members:
+                queue = self.channels.get(channel)
+                if queue is not None:
+                    queue.put_nowait(body)
+                    delivered += 1
+        return delivered
+
+
+class FanoutPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
+    """channels-redis' pub/sub layer plus one primitive: a message to many groups published once
+    per chunk on one Valkey channel (`<prefix>__fanout`) that every process holding group members
+    subscribes to; each process hands it to its own members of those groups (docs/websocket.md
+    "Fan-out"). Everything else is the pub/sub layer unchanged."""
+
+    def _get_layer(self) -> Any:
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            layer = _FanoutLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+        return layer
+
+    def fanout_channel(self) -> str:
+        return fanout_channel_name(str(self._kwargs.get("prefix", "asgi")))

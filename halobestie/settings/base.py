@@ -115,10 +115,11 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # Pub/sub layer: no per-process buffer to overflow, so a large blast is never silently dropped
 # (docs/performance.md, pitfall 3). Missed events are re-fetchable over REST. The host entry adds
-# reconnect-on-error and health checks (halobestie/channel_layer.py).
+# reconnect-on-error and health checks (halobestie/channel_layer.py). The class adds the instance
+# fan-out for large batches (one message per process, not one per user: docs/websocket.md "Fan-out").
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "halobestie.gateway.layer.FanoutPubSubChannelLayer",
         "CONFIG": {
             "hosts": [channel_layer_host(VALKEY_URL, connect_timeout=VALKEY_SOCKET_TIMEOUT_SECONDS)],
             "prefix": env_str("CHANNEL_LAYER_PREFIX", "hb"),

@@ -45,19 +45,34 @@ def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
         return []
     per_user: dict[tuple[str, str], list[int]] = defaultdict(list)
     ranks: list[int] = []
+    user_ids: list[str] = []
     for index, entry in enumerate(entries):
-        indexes = per_user[(entry.user_type, str(uuid.UUID(str(entry.user_id))))]
+        user_id = (
+            str(entry.user_id) if isinstance(entry.user_id, uuid.UUID) else str(uuid.UUID(entry.user_id))
+        )
+        user_ids.append(user_id)
+        indexes = per_user[(entry.user_type, user_id)]
         indexes.append(index)
         ranks.append(len(indexes))
-    # A frame shared by many recipients (a blast) is encoded once.
-    encoded: dict[int, str] = {}
-    frames = [encoded.setdefault(id(e.event), json.dumps(e.event, cls=DjangoJSONEncoder)) for e in entries]
+    # A frame shared by many recipients (a blast) is encoded and sent once; each row names it by
+    # its position in the frames array.
+    positions: dict[int, int] = {}
+    frames: list[str] = []
+    frame_of: list[int] = []
+    for entry in entries:
+        position = positions.get(id(entry.event))
+        if position is None:
+            frames.append(json.dumps(entry.event, cls=DjangoJSONEncoder))
+            position = positions[id(entry.event)] = len(frames)
+        frame_of.append(position)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH e AS (
-                SELECT * FROM unnest(%s::varchar[], %s::uuid[], %s::bigint[], %s::uuid[], %s::jsonb[])
-                    AS t(user_type, user_id, rank, session_id, frame)
+                SELECT * FROM unnest(%s::varchar[], %s::uuid[], %s::bigint[], %s::uuid[], %s::int[])
+                    AS t(user_type, user_id, rank, session_id, frame_at)
+            ), f AS (
+                SELECT %s::jsonb[] AS frames
             ), n AS (
                 SELECT user_type, user_id, count(*) AS n FROM e GROUP BY user_type, user_id
             ), c AS (
@@ -67,15 +82,16 @@ def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
                 RETURNING user_type, user_id, seq
             )
             INSERT INTO {_EVENT_TABLE} (user_type, user_id, seq, session_id, frame, created_at)
-            SELECT e.user_type, e.user_id, c.seq - n.n + e.rank, e.session_id, e.frame, now()
-            FROM e JOIN n USING (user_type, user_id) JOIN c USING (user_type, user_id)
+            SELECT e.user_type, e.user_id, c.seq - n.n + e.rank, e.session_id, f.frames[e.frame_at], now()
+            FROM e JOIN n USING (user_type, user_id) JOIN c USING (user_type, user_id) CROSS JOIN f
             RETURNING user_type, user_id::text, seq
             """,  # noqa: S608 - table names from the models; every value is a parameter
             [
                 [e.user_type for e in entries],
-                [str(uuid.UUID(str(e.user_id))) for e in entries],
+                user_ids,
                 ranks,
                 [None if e.session_id is None else str(e.session_id) for e in entries],
+                frame_of,
                 frames,
             ],
         )

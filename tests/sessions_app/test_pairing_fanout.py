@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
 from availability.services import availability_reseed
+from halobestie.gateway.layer import FanoutPubSubChannelLayer
 from mitras.models import Mitra, MitraOnlineStatus
 from sessions_app.models import ChatRequestNotification
 from tests.sessions_app.pairing_support import Listener, paid_session, seed
@@ -26,7 +28,11 @@ FANOUT = 300
 
 
 def test_the_configured_layer_is_pub_sub():
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    # The pub/sub layer with the instance fan-out (halobestie.gateway.layer).
+    assert (
+        settings.CHANNEL_LAYERS["default"]["BACKEND"] == "halobestie.gateway.layer.FanoutPubSubChannelLayer"
+    )
+    assert issubclass(FanoutPubSubChannelLayer, RedisPubSubChannelLayer)
 
 
 async def test_blast_to_300_mitras_delivers_every_offer(make_customer):
