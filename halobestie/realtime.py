@@ -49,6 +49,7 @@ from halobestie.gateway.presence import session_has_socket as session_has_socket
 from halobestie.gateway.presence import user_has_socket as user_has_socket
 from halobestie.gateway.presence import users_with_socket as users_with_socket
 from halobestie.valkey import VALKEY_ERRORS, get_valkey
+from halobestie.valkey_url import channel_layer_address
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,10 @@ def _pubsub_prefix(layer: Any) -> str | None:
         return None
     host = hosts[0]
     address = host.get("address") if isinstance(host, dict) else host
-    if address != settings.VALKEY_URL:
+    if address != settings.VALKEY_URL and not (  # or the same Sentinel primary (halobestie/valkey_url.py)
+        isinstance(host, dict)
+        and host.get("master_name") == channel_layer_address(settings.VALKEY_URL).get("master_name")
+    ):
         return None
     return str(config.get("prefix", "asgi"))
 

@@ -408,7 +408,9 @@ def stage_two(workdir: Path) -> int:
 
         round_trip(http, procs, f"ws://127.0.0.1:{web_port}/api/shared/ws")
 
-        with step("beat sends the sweeps; the clock worker runs the deadline sweep, the tasks worker the rest"):
+        with step(
+            "beat sends the sweeps; the clock worker runs the deadline sweep, the tasks worker the rest"
+        ):
             wait_for(
                 "beat sent sessions_app.deadline_sweep",
                 lambda: "Sending due task sessions_app.deadline_sweep" in procs.log_of("beat"),
@@ -418,7 +420,9 @@ def stage_two(workdir: Path) -> int:
             wait_for(
                 "worker-clock ran sessions_app.deadline_sweep",
                 lambda: (
-                    re.search(r"Task sessions_app\.deadline_sweep\[[^]]+\] succeeded", procs.log_of("worker-clock"))
+                    re.search(
+                        r"Task sessions_app\.deadline_sweep\[[^]]+\] succeeded", procs.log_of("worker-clock")
+                    )
                     is not None
                 ),
                 30,

@@ -54,7 +54,9 @@ WARNING_LEAD = dt.timedelta(seconds=180)
 SWEEP_TASKS = ("availability.heartbeat_mirror", "availability.reconcile", "sessions_app.user_events_prune")
 
 
-def start_worker(env: dict[str, str], name: str, queues: str, concurrency: int) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], name: str, queues: str, concurrency: int, loglevel: str = "WARNING", nice: int = 0
+) -> subprocess.Popen[bytes]:
     celery = str(Path(sys.executable).with_name("celery"))
     return subprocess.Popen(
         [
@@ -66,13 +68,15 @@ def start_worker(env: dict[str, str], name: str, queues: str, concurrency: int) 
             f"--concurrency={concurrency}",
             f"--queues={queues}",
             f"--hostname={name}@%h",
-            "--loglevel=WARNING",
+            f"--loglevel={loglevel}",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
         ],
         cwd=common.ROOT,
         env={**os.environ, **env},
+        # The worker and its pool processes (forked from it) at this CPU priority (negative: root).
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )
 
 
@@ -185,7 +189,9 @@ def _pct(values: list[float], q: float) -> float:
 class Load:
     """The three loads; `on` is flipped by the timeline."""
 
-    def __init__(self, port: int, tokens: list[str], pairs: list[tuple[str, str, str]], sweep_rate: float) -> None:
+    def __init__(
+        self, port: int, tokens: list[str], pairs: list[tuple[str, str, str]], sweep_rate: float
+    ) -> None:
         from bench.blast.run import Blaster, Mitras
 
         self.port = port
@@ -298,7 +304,9 @@ def _ready_session(customer: Any) -> Any:
     from sessions_app.services.checkout import checkout_create
 
     payment = checkout_create(customer_id=customer.id, mode="chat", duration_minutes=30, method="qris")
-    PaymentRequest.objects.filter(pk=payment.id).update(status=PaymentStatus.CONFIRMED, confirmed_at=timezone.now())
+    PaymentRequest.objects.filter(pk=payment.id).update(
+        status=PaymentStatus.CONFIRMED, confirmed_at=timezone.now()
+    )
     return ChatSession.objects.create(
         customer=customer,
         status=SessionStatus.SEARCHING,
@@ -317,7 +325,9 @@ def windows(w: float) -> tuple[float, list[tuple[float, float]]]:
 async def timeline(load: Load, t0: float, customers: list[Any], w: float) -> None:
     """Switch the load on and off (T+70…140 and T+250…320 for w = 60; T = t0, wall clock)."""
     await load.open(customers)
-    print(f"  sockets open: {len(load.mitras.sockets)} mitras, {len(load.chat)} chat pairs; T in {t0 - time.time():.0f} s")
+    print(
+        f"  sockets open: {len(load.mitras.sockets)} mitras, {len(load.chat)} chat pairs; T in {t0 - time.time():.0f} s"
+    )
     tasks = [asyncio.ensure_future(load.blast_loop()), asyncio.ensure_future(load.sweep_loop())]
     tasks += [asyncio.ensure_future(load.chat_loop(i)) for i in range(len(load.chat))]
     try:
@@ -355,8 +365,12 @@ def main(args: Any) -> int:
     )
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        clock = start_worker(env, "clock", "clock", args.concurrency)
-        tasks = start_worker(env, "tasks", "default,sweeps", 1)
+        clock = start_worker(env, "clock", "clock", args.concurrency, nice=args.clock_nice)
+        if args.nice_load:
+            # Everything started from here on (tasks worker, uvicorn, the blaster, this process with
+            # the client sockets) runs at a lower CPU priority than the clock worker.
+            os.nice(args.nice_load)
+        tasks = start_worker(env, "tasks", "default,sweeps", 1, loglevel="ERROR")
         procs += [clock, tasks]
         wait_for_workers({"clock", "tasks"})
         time.sleep(2)  # the workers' start restore (nothing to restore yet)
@@ -369,20 +383,24 @@ def main(args: Any) -> int:
         from opsconfig.services import config_update
 
         # The mitras send no heartbeats during the run (no phones); keep them fresh for find-available.
-        config_update(mitra_stale_after_seconds=3600)
+        # Back-to-back chat from few pairs: lift the per-user message limit (an ops setting).
+        config_update(mitra_stale_after_seconds=3600, rate_chat_messages_per_user_per_minute=10_000)
         customers = list(Customer.objects.bulk_create([Customer(call_name=f"blast{i}") for i in range(400)]))
         pairs = chat_pairs(args.pairs)
         t0_dt = timezone.now() + dt.timedelta(seconds=args.lead)
         loaded_at, _ = windows(args.window)
         quiet = populate_sessions(args.sessions, t0_dt, "quiet", 1, args.window)
-        loaded = populate_sessions(args.sessions, t0_dt + dt.timedelta(seconds=loaded_at), "loaded", 2, args.window)
+        loaded = populate_sessions(
+            args.sessions, t0_dt + dt.timedelta(seconds=loaded_at), "loaded", 2, args.window
+        )
         armed_in = arm(quiet) + arm(loaded)
         server, port = start_server(env, args.web_workers)
         procs.append(server)
         print(
             f"sessions {args.sessions} quiet + {args.sessions} loaded, armed in {armed_in:.1f} s; clock worker "
             f"prefork x{args.concurrency} (-Q clock), tasks worker x1 (-Q default,sweeps), uvicorn x{args.web_workers}; "
-            f"load = blast to {args.mitras} sockets + {args.pairs} chat pairs + {args.sweep_rate}/s sweeps"
+            f"load = blast to {args.mitras} sockets + {args.pairs} chat pairs + {args.sweep_rate}/s sweeps; "
+            f"clock worker at nice {args.clock_nice:+d}, load side at nice {args.nice_load:+d}"
         )
         load = Load(port, tokens, pairs, args.sweep_rate)
         t0 = t0_dt.timestamp()
@@ -392,7 +410,10 @@ def main(args: Any) -> int:
 
         last = t0 + 180 + loaded_at + args.window
         while time.time() < last + 30:
-            if time.time() > last and not ChatSession.objects.filter(pk__in=quiet + loaded, status="active").exists():
+            if (
+                time.time() > last
+                and not ChatSession.objects.filter(pk__in=quiet + loaded, status="active").exists()
+            ):
                 break
             time.sleep(2)
         load_avg = os.getloadavg()

@@ -173,8 +173,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--mitras", type=int, default=1000, help="--load: blast sockets")
     parser.add_argument("--pairs", type=int, default=40, help="--load: chat pairs over real sockets")
     parser.add_argument("--web-workers", type=int, default=2, help="--load: uvicorn processes")
-    parser.add_argument("--window", type=float, default=60.0, help="--load: seconds each group's warnings span")
-    parser.add_argument("--sweep-rate", type=float, default=20.0, help="--load: sweep tasks queued per second")
+    parser.add_argument(
+        "--nice-load", type=int, default=0, help="--load: nice increment of everything but the clock worker"
+    )
+    parser.add_argument(
+        "--window", type=float, default=60.0, help="--load: seconds each group's warnings span"
+    )
+    parser.add_argument(
+        "--sweep-rate", type=float, default=20.0, help="--load: sweep tasks queued per second"
+    )
     args = parser.parse_args(argv)
     if args.load:
         from bench.clock import load  # reason: the load run's own module, imported only when asked for

@@ -59,13 +59,17 @@ def _fired_by(worker: ChildProcess) -> int:
 def test_a_backlog_on_default_and_sweeps_never_delays_a_clock_task(
     transactional_db: None, make_customer: Any, make_mitra: Any, stack: Stack
 ) -> None:
-    tasks = stack.worker("tasks", concurrency=1, queues=f"{DEFAULT_QUEUE},{SWEEPS_QUEUE}", include="tests.faults.slow_task")
+    tasks = stack.worker(
+        "tasks", concurrency=1, queues=f"{DEFAULT_QUEUE},{SWEEPS_QUEUE}", include="tests.faults.slow_task"
+    )
     clock = stack.worker("clock", concurrency=1, queues=CLOCK_QUEUE)
     wait_worker_ready(tasks)
     wait_worker_ready(clock)
 
     total = _backlog(5, (DEFAULT_QUEUE, SWEEPS_QUEUE))  # 10 x 4 s for one process: ~40 s of work
-    wait_until(lambda: _queued(DEFAULT_QUEUE, SWEEPS_QUEUE) < total, 30, 0.1, "the tasks worker took the first")
+    wait_until(
+        lambda: _queued(DEFAULT_QUEUE, SWEEPS_QUEUE) < total, 30, 0.1, "the tasks worker took the first"
+    )
     made = _sessions(make_customer, make_mitra, warn_in=[3.0], expire_in=[4.0])
 
     wait_until(lambda: _all_settled(made), 30, 0.2, "the warning and the expiry")
@@ -99,7 +103,7 @@ def test_control_one_worker_for_every_queue_makes_the_deadline_wait_behind_the_b
     made = _sessions(make_customer, make_mitra, warn_in=[1.0], expire_in=[])
 
     wait_until(lambda: _all_settled(made), 40, 0.2, "the warning")
-    (due, fired), = _settled_at(made)["warning"]
+    ((due, fired),) = _settled_at(made)["warning"]
     assert fired is not None
     first_label, first_finished = _done()[0]
     assert first_label == f"{DEFAULT_QUEUE}-0"
