@@ -195,10 +195,11 @@ def _pubsub_prefix(layer: Any) -> str | None:
         return None
     host = hosts[0]
     address = host.get("address") if isinstance(host, dict) else host
-    if address != settings.VALKEY_URL and not (  # or the same Sentinel primary (halobestie/valkey_url.py)
-        isinstance(host, dict)
-        and host.get("master_name") == channel_layer_address(settings.VALKEY_URL).get("master_name")
-    ):
+    sentinel_master = host.get("master_name") if isinstance(host, dict) else None
+    same_sentinel = sentinel_master is not None and sentinel_master == channel_layer_address(
+        settings.VALKEY_URL
+    ).get("master_name")  # the same Sentinel-watched primary (halobestie/valkey_url.py)
+    if address != settings.VALKEY_URL and not same_sentinel:
         return None
     return str(config.get("prefix", "asgi"))
 

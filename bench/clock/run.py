@@ -174,6 +174,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pairs", type=int, default=40, help="--load: chat pairs over real sockets")
     parser.add_argument("--web-workers", type=int, default=2, help="--load: uvicorn processes")
     parser.add_argument(
+        "--clock-nice",
+        type=int,
+        default=0,
+        help="--load: nice value of the clock worker (negative needs root)",
+    )
+    parser.add_argument(
         "--nice-load", type=int, default=0, help="--load: nice increment of everything but the clock worker"
     )
     parser.add_argument(
