@@ -365,6 +365,10 @@ def main(args: Any) -> int:
     )
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        if args.clock_nice:
+            # The bench's own Valkey (broker + channel layer) at the clock worker's priority too:
+            # in production it runs on its own host; here it shares 2 cores with everything else.
+            os.setpriority(os.PRIO_PROCESS, valkey.pid, args.clock_nice)
         clock = start_worker(env, "clock", "clock", args.concurrency, nice=args.clock_nice)
         if args.nice_load:
             # Everything started from here on (tasks worker, uvicorn, the blaster, this process with
@@ -400,7 +404,7 @@ def main(args: Any) -> int:
             f"sessions {args.sessions} quiet + {args.sessions} loaded, armed in {armed_in:.1f} s; clock worker "
             f"prefork x{args.concurrency} (-Q clock), tasks worker x1 (-Q default,sweeps), uvicorn x{args.web_workers}; "
             f"load = blast to {args.mitras} sockets + {args.pairs} chat pairs + {args.sweep_rate}/s sweeps; "
-            f"clock worker at nice {args.clock_nice:+d}, load side at nice {args.nice_load:+d}"
+            f"clock worker and Valkey at nice {args.clock_nice:+d}, load side at nice {args.nice_load:+d}"
         )
         load = Load(port, tokens, pairs, args.sweep_rate)
         t0 = t0_dt.timestamp()

@@ -177,7 +177,7 @@ def main(argv: list[str]) -> int:
         "--clock-nice",
         type=int,
         default=0,
-        help="--load: nice value of the clock worker (negative needs root)",
+        help="--load: nice value of the clock worker and the bench Valkey (negative needs root)",
     )
     parser.add_argument(
         "--nice-load", type=int, default=0, help="--load: nice increment of everything but the clock worker"
