@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -43,9 +44,9 @@ class _AsyncBlockingSentinelPool(aiosentinel.SentinelConnectionPool, aioredis.Bl
     """The asyncio twin of _BlockingSentinelPool."""
 
 
-def _pool_options() -> dict[str, float | int]:
+def _pool_options() -> dict[str, Any]:
     return {
-        "max_connections": settings.VALKEY_MAX_CONNECTIONS,
+        "max_connections": int(settings.VALKEY_MAX_CONNECTIONS),
         "timeout": float(settings.VALKEY_SOCKET_TIMEOUT_SECONDS) * 2,
     }
 
