@@ -52,21 +52,53 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # --- Queues ----------------------------------------------------------------------------------
-# Clock and pairing deadlines (ETA timers) go to `clock`; sweeps, pushes and the rest to `default`.
-# A worker started without -Q consumes both; a dedicated `-Q clock` worker keeps a long sweep from
-# ever delaying a deadline (docs/reliability.md).
+# Every task of the project is routed by name to one of three queues (docs/reliability.md
+# "Queues"); tests/halobestie/test_celery.py fails on a task that is missing from this table.
+#
+# - `clock`: the deadlines (ETA timers) and their safety nets: the 3-minute warning, the expiry,
+#   the closing grace, the extension answer, pairing deadlines and wave ticks, the deadline sweeps
+#   (they settle what an ETA task missed) and the worker-start / reconnect restore. Each is one row
+#   under lock, milliseconds. Consumed by a dedicated worker (`entrypoint.sh worker-clock`), so a
+#   backlog anywhere else never holds a pool slot a warning needs.
+# - `default`: outbound I/O that may wait on a third party (the care crisis-alert webhook with its
+#   retries). Pushes are not tasks: the push sender hands them to its own thread pool.
+# - `sweeps`: the periodic bulk work (availability sweeps and mirror, reconcilers, prunes, care's
+#   retention sweep), O(rows) and allowed to run long.
 CLOCK_QUEUE = "clock"
 DEFAULT_QUEUE = "default"
+SWEEPS_QUEUE = "sweeps"
+QUEUES = (CLOCK_QUEUE, DEFAULT_QUEUE, SWEEPS_QUEUE)
 CLOCK_TASKS = (
     "sessions_app.fire_warning",
     "sessions_app.fire_expiry",
     "sessions_app.fire_closing_deadline",
     "sessions_app.fire_extension_deadline",
     "sessions_app.pairing_deadline",
+    "sessions_app.pairing_tick",
+    "sessions_app.deadline_sweep",
+    "sessions_app.pairing_deadline_sweep",
+    "sessions_app.pairing_queue_sweep",
+    "sessions_app.restore_clock",
 )
+DEFAULT_TASKS = ("care.crisis_alert_deliver",)
+SWEEP_TASKS = (
+    "availability.auto_offline_sweep",
+    "availability.heartbeat_mirror",
+    "availability.reconcile",
+    "accounts.revoked_logins_publish",
+    "payments.expire_stale_payments",
+    "sessions_app.reconcile_confirmed_payments",
+    "sessions_app.user_events_prune",
+    "care.sweep",
+)
+TASK_QUEUES: dict[str, str] = {
+    **{name: CLOCK_QUEUE for name in CLOCK_TASKS},
+    **{name: DEFAULT_QUEUE for name in DEFAULT_TASKS},
+    **{name: SWEEPS_QUEUE for name in SWEEP_TASKS},
+}
 app.conf.task_default_queue = DEFAULT_QUEUE
-app.conf.task_queues = (Queue(CLOCK_QUEUE), Queue(DEFAULT_QUEUE))
-app.conf.task_routes = {name: {"queue": CLOCK_QUEUE} for name in CLOCK_TASKS}
+app.conf.task_queues = tuple(Queue(name) for name in QUEUES)
+app.conf.task_routes = {name: {"queue": queue} for name, queue in TASK_QUEUES.items()}
 
 
 # --- The outage guard ------------------------------------------------------------------------

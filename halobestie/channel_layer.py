@@ -27,6 +27,8 @@ from typing import Any
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from halobestie.valkey_url import channel_layer_address
+
 HEALTH_CHECK_SECONDS = 15
 RETRIES = 2
 
@@ -34,7 +36,7 @@ RETRIES = 2
 def channel_layer_host(url: str, *, connect_timeout: float) -> dict[str, Any]:
     """One entry of CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] for the Valkey at `url`."""
     return {
-        "address": url,
+        **channel_layer_address(url),  # {"address": url}, or the Sentinel keys for a sentinel:// URL
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
         "socket_connect_timeout": connect_timeout,
         "socket_keepalive": True,

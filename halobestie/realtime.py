@@ -50,6 +50,7 @@ from halobestie.gateway.presence import session_has_socket as session_has_socket
 from halobestie.gateway.presence import user_has_socket as user_has_socket
 from halobestie.gateway.presence import users_with_socket as users_with_socket
 from halobestie.valkey import VALKEY_ERRORS, get_valkey
+from halobestie.valkey_url import channel_layer_address
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +257,11 @@ def _pubsub_prefix(layer: Any) -> str | None:
         return None
     host = hosts[0]
     address = host.get("address") if isinstance(host, dict) else host
-    if address != settings.VALKEY_URL:
+    sentinel_master = host.get("master_name") if isinstance(host, dict) else None
+    same_sentinel = sentinel_master is not None and sentinel_master == channel_layer_address(
+        settings.VALKEY_URL
+    ).get("master_name")  # the same Sentinel-watched primary (halobestie/valkey_url.py)
+    if address != settings.VALKEY_URL and not same_sentinel:
         return None
     return str(config.get("prefix", "asgi"))
 

@@ -3,6 +3,9 @@
 One blocking-pool client per process for sync code, one asyncio client per event loop for async
 code (an asyncio client is bound to the loop that created it). A blocking pool waits for a free
 connection instead of raising when exhausted (docs/performance.md, pitfall 1).
+
+With a `sentinel://` VALKEY_URL (halobestie/valkey_url.py) the clients ask the sentinels for the
+current primary, and again after a failover; their pools are the same blocking kind.
 """
 
 from __future__ import annotations
@@ -10,10 +13,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aiosentinel
+import redis.sentinel
 from django.conf import settings
+
+from halobestie.valkey_url import parse_sentinel_url
 
 _lock = threading.Lock()
 _sync_client: redis.Redis | None = None
@@ -28,6 +36,58 @@ def _timeouts() -> dict[str, float]:
     return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 
+class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
+    """Sentinel's pool (connects to the primary the sentinels name) that waits when exhausted."""
+
+
+class _AsyncBlockingSentinelPool(aiosentinel.SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """The asyncio twin of _BlockingSentinelPool."""
+
+
+def _pool_options() -> dict[str, Any]:
+    return {
+        "max_connections": int(settings.VALKEY_MAX_CONNECTIONS),
+        "timeout": float(settings.VALKEY_SOCKET_TIMEOUT_SECONDS) * 2,
+    }
+
+
+def _sync_client_for(url: str) -> redis.Redis:
+    target = parse_sentinel_url(url)
+    if target is None:
+        pool = redis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, health_check_interval=30, **_pool_options(), **_timeouts()
+        )
+        return redis.Redis(connection_pool=pool)
+    sentinel = redis.sentinel.Sentinel(list(target.sentinels), sentinel_kwargs=_timeouts(), **_timeouts())
+    return sentinel.master_for(
+        target.master_name,
+        connection_pool_class=_BlockingSentinelPool,
+        db=target.db,
+        password=target.password,
+        decode_responses=True,
+        health_check_interval=30,
+        **_pool_options(),
+    )
+
+
+def _async_client_for(url: str) -> aioredis.Redis:
+    target = parse_sentinel_url(url)
+    if target is None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, **_pool_options(), **_timeouts()
+        )
+        return aioredis.Redis(connection_pool=pool)
+    sentinel = aiosentinel.Sentinel(list(target.sentinels), sentinel_kwargs=_timeouts(), **_timeouts())
+    return sentinel.master_for(
+        target.master_name,
+        connection_pool_class=_AsyncBlockingSentinelPool,
+        db=target.db,
+        password=target.password,
+        decode_responses=True,
+        **_pool_options(),
+    )
+
+
 def get_valkey() -> redis.Redis:
     """The process-wide sync client (rebuilt if settings.VALKEY_URL changed, e.g. in tests)."""
     global _sync_client, _sync_url
@@ -35,15 +95,7 @@ def get_valkey() -> redis.Redis:
     if _sync_client is None or _sync_url != url:
         with _lock:
             if _sync_client is None or _sync_url != url:
-                pool = redis.BlockingConnectionPool.from_url(
-                    url,
-                    max_connections=settings.VALKEY_MAX_CONNECTIONS,
-                    timeout=float(settings.VALKEY_SOCKET_TIMEOUT_SECONDS) * 2,
-                    decode_responses=True,
-                    health_check_interval=30,
-                    **_timeouts(),
-                )
-                _sync_client = redis.Redis(connection_pool=pool)
+                _sync_client = _sync_client_for(url)
                 _sync_url = url
     return _sync_client
 
@@ -53,14 +105,7 @@ def get_async_valkey() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.VALKEY_URL,
-            max_connections=settings.VALKEY_MAX_CONNECTIONS,
-            timeout=float(settings.VALKEY_SOCKET_TIMEOUT_SECONDS) * 2,
-            decode_responses=True,
-            **_timeouts(),
-        )
-        client = aioredis.Redis(connection_pool=pool)
+        client = _async_client_for(settings.VALKEY_URL)
         _async_clients[loop] = client
     return client
 

@@ -4,17 +4,21 @@
 # through this one file, so what the smoke test boots is exactly what the containers run.
 #
 #   entrypoint.sh web            ASGI server (uvicorn): REST, WebSocket, admin, static files
-#   entrypoint.sh worker         Celery worker (timed work, sweeps)
+#   entrypoint.sh worker         Celery worker for the queues in WORKER_QUEUES (default: all three)
+#   entrypoint.sh worker-clock   Celery worker for the `clock` queue only (warnings, expiries, pairing
+#                                deadlines; CLOCK_WORKER_CONCURRENCY processes, default 4)
+#   entrypoint.sh worker-tasks   Celery worker for `default` and `sweeps` (webhooks, periodic sweeps)
 #   entrypoint.sh beat           Celery beat (the periodic schedule; run exactly one)
 #   entrypoint.sh release        migrations + beat schedule sync (once per deploy, before the others)
 #   entrypoint.sh collectstatic  collect static files into STATIC_ROOT (image build)
 #   entrypoint.sh manage <command> ...   a manage.py command (e.g. create_ops_admin, create_mitra)
-#   entrypoint.sh healthcheck web|worker|beat
+#   entrypoint.sh healthcheck web|worker|worker-clock|worker-tasks|beat
 #   entrypoint.sh <anything else> runs it as given (e.g. python manage.py create_ops_admin ...)
 #
 # Environment: PYTHON (default: python), HOST (0.0.0.0), PORT (8000), WEB_CONCURRENCY (2 uvicorn
-# workers), WORKER_CONCURRENCY (2 Celery processes), LOG_LEVEL (info), PROMETHEUS_MULTIPROC_DIR (web,
-# worker: emptied at start).
+# workers), WORKER_CONCURRENCY (2 Celery processes), WORKER_QUEUES (clock,default,sweeps), WORKER_NAME
+# (the node name's prefix, <name>@<hostname>; celery / clock / tasks), CLOCK_WORKER_CONCURRENCY (4),
+# LOG_LEVEL (info), PROMETHEUS_MULTIPROC_DIR (web, worker: emptied at start).
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
@@ -36,10 +40,20 @@ case "${1:-web}" in
       --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" --workers "${WEB_CONCURRENCY:-2}" \
       --lifespan auto --no-server-header
     ;;
-  worker)
+  worker|worker-clock|worker-tasks)
+    # Queues and their workers: docs/reliability.md "Queues". The clock gets its own worker so a
+    # backlog of sweeps or webhooks never holds the pool slot a due warning needs.
+    case "$1" in
+      worker-clock)
+        WORKER_QUEUES="clock"; WORKER_NAME="${WORKER_NAME:-clock}"
+        WORKER_CONCURRENCY="${CLOCK_WORKER_CONCURRENCY:-4}" ;;
+      worker-tasks)
+        WORKER_QUEUES="default,sweeps"; WORKER_NAME="${WORKER_NAME:-tasks}" ;;
+    esac
     prepare_metrics_dir
     exec "$PYTHON" -m celery -A halobestie worker -l "$CELERY_LOG_LEVEL" \
-      --concurrency "${WORKER_CONCURRENCY:-2}"
+      --concurrency "${WORKER_CONCURRENCY:-2}" --queues "${WORKER_QUEUES:-clock,default,sweeps}" \
+      --hostname "${WORKER_NAME:-celery}@%h"
     ;;
   beat)
     exec "$PYTHON" -m celery -A halobestie beat -l "$CELERY_LOG_LEVEL" \
@@ -58,6 +72,11 @@ case "${1:-web}" in
     ;;
   healthcheck)
     shift
+    # worker-clock / worker-tasks: the same ping, addressed to that role's node name.
+    case "${1:-}" in
+      worker-clock) shift; WORKER_NAME="${WORKER_NAME:-clock}" exec "$PYTHON" scripts/healthcheck.py worker "$@" ;;
+      worker-tasks) shift; WORKER_NAME="${WORKER_NAME:-tasks}" exec "$PYTHON" scripts/healthcheck.py worker "$@" ;;
+    esac
     exec "$PYTHON" scripts/healthcheck.py "$@"
     ;;
   *)

@@ -2,7 +2,7 @@
 """Container healthchecks (docker-compose.yml; also run by `make smoke`): exit 0 healthy, 1 not.
 
 healthcheck.py web      GET /health on this host's server (PORT, default 8000) answers 200
-healthcheck.py worker   this host's Celery worker (celery@<hostname>) answers a ping via the broker
+healthcheck.py worker   this host's Celery worker (<WORKER_NAME or celery>@<hostname>) answers a ping via the broker
 healthcheck.py beat     beat's schedule shows a run within BEAT_HEALTH_MAX_AGE_SECONDS (120):
                         beat writes last_run_at after every task it sends (CELERY_BEAT_SYNC_EVERY),
                         and the deadline sweep runs every few seconds, so a stuck or dead beat goes stale
@@ -40,7 +40,7 @@ def check_worker() -> str | None:
     _django()
     from halobestie.celery import app
 
-    node = f"celery@{socket.gethostname()}"
+    node = f"{os.environ.get('WORKER_NAME') or 'celery'}@{socket.gethostname()}"  # entrypoint's --hostname
     replies = app.control.ping(destination=[node], timeout=5.0) or []
     return None if any(node in reply for reply in replies) else f"{node} did not answer a ping"
 

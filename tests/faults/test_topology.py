@@ -1,10 +1,11 @@
-"""Two web instances and two workers on one Valkey (and beat): a blast, a chat and a clock deadline
-crossing instances (docs/reliability.md, "Topology").
+"""Two web instances, two clock workers and a tasks worker on one Valkey (and beat): a blast, a chat
+and a clock deadline crossing instances (docs/reliability.md, "Topology"; docs/scaling.md).
 
 The customer is connected to web A, both mitras to web B. The payment is confirmed on A (its blast
 runs in A's process), the offers reach the mitras' sockets on B, the accept goes to B, the customer
 learns of it on A; chat frames cross A ⇄ B; the expiry (forced to a few seconds ahead through A) is
-fired by one of the two workers, once, and reaches both sides.
+fired by one of the two clock workers, once, and reaches both sides; the tasks worker runs the
+sweeps beat sends to its queues and no deadline.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from halobestie.celery import CLOCK_QUEUE, DEFAULT_QUEUE, SWEEPS_QUEUE
 from sessions_app.models import ChatSession, SessionStatus
 from sessions_app.services.checkout import checkout_create
 from tests.faults.conftest import ChildProcess, Stack, call, wait_until, wait_worker_ready
@@ -28,6 +30,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
 EXPIRED = re.compile(r"Task sessions_app\.fire_expiry\[[^\]]+\] succeeded in [\d.e-]+s: True")
 REQUEST_ID = "topology-expiry-request"
+SWEEP_RAN = re.compile(r"Task (availability|accounts|payments)\.\w+\[[^\]]+\] succeeded")
 SWEPT = re.compile(r"clock sweep settled: \d+ warnings, (\d+) expiries")
 
 
@@ -96,9 +99,15 @@ def test_blast_chat_and_clock_across_two_webs_and_two_workers(
 ) -> None:
     _, port_a = stack.web("webA")
     _, port_b = stack.web("webB")
-    workers = [stack.worker("worker1", concurrency=1), stack.worker("worker2", concurrency=1)]
+    # The production worker layout (docs/scaling.md): two clock workers (either may fire a deadline,
+    # exactly one does) and a tasks worker for the `default` and `sweeps` queues.
+    workers = [
+        stack.worker("clock1", concurrency=1, queues=CLOCK_QUEUE),
+        stack.worker("clock2", concurrency=1, queues=CLOCK_QUEUE),
+    ]
+    tasks = stack.worker("tasks", concurrency=1, queues=f"{DEFAULT_QUEUE},{SWEEPS_QUEUE}")
     stack.beat()
-    for worker in workers:
+    for worker in (*workers, tasks):
         wait_worker_ready(worker)
 
     customer = make_customer(call_name="Sari")
@@ -182,4 +191,12 @@ def test_blast_chat_and_clock_across_two_webs_and_two_workers(
         if r.get("task") == "sessions_app.fire_expiry" and r.get("request_id") == REQUEST_ID
     ]
     assert tagged and all(r.get("task_id") for r in tagged)
+    # The tasks worker runs what beat sends to `sweeps`, and never a deadline.
+    wait_until(
+        lambda: any(SWEEP_RAN.search(str(r.get("message", ""))) for r in tasks.log_records()),
+        60,
+        0.5,
+        "a periodic sweep on the tasks worker",
+    )
+    assert _expiries_acted(tasks) == 0
     print(f"\nFAULT topology 2 webs x 2 workers: expiry lateness {lateness:.2f}s")

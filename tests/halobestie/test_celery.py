@@ -13,7 +13,14 @@ import pytest
 from celery.signals import before_task_publish
 
 from halobestie import celery as hb_celery
-from halobestie.celery import CLOCK_QUEUE, DEFAULT_QUEUE, RESTORE_TASK, RearmOnReconnect, app
+from halobestie.celery import (
+    CLOCK_QUEUE,
+    DEFAULT_QUEUE,
+    RESTORE_TASK,
+    SWEEPS_QUEUE,
+    RearmOnReconnect,
+    app,
+)
 from halobestie.middleware import request_id_var
 
 
@@ -51,10 +58,33 @@ def test_clock_and_pairing_deadlines_route_to_the_clock_queue():
     router = app.amqp.router
     for name in hb_celery.CLOCK_TASKS:
         assert router.route({}, name)["queue"].name == CLOCK_QUEUE
-    for name in ("sessions_app.deadline_sweep", "availability.reconcile", RESTORE_TASK):
-        assert router.route({}, name)["queue"].name == DEFAULT_QUEUE
-    # A worker started without -Q consumes both queues.
-    assert {q.name for q in app.amqp.queues.values()} == {CLOCK_QUEUE, DEFAULT_QUEUE}
+    for name in ("sessions_app.fire_warning", "sessions_app.fire_expiry", "sessions_app.pairing_tick"):
+        assert name in hb_celery.CLOCK_TASKS
+    assert router.route({}, RESTORE_TASK)["queue"].name == CLOCK_QUEUE
+    for name in ("availability.heartbeat_mirror", "care.sweep", "sessions_app.user_events_prune"):
+        assert router.route({}, name)["queue"].name == SWEEPS_QUEUE
+    assert router.route({}, "care.crisis_alert_deliver")["queue"].name == DEFAULT_QUEUE
+    # A worker started without -Q consumes every queue.
+    assert {q.name for q in app.amqp.queues.values()} == {CLOCK_QUEUE, DEFAULT_QUEUE, SWEEPS_QUEUE}
+
+
+def test_every_task_of_the_project_has_an_explicit_queue():
+    """A new task must be placed in halobestie.celery's table, not fall into `default` by accident."""
+    app.loader.import_default_modules()  # autodiscovery: every app's tasks module
+    # Celery's own tasks and test-only tasks (tests/faults/slow_task.py, imported when the fault
+    # suite is collected) are not the project's.
+    ours = {name for name in app.tasks if not name.startswith(("celery.", "tests."))}
+    assert "sessions_app.fire_warning" in ours and "care.sweep" in ours  # discovery really ran
+    assert ours - set(hb_celery.TASK_QUEUES) == set()
+    # ... and the table names no task that does not exist (a renamed task would silently lose its route).
+    assert set(hb_celery.TASK_QUEUES) - ours == set()
+
+
+def test_every_beat_schedule_runs_a_routed_task():
+    from halobestie.beat import schedules
+
+    for schedule in schedules():
+        assert schedule.task in hb_celery.TASK_QUEUES, schedule.name
 
 
 class _Published:
