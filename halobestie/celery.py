@@ -57,7 +57,8 @@ app.autodiscover_tasks()
 #
 # - `clock`: the deadlines (ETA timers) and their safety nets: the 3-minute warning, the expiry,
 #   the closing grace, the extension answer, pairing deadlines and wave ticks, the deadline sweeps
-#   (they settle what an ETA task missed) and the worker-start / reconnect restore. Each is one row
+#   (they settle what an ETA task missed), the lost-mitra reroute deadline and its sweep (a customer
+#   waits, frozen, on them) and the worker-start / reconnect restore. Each is one row
 #   under lock, milliseconds. Consumed by a dedicated worker (`entrypoint.sh worker-clock`), so a
 #   backlog anywhere else never holds a pool slot a warning needs.
 # - `default`: outbound I/O that may wait on a third party (the care crisis-alert webhook with its
@@ -79,6 +80,8 @@ CLOCK_TASKS = (
     "sessions_app.pairing_deadline_sweep",
     "sessions_app.pairing_queue_sweep",
     "sessions_app.restore_clock",
+    "sessions_app.reroute_deadline",
+    "sessions_app.reroute_sweep",
 )
 DEFAULT_TASKS = ("care.crisis_alert_deliver",)
 SWEEP_TASKS = (

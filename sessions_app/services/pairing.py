@@ -268,12 +268,15 @@ def _blast(session: ChatSession, now: dt.datetime) -> None:
     session.blast_started_at = now
     session.blast_deadline_at = deadline
     session.save(update_fields=["blast_started_at", "blast_deadline_at", "updated_at"])
-    _schedule_deadline(session.id, deadline)
     if queue_on and (not mitra_ids or queue.queue_waiting_exists(exclude=session.id)):
         # Waves are for when nobody waits: behind anyone already queued.
+        _schedule_deadline(session.id, deadline)
         _queue_join(session, now)
         return
     offered = _wave(session, now, count=cfg.pairing_wave_size, pool=mitra_ids)
+    # After the wave: on-commit hooks run in the order they were added, so the offers are published
+    # before the deadline's broker round trip (the sweep catches the deadline if that enqueue fails).
+    _schedule_deadline(session.id, deadline)
     _pairing_status(session, "searching", deadline_at=events.iso(deadline), offered_count=offered)
     logger.info("pairing: session %s offered to %d mitras (wave 1)", session.id, offered)
 
