@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
+from bench.blast.run import _session_ready
 
 BENCH_DB = os.environ.get("BENCH_CLOCK_DB_NAME", "halobestie_bench_clock")
 WARNING_LEAD = dt.timedelta(seconds=180)
@@ -236,7 +237,7 @@ class Load:
                 return
             customer = self.customers[r % len(self.customers)]
             r += 1
-            session = await asyncio.to_thread(_in_thread, lambda c=customer: _ready_session(c))
+            session = await asyncio.to_thread(_in_thread, lambda c=customer: _session_ready(c))
             started = await self.blaster.call(f"start {session.id}")
             got = await self.mitras.wait_for(f"chat_request:{session.id}", n, timeout=30)
             lat = [(t - started["t0"]) * 1000 for t in got.values()]
@@ -293,27 +294,6 @@ async def _until(ws: Any, kind: str, client_id: str) -> None:
         frame = json.loads(await ws.recv())
         if frame.get("type") == kind and frame.get("client_id") == client_id:
             return
-
-
-def _ready_session(customer: Any) -> Any:
-    """A paid (confirmed) request committed as searching, not yet offered (as bench/blast/run.py)."""
-    from django.utils import timezone
-
-    from payments.models import PaymentRequest, PaymentStatus
-    from sessions_app.models import ChatSession, SessionStatus
-    from sessions_app.services.checkout import checkout_create
-
-    payment = checkout_create(customer_id=customer.id, mode="chat", duration_minutes=30, method="qris")
-    PaymentRequest.objects.filter(pk=payment.id).update(
-        status=PaymentStatus.CONFIRMED, confirmed_at=timezone.now()
-    )
-    return ChatSession.objects.create(
-        customer=customer,
-        status=SessionStatus.SEARCHING,
-        mode="chat",
-        duration_minutes=30,
-        payment_request_id=payment.id,
-    )
 
 
 def windows(w: float) -> tuple[float, list[tuple[float, float]]]:
