@@ -279,25 +279,32 @@ def _withdraw_offers(session_id: uuid.UUID, now: dt.datetime) -> None:
     _close_offers(session_id, open_mitras, "expired")
 
 
+def _lock_pending(reroute_id: int) -> tuple[ChatSession, SessionReroute] | None:
+    """The rerouting session and its pending reroute row, both locked (session first: the lock
+    order), or None when either is gone or no longer rerouting. Inside the caller's transaction."""
+    session_id = SessionReroute.objects.filter(pk=reroute_id).values_list("session_id", flat=True).first()
+    session = _lock_session(session_id) if session_id is not None else None
+    reroute = SessionReroute.objects.select_for_update().filter(pk=reroute_id).first()
+    if (
+        session is None
+        or reroute is None
+        or reroute.outcome != RerouteOutcome.PENDING
+        or session.status != SessionStatus.REROUTING
+    ):
+        return None
+    return session, reroute
+
+
 @transaction.atomic
 def reroute_deadline_fire(*, reroute_id: int) -> str | None:
     """The reroute's offer ran out: "ended" (completed, mitra_lost, refund cases), "held" (a crisis
     hold keeps it open: offered again for another timeout), or None (not due, already settled).
     Re-reads under lock; duplicate or early deliveries do nothing."""
-    session_id = SessionReroute.objects.filter(pk=reroute_id).values_list("session_id", flat=True).first()
-    if session_id is None:
-        return None
-    session = _lock_session(session_id)
-    reroute = SessionReroute.objects.select_for_update().filter(pk=reroute_id).first()
+    locked = _lock_pending(reroute_id)
     now = timezone.now()
-    if (
-        session is None
-        or reroute is None
-        or reroute.outcome != RerouteOutcome.PENDING
-        or reroute.deadline_at > now
-        or session.status != SessionStatus.REROUTING
-    ):
+    if locked is None or locked[1].deadline_at > now:
         return None
+    session, reroute = locked
     _withdraw_offers(session.id, now)
     if session_hold_until(session_id=session.id, now=now) is not None:
         # Never closed silently while held (an open crisis flag): keep looking, ops see it rerouting.
@@ -366,18 +373,11 @@ def _reroute_end(session: ChatSession, reroute: SessionReroute, now: dt.datetime
 @transaction.atomic
 def _reroute_top_up(*, reroute_id: int) -> int:
     """Offer a pending reroute to mitras who became available since it started."""
-    session_id = SessionReroute.objects.filter(pk=reroute_id).values_list("session_id", flat=True).first()
-    session = _lock_session(session_id) if session_id is not None else None
-    reroute = SessionReroute.objects.select_for_update().filter(pk=reroute_id).first()
+    locked = _lock_pending(reroute_id)
     now = timezone.now()
-    if (
-        session is None
-        or reroute is None
-        or reroute.outcome != RerouteOutcome.PENDING
-        or reroute.deadline_at <= now
-        or session.status != SessionStatus.REROUTING
-    ):
+    if locked is None or locked[1].deadline_at <= now:
         return 0
+    session, reroute = locked
     return _reroute_offer(session, reroute, now)
 
 
