@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
+from django.db import connection
 from django.db.models import Count, Max
 
 from sessions_app.models import CAPACITY_STATUSES, ChatSession
@@ -20,9 +21,17 @@ def mitra_load_get(*, mitra_id: uuid.UUID) -> int:
 
 def mitra_loads_list(*, mitra_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
     """Non-zero loads in one GROUP BY: of these mitras, or of every mitra when `mitra_ids` is None."""
-    rows = ChatSession.objects.filter(mitra__isnull=False, status__in=CAPACITY_STATUSES)
     if mitra_ids is not None:
-        rows = rows.filter(mitra_id__in=list(mitra_ids))
+        # One array parameter instead of an IN list: a blast's 1,000 ids were quoted one by one into
+        # the SQL text (~30 ms before the first offer could leave).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT mitra_id, count(*) FROM {ChatSession._meta.db_table} "  # noqa: S608 - table name from the model
+                "WHERE mitra_id = ANY(%s::uuid[]) AND status = ANY(%s::varchar[]) GROUP BY mitra_id",
+                [[str(m) for m in mitra_ids], list(CAPACITY_STATUSES)],
+            )
+            return {mitra_id: int(n) for mitra_id, n in cursor.fetchall()}
+    rows = ChatSession.objects.filter(mitra__isnull=False, status__in=CAPACITY_STATUSES)
     counted = rows.values("mitra_id").annotate(n=Count("id")).values_list("mitra_id", "n")
     return {mitra_id: int(n) for mitra_id, n in counted}
 
