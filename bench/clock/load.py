@@ -193,10 +193,11 @@ class Load:
     def __init__(
         self, port: int, tokens: list[str], pairs: list[tuple[str, str, str]], sweep_rate: float
     ) -> None:
-        from bench.blast.run import Blaster, Mitras
+        from bench.blast.run import Blaster, Clients
 
         self.port = port
-        self.mitras = Mitras(port, tokens)
+        self.tokens = tokens
+        self.mitras = Clients(1)  # the blast's load-generator process (bench/blast/clients.py)
         self.blaster = Blaster()
         self.pairs = pairs
         self.sweep_rate = sweep_rate
@@ -209,11 +210,12 @@ class Load:
 
     async def open(self, customers: list[Any]) -> None:
         await self.blaster.open()
+        url = f"ws://127.0.0.1:{self.port}/api/shared/ws"
         await self.mitras.open()
+        await self.mitras.open_sockets("mitras", url, self.tokens)
         self.customers = customers
         from websockets.asyncio.client import connect
 
-        url = f"ws://127.0.0.1:{self.port}/api/shared/ws"
         self.chat: list[tuple[Any, Any]] = []
         for session_id, customer_token, mitra_token in self.pairs:
             sides = []
@@ -229,7 +231,7 @@ class Load:
     async def blast_loop(self) -> None:
         from bench.blast.run import _in_thread
 
-        n = len(self.mitras.tokens)
+        n = len(self.tokens)
         r = 0
         while not self.stopped:
             await self.on.wait()
@@ -239,10 +241,10 @@ class Load:
             r += 1
             session = await asyncio.to_thread(_in_thread, lambda c=customer: _session_ready(c))
             started = await self.blaster.call(f"start {session.id}")
-            got = await self.mitras.wait_for(f"chat_request:{session.id}", n, timeout=30)
-            lat = [(t - started["t0"]) * 1000 for t in got.values()]
+            got, _ = await self.mitras.wait("mitras", f"chat_request:{session.id}", timeout=30)
+            lat = [(t - started["t0"]) * 1000 for t in got]
             await self.blaster.call(f"cancel {session.id} {customer.id}")
-            await self.mitras.wait_for(f"chat_request_closed:{session.id}", n, timeout=30)
+            await self.mitras.wait("mitras", f"chat_request_closed:{session.id}", timeout=30)
             self.blast_rounds.append(
                 {"lost": float(n - len(got)), "p99_ms": _pct(lat, 0.99) if lat else float("nan")}
             )
