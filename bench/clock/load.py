@@ -308,7 +308,7 @@ async def timeline(load: Load, t0: float, customers: list[Any], w: float) -> Non
     """Switch the load on and off (T+70…140 and T+250…320 for w = 60; T = t0, wall clock)."""
     await load.open(customers)
     print(
-        f"  sockets open: {len(load.mitras.sockets)} mitras, {len(load.chat)} chat pairs; T in {t0 - time.time():.0f} s"
+        f"  sockets open: {len(load.tokens)} mitras, {len(load.chat)} chat pairs; T in {t0 - time.time():.0f} s"
     )
     tasks = [asyncio.ensure_future(load.blast_loop()), asyncio.ensure_future(load.sweep_loop())]
     tasks += [asyncio.ensure_future(load.chat_loop(i)) for i in range(len(load.chat))]
