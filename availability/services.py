@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -492,11 +492,6 @@ def availability_auto_offline_sweep(*, batch: int = store.SWEEP_BATCH) -> int:
     lost = _offline_in_postgres_ids(popped, cutoff=cutoff)
     mitras_lost(mitra_ids=lost)
     return len(lost)
-
-
-def _offline_in_postgres(mitra_ids: Sequence[uuid.UUID | str], *, cutoff: float) -> int:
-    """`_offline_in_postgres_ids`, counted."""
-    return len(_offline_in_postgres_ids([str(m) for m in mitra_ids], cutoff=cutoff))
 
 
 def _offline_in_postgres_ids(mitra_ids: list[str], *, cutoff: float) -> list[uuid.UUID]:

@@ -423,11 +423,6 @@ def pop_stale_ids(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[str]:
     return [str(x) for x in result]
 
 
-def pop_stale(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[uuid.UUID]:
-    """`pop_stale_ids` as UUIDs."""
-    return [uuid.UUID(x) for x in pop_stale_ids(cutoff=cutoff, batch=batch)]
-
-
 # --- reads ------------------------------------------------------------------------------------
 
 

@@ -85,9 +85,9 @@ def test_pop_stale_is_read_and_remove(make_mitra: Any, seeded: Any) -> None:
     mitra = make_mitra()
     with time_machine.travel(T0, tick=False):
         services.mitra_set_online(mitra_id=mitra.id)
-    removed = store.pop_stale(cutoff=T0.timestamp() + 1)
-    assert removed == [mitra.id]
-    assert store.pop_stale(cutoff=T0.timestamp() + 1) == []  # removed exactly once
+    removed = store.pop_stale_ids(cutoff=T0.timestamp() + 1)
+    assert removed == [str(mitra.id)]
+    assert store.pop_stale_ids(cutoff=T0.timestamp() + 1) == []  # removed exactly once
 
 
 def test_heartbeat_mirror_writes_valkey_times_idempotently(make_mitra: Any, seeded: Any) -> None:
@@ -176,10 +176,10 @@ def test_sweep_leaves_a_mitra_that_went_online_meanwhile(make_mitra: Any, seeded
     with time_machine.travel(T0, tick=False) as traveller:
         services.mitra_set_online(mitra_id=mitra.id)
         traveller.shift(60)
-        popped = store.pop_stale(cutoff=time_now() - 45)
-        assert popped == [mitra.id]
+        popped = store.pop_stale_ids(cutoff=time_now() - 45)
+        assert popped == [str(mitra.id)]
         services.mitra_set_online(mitra_id=mitra.id)  # the app came back
-        assert services._offline_in_postgres(popped, cutoff=time_now() - 45) == 0
+        assert services._offline_in_postgres_ids(popped, cutoff=time_now() - 45) == []
         assert MitraOnlineStatus.objects.get(mitra=mitra).is_online
         assert online_members() == {str(mitra.id)}
 

@@ -13,7 +13,7 @@ from django.test import Client
 
 from accounts.services.tokens import auth_session_issue
 from availability.services import (
-    _offline_in_postgres,
+    _offline_in_postgres_ids,
     availability_heartbeat,
     mitra_set_offline,
     mitra_set_online,
@@ -97,7 +97,7 @@ def test_concurrent_mitra_writes_never_deadlock_or_5xx(make_mitra, make_customer
         barrier.wait()
         for _ in range(ROUNDS // 2):
             # The stale sweep's Postgres step with a cutoff in the future: every online mitra goes.
-            record(lambda: _offline_in_postgres([m.id for m in mitras], cutoff=4102444800.0))
+            record(lambda: _offline_in_postgres_ids([str(m.id) for m in mitras], cutoff=4102444800.0))
         connections.close_all()
 
     def acceptor() -> None:
