@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _listeners: list[Callable[[uuid.UUID], None]] = []
 
@@ -22,17 +24,22 @@ def mitra_free_listener_register(listener: Callable[[uuid.UUID], None]) -> None:
         _listeners.append(listener)
 
 
-def mitra_maybe_free(*, mitra_id: uuid.UUID) -> None:
-    """After commit: tell the listeners (each once, errors logged)."""
+def _tell_after_commit(listeners: list[Callable[[T], None]], value: T, what: str) -> None:
+    """After commit (at once outside a transaction): each listener once, its errors logged."""
 
     def run() -> None:
-        for listener in list(_listeners):
+        for listener in list(listeners):
             try:
-                listener(mitra_id)
+                listener(value)
             except Exception:
-                logger.exception("availability: a mitra-free listener failed")
+                logger.exception("availability: a %s listener failed", what)
 
     transaction.on_commit(run)
+
+
+def mitra_maybe_free(*, mitra_id: uuid.UUID) -> None:
+    """After commit: tell the listeners (each once, errors logged)."""
+    _tell_after_commit(_listeners, mitra_id, "mitra-free")
 
 
 # --- mitras lost -----------------------------------------------------------------------------------
@@ -52,13 +59,4 @@ def mitras_lost(*, mitra_ids: list[uuid.UUID]) -> None:
     """After commit (at once outside a transaction): tell the listeners (each once, errors logged)."""
     if not mitra_ids:
         return
-    ids = list(mitra_ids)
-
-    def run() -> None:
-        for listener in list(_lost_listeners):
-            try:
-                listener(ids)
-            except Exception:
-                logger.exception("availability: a mitras-lost listener failed")
-
-    transaction.on_commit(run)
+    _tell_after_commit(_lost_listeners, list(mitra_ids), "mitras-lost")
