@@ -65,13 +65,23 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, live_server: Any) -> Iterator[Callable[[str], None]]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    browser.delete_all_cookies()
+    _blank(browser)
 
     def go(path: str) -> None:
         browser.get(live_server.url + path)
 
     yield go
-    browser.delete_all_cookies()
+    _blank(browser)
+
+
+def _blank(browser: Any) -> None:
+    """Leave the previous page before clearing cookies. A dashboard left open keeps polling; once its
+    session cookie is gone, a poll is redirected to the login page, which sets a fresh CSRF cookie. If
+    that response lands after the next test's login page has rendered its form, the form's token no
+    longer matches the cookie and the login is refused with a 403 (seen in CI). about:blank stops the
+    page's timers; the CDP call clears every cookie, not only the current document's."""
+    browser.get("about:blank")
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
 
 
 def _shot(browser: Any, name: str) -> None:
