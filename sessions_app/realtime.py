@@ -48,9 +48,16 @@ def to_mitra(mitra_id: uuid.UUID, event: dict[str, Any]) -> None:
 
 
 def to_both(customer_id: uuid.UUID, mitra_id: uuid.UUID | None, event: dict[str, Any]) -> None:
-    to_customer(customer_id, event)
-    if mitra_id is not None:
-        to_mitra(mitra_id, event)
+    """The same frame to both sides: one event-log statement and one pipelined publish after commit
+    (customer first), instead of one of each per side."""
+    if mitra_id is None:
+        to_customer(customer_id, event)
+        return
+    messages: list[tuple[str, uuid.UUID | str, dict[str, Any]]] = [
+        ("customer", customer_id, event),
+        ("mitra", mitra_id, event),
+    ]
+    _after_commit(lambda: realtime.send_to_users(messages))
 
 
 def session_event(kind: str, session_id: uuid.UUID, **payload: Any) -> dict[str, Any]:
