@@ -52,7 +52,7 @@ from sessions_app.models import (
     SessionReroute,
     SessionStatus,
 )
-from sessions_app.selectors.load import mitra_loads_list
+from sessions_app.selectors.load import mitra_ids_with_sessions_in, mitra_loads_list
 from sessions_app.services import waves
 from sessions_app.services.pairing import (
     _announce_offer,
@@ -219,8 +219,10 @@ def reroute_on_deactivate(*, mitra_id: uuid.UUID) -> None:
 def reroute_on_mitras_lost(mitra_ids: list[uuid.UUID]) -> None:
     """availability.hooks mitra-lost listener (the auto-offline sweep's stale mitras). Only a mitra
     still offline is lost: one the sweep left online (fresh heartbeat) keeps its sessions."""
+    # One query for the whole sweep, then per mitra only for the few with a live session.
+    with_sessions = mitra_ids_with_sessions_in(mitra_ids=mitra_ids, statuses=[REROUTE_FROM])
     for mitra_id in mitra_ids:
-        if not ChatSession.objects.filter(mitra_id=mitra_id, status=REROUTE_FROM).exists():
+        if mitra_id not in with_sessions:
             continue
         if is_mitra_reachable(mitra_id=mitra_id):
             continue

@@ -13,10 +13,11 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from availability import tasks as availability_tasks
-from availability.services import availability_heartbeat
+from availability.services import availability_heartbeat, mitra_set_offline
 from care.services import crisis_flag_raise
 from halobestie.exceptions import Forbidden, InvalidState, RequestTaken
 from mitras.services import mitra_deactivate
@@ -41,6 +42,7 @@ from sessions_app.services.pairing import chat_request_accept, chat_request_decl
 from sessions_app.services.reroute import (
     REROUTE_DEADLINE_TASK,
     reroute_deadline_fire,
+    reroute_on_mitras_lost,
     reroute_refund_parts,
     reroute_start,
     reroute_sweep,
@@ -186,6 +188,24 @@ def test_stale_mitra_through_the_real_auto_offline_sweep(
     listener.sync()
     assert listener.events("customer", people["customer"].id, "session_rerouting")[0]["reason"] == "stale"
     assert len(listener.events("mitra", people["b"].id, "chat_request")) == 1
+
+
+def test_a_sweep_of_many_lost_mitras_asks_postgres_once_for_those_without_a_session(
+    clock: Any, people: dict[str, Any], make_mitra: Any
+) -> None:
+    """The sweep hands thousands of ids at once: which of them chat is one query, not one each."""
+    session = chatting(people)
+    idle = [make_mitra(f"Diam{i}").id for i in range(30)]
+    with CaptureQueriesContext(connection) as nobody_chats:
+        reroute_on_mitras_lost(idle)
+    assert len(nobody_chats.captured_queries) == 1
+    assert not SessionReroute.objects.exists()
+
+    clock.shift(50)  # A is stale now (no ping for 50 s); among the 30 others it is the one that chats
+    mitra_set_offline(mitra_id=people["a"].id, reason="stale")
+    reroute_on_mitras_lost([*idle[:15], people["a"].id, *idle[15:]])
+    assert refresh(session).status == SessionStatus.REROUTING
+    assert SessionReroute.objects.get(session=session).reason == "stale"
 
 
 def test_a_fresh_mitra_considered_by_the_sweep_keeps_its_session(clock: Any, people: dict[str, Any]) -> None:
