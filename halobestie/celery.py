@@ -82,6 +82,7 @@ CLOCK_TASKS = (
     "sessions_app.restore_clock",
     "sessions_app.reroute_deadline",
     "sessions_app.reroute_sweep",
+    "sessions_app.reroute_lost_mitras",
 )
 DEFAULT_TASKS = ("care.crisis_alert_deliver",)
 SWEEP_TASKS = (

@@ -70,6 +70,8 @@ REROUTE_DEADLINE_TASK = "sessions_app.reroute_deadline"
 # Only an active session is rerouted: an extending one waits for its extension's outcome (the sweep
 # takes it once it is active again), a closing one has no paid time left to keep (its grace ends it).
 REROUTE_FROM = SessionStatus.ACTIVE
+# The auto-offline sweep's lost mitras, rerouted on the clock worker.
+REROUTE_LOST_TASK = "sessions_app.reroute_lost_mitras"
 # Payments whose money came in (a session request is consumed at accept; an extension's at payment).
 _PAID = (PaymentStatus.CONFIRMED, PaymentStatus.CONSUMED)
 
@@ -217,16 +219,32 @@ def reroute_on_deactivate(*, mitra_id: uuid.UUID) -> None:
 
 
 def reroute_on_mitras_lost(mitra_ids: list[uuid.UUID]) -> None:
-    """availability.hooks mitra-lost listener (the auto-offline sweep's stale mitras). Only a mitra
-    still offline is lost: one the sweep left online (fresh heartbeat) keeps its sessions."""
-    # One query for the whole sweep, then per mitra only for the few with a live session.
+    """availability.hooks mitra-lost listener (the auto-offline sweep's stale mitras, after its
+    commit). One query finds the few of them with an active session; their reroutes go to the clock
+    worker as one task (`REROUTE_LOST_TASK`), so the sweep (the `sweeps` queue, O(rows)) never holds
+    a frozen customer behind it, nor its own next run behind their reroutes. If the broker refuses
+    the task they run here and now; the reroute sweep's socket check is the net behind both."""
     with_sessions = mitra_ids_with_sessions_in(mitra_ids=mitra_ids, statuses=[REROUTE_FROM])
+    lost = [mitra_id for mitra_id in mitra_ids if mitra_id in with_sessions]
+    if not lost:
+        return
+    try:
+        celery_app.send_task(REROUTE_LOST_TASK, kwargs={"mitra_ids": [str(m) for m in lost]}, retry=False)
+    except Exception:  # broker down: kombu raises several types
+        logger.warning("reroute: could not enqueue %d lost mitras; rerouting them in the sweep", len(lost))
+        reroute_lost_mitras(mitra_ids=lost)
+
+
+def reroute_lost_mitras(*, mitra_ids: list[uuid.UUID]) -> int:
+    """Reroute the active sessions of mitras the auto-offline sweep took offline (reason `stale`).
+    Only a mitra still unreachable is lost: one that came back meanwhile (fresh heartbeat) keeps its
+    sessions. Idempotent (reroute_start re-checks under lock). Returns the sessions rerouted."""
+    started = 0
     for mitra_id in mitra_ids:
-        if mitra_id not in with_sessions:
-            continue
         if is_mitra_reachable(mitra_id=mitra_id):
             continue
-        reroute_mitra_lost(mitra_id=mitra_id, reason=RerouteReason.STALE)
+        started += reroute_mitra_lost(mitra_id=mitra_id, reason=RerouteReason.STALE)
+    return started
 
 
 # --- the deadline -----------------------------------------------------------------------------------

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 from celery import shared_task
 
-from sessions_app.services.reroute import REROUTE_DEADLINE_TASK, reroute_deadline_fire, reroute_sweep
+from sessions_app.services.reroute import (
+    REROUTE_DEADLINE_TASK,
+    REROUTE_LOST_TASK,
+    reroute_deadline_fire,
+    reroute_lost_mitras,
+    reroute_sweep,
+)
 
-__all__ = ["reroute_deadline", "reroute_lost_mitra_sweep"]
+__all__ = ["reroute_deadline", "reroute_lost_mitra_sweep", "reroute_stale_mitras"]
 
 
 @shared_task(name=REROUTE_DEADLINE_TASK, ignore_result=True)
@@ -20,3 +28,9 @@ def reroute_lost_mitra_sweep() -> int:
     """Due reroutes, late offers, and active sessions whose mitra is lost (beat)."""
     result = reroute_sweep()
     return result.ended + result.held + result.started
+
+
+@shared_task(name=REROUTE_LOST_TASK, ignore_result=True)
+def reroute_stale_mitras(mitra_ids: list[str]) -> int:
+    """The auto-offline sweep's lost mitras that had an active session (sent once per sweep)."""
+    return reroute_lost_mitras(mitra_ids=[uuid.UUID(str(m)) for m in mitra_ids])

@@ -140,11 +140,15 @@ class Published:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, list[Any], dt.datetime | None]] = []
+        # (name, kwargs) of every task, for the ones sent with keyword arguments.
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def record(self, sender: Any = None, body: Any = None, headers: Any = None, **_: Any) -> None:
         headers = headers or {}
         eta = headers.get("eta")
         args = list(body[0]) if isinstance(body, (list, tuple)) and body else []
+        kwargs = dict(body[1]) if isinstance(body, (list, tuple)) and len(body) > 1 and body[1] else {}
+        self.calls.append((str(headers.get("task") or sender), kwargs))
         self.items.append(
             (str(headers.get("task") or sender), args, dt.datetime.fromisoformat(eta) if eta else None)
         )
@@ -158,6 +162,7 @@ class Published:
 
     def clear(self) -> None:
         self.items.clear()
+        self.calls.clear()
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ The socket tests (real ASGI stack, presence in Valkey) are in test_reroute_ws.py
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from availability import tasks as availability_tasks
 from availability.services import availability_heartbeat, mitra_set_offline
 from care.services import crisis_flag_raise
+from halobestie.celery import app as celery_app
 from halobestie.exceptions import Forbidden, InvalidState, RequestTaken
 from mitras.services import mitra_deactivate
 from payments.models import PaymentRequest, PaymentStatus, RefundCase
@@ -41,13 +44,15 @@ from sessions_app.services.messages import chat_message_send
 from sessions_app.services.pairing import chat_request_accept, chat_request_decline
 from sessions_app.services.reroute import (
     REROUTE_DEADLINE_TASK,
+    REROUTE_LOST_TASK,
     reroute_deadline_fire,
+    reroute_lost_mitras,
     reroute_on_mitras_lost,
     reroute_refund_parts,
     reroute_start,
     reroute_sweep,
 )
-from sessions_app.tasks.reroute import reroute_deadline, reroute_lost_mitra_sweep
+from sessions_app.tasks.reroute import reroute_deadline, reroute_lost_mitra_sweep, reroute_stale_mitras
 from tests.concurrency import race
 from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import (
@@ -73,6 +78,29 @@ def people(make_customer: Any, make_mitra: Any, login: Any) -> dict[str, Any]:
         "b": make_mitra("Bakung"),
         "c": make_mitra("Cempaka"),
     }
+
+
+@contextlib.contextmanager
+def broker_unreachable() -> Iterator[None]:
+    """Publish through a broker address where nothing listens (a real refused connection), then
+    back to the run's broker. The producer pool is dropped both ways so no pooled connection to the
+    live broker is reused."""
+    conf = celery_app.conf
+    keys = ("broker_write_url", "broker_connection_timeout")
+    saved = {key: conf[key] for key in keys}
+    conf.update(broker_write_url="redis://127.0.0.1:9/0", broker_connection_timeout=0.5)
+    _drop_producer_pools()
+    try:
+        yield
+    finally:
+        conf.update(saved)
+        _drop_producer_pools()
+
+
+def _drop_producer_pools() -> None:
+    # Celery keeps both lazily; None makes the next publish build them from the current conf.
+    setattr(celery_app, "_pool", None)  # noqa: B010 - private attribute
+    setattr(celery_app.amqp, "_producer_pool", None)  # noqa: B010 - private attribute
 
 
 def chatting(people: dict[str, Any]) -> ChatSession:
@@ -169,7 +197,7 @@ def test_deactivation_reroutes_and_the_new_mitra_gets_every_paid_second(
 
 
 def test_stale_mitra_through_the_real_auto_offline_sweep(
-    clock: Any, people: dict[str, Any], listener: EventListener
+    clock: Any, people: dict[str, Any], listener: EventListener, published: Published
 ) -> None:
     session = chatting(people)
     others_online(people)
@@ -180,6 +208,12 @@ def test_stale_mitra_through_the_real_auto_offline_sweep(
     clock.shift(20)  # A: 50 s without a ping (stale after 45 s); B and C: 20 s
 
     assert availability_tasks.auto_offline_sweep.apply().get() == 1
+    # The sweep hands the lost mitra with a live session to the clock worker (one task per sweep).
+    [sent] = [kwargs for name, kwargs in published.calls if name == REROUTE_LOST_TASK]
+    assert sent == {"mitra_ids": [str(people["a"].id)]}
+    assert refresh(session).status == SessionStatus.ACTIVE
+    assert reroute_stale_mitras.apply(kwargs=sent).get() == 1
+    assert reroute_stale_mitras.apply(kwargs=sent).get() == 0  # a redelivery does nothing
 
     session = refresh(session)
     assert session.status == SessionStatus.REROUTING
@@ -191,21 +225,39 @@ def test_stale_mitra_through_the_real_auto_offline_sweep(
 
 
 def test_a_sweep_of_many_lost_mitras_asks_postgres_once_for_those_without_a_session(
-    clock: Any, people: dict[str, Any], make_mitra: Any
+    clock: Any, people: dict[str, Any], make_mitra: Any, published: Published
 ) -> None:
-    """The sweep hands thousands of ids at once: which of them chat is one query, not one each."""
+    """The sweep hands thousands of ids at once: which of them chat is one query, not one each, and
+    only the ones that chat go on to the clock worker."""
     session = chatting(people)
     idle = [make_mitra(f"Diam{i}").id for i in range(30)]
     with CaptureQueriesContext(connection) as nobody_chats:
         reroute_on_mitras_lost(idle)
     assert len(nobody_chats.captured_queries) == 1
-    assert not SessionReroute.objects.exists()
+    assert [name for name, _ in published.calls if name == REROUTE_LOST_TASK] == []
 
     clock.shift(50)  # A is stale now (no ping for 50 s); among the 30 others it is the one that chats
     mitra_set_offline(mitra_id=people["a"].id, reason="stale")
     reroute_on_mitras_lost([*idle[:15], people["a"].id, *idle[15:]])
+    assert [kw for name, kw in published.calls if name == REROUTE_LOST_TASK] == [
+        {"mitra_ids": [str(people["a"].id)]}
+    ]
+    assert refresh(session).status == SessionStatus.ACTIVE  # until the clock worker runs the task
+    assert reroute_lost_mitras(mitra_ids=[people["a"].id]) == 1
     assert refresh(session).status == SessionStatus.REROUTING
     assert SessionReroute.objects.get(session=session).reason == "stale"
+
+
+def test_with_the_broker_unreachable_the_sweep_reroutes_its_lost_mitras_itself(
+    clock: Any, people: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    session = chatting(people)
+    clock.shift(50)
+    mitra_set_offline(mitra_id=people["a"].id, reason="stale")
+    with broker_unreachable():
+        reroute_on_mitras_lost([people["a"].id])
+    assert "could not enqueue 1 lost mitras" in caplog.text
+    assert refresh(session).status == SessionStatus.REROUTING
 
 
 def test_a_fresh_mitra_considered_by_the_sweep_keeps_its_session(clock: Any, people: dict[str, Any]) -> None:
