@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -341,7 +342,12 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
     started = timezone.now()
     cfg = config_get()
     say("reading Postgres")
-    source = selectors.seed_source()
+    # The current mirror's pings and online set are read on a helper thread meanwhile: both reads
+    # mostly wait on a server (Postgres, Valkey), so they overlap (docs/performance.md).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reseed-prefetch") as pool:
+        prefetch = pool.submit(store.rebuild_prefetch)
+        source = selectors.seed_source()
+        prefetched = prefetch.result()
     floor = time.time() - cfg.mitra_stale_after_seconds + _cadence()
     # The most Postgres' last_heartbeat_at can lag a live mitra's last ping (heartbeat mirror), with
     # one interval to spare for a late mirror run.
@@ -357,6 +363,7 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
         missing_heartbeat_floor=floor,
         missing_heartbeat_horizon=horizon,
         progress=say,
+        prefetched=prefetched,
     )
     replayed = _replay_since(started)
     # Revocation markers live in the same Valkey: whatever wiped or missed the mirror missed them.
