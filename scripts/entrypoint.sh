@@ -38,7 +38,8 @@ case "${1:-web}" in
     prepare_metrics_dir
     exec "$PYTHON" -m uvicorn halobestie.asgi:application \
       --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" --workers "${WEB_CONCURRENCY:-2}" \
-      --lifespan auto --no-server-header
+      --lifespan auto --no-server-header \
+      --ws-per-message-deflate "${WS_PER_MESSAGE_DEFLATE:-false}"
     ;;
   worker|worker-clock|worker-tasks)
     # Queues and their workers: docs/reliability.md "Queues". The clock gets its own worker so a

@@ -289,6 +289,10 @@ class Socket:
 
         self.stack = ExitStack()
         self.ws = self.stack.enter_context(connect(url, open_timeout=10))
+        # The client offers permessage-deflate; the web role turns it down (WS_PER_MESSAGE_DEFLATE,
+        # docs/websocket.md "Compression"), so the handshake answer names no extension.
+        extensions = self.ws.response.headers.get("Sec-WebSocket-Extensions") if self.ws.response else None
+        expect(extensions is None, f"the server negotiated WebSocket extensions: {extensions}")
         frame: dict[str, Any] = {"type": "auth", "token": token}
         if session_id:
             frame["session_id"] = session_id

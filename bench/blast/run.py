@@ -128,6 +128,10 @@ def start_server(
             str(workers),
             "--ws-max-queue",
             "256",
+            # As production runs it (scripts/entrypoint.sh, docs/websocket.md "Compression"); both
+            # servers, ours and the bare reference, get the same setting.
+            "--ws-per-message-deflate",
+            os.environ.get("WS_PER_MESSAGE_DEFLATE", "false"),
             "--backlog",
             "4096",
             # A worker busy delivering 5,000 frames on a shared 2-core machine may answer the
