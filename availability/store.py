@@ -68,7 +68,6 @@ NOT_SEEDED = -2
 DEACTIVATED_RESULT = -1
 LOGIN_REVOKED = -3
 
-CHUNK = 1000
 # Ids removed per pop_stale call: the script holds Valkey for O(batch), ~1 ms at 2,000.
 SWEEP_BATCH = 2000
 

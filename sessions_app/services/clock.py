@@ -38,8 +38,10 @@ TASK_CLOSING_DEADLINE = "sessions_app.fire_closing_deadline"
 TASK_EXTENSION_DEADLINE = "sessions_app.fire_extension_deadline"
 
 
-def timer_enqueue_on_commit(*, task_name: str, object_id: uuid.UUID, eta: dt.datetime) -> None:
-    """Send an ETA task after commit. A broker error is logged, not raised: the sweep is the net."""
+def timer_enqueue_on_commit(*, task_name: str, object_id: uuid.UUID | int, eta: dt.datetime) -> None:
+    """Send an ETA task after commit, its one argument the row's id as a string (the clock's
+    deadlines, the lost-mitra reroute deadline). A broker error is logged, not raised: the sweep is
+    the net."""
 
     def send() -> None:
         from halobestie.celery import app  # reason: the Celery app configures Django on import; load it late

@@ -54,6 +54,7 @@ from sessions_app.models import (
 )
 from sessions_app.selectors.load import mitra_ids_with_sessions_in, mitra_loads_list
 from sessions_app.services import waves
+from sessions_app.services.clock import timer_enqueue_on_commit
 from sessions_app.services.pairing import (
     _announce_offer,
     _close_offers,
@@ -77,20 +78,6 @@ _PAID = (PaymentStatus.CONFIRMED, PaymentStatus.CONSUMED)
 
 
 # --- starting ---------------------------------------------------------------------------------------
-
-
-def _schedule_deadline(reroute_id: int, when: dt.datetime) -> None:
-    """The ETA fast path; `reroute_sweep` settles the row if this is lost."""
-
-    def enqueue() -> None:
-        try:
-            celery_app.send_task(
-                REROUTE_DEADLINE_TASK, kwargs={"reroute_id": reroute_id}, eta=when, retry=False
-            )
-        except Exception:  # broker down: kombu raises several types; the sweep settles the row
-            logger.warning("reroute: could not enqueue the deadline task; the sweep will settle it")
-
-    transaction.on_commit(enqueue)
 
 
 @transaction.atomic
@@ -158,7 +145,7 @@ def reroute_start(
             lambda: realtime.close_session_sockets(session_id, code=4003, only_user_type="mitra"), robust=True
         )
     offered = _reroute_offer(session, reroute, now)
-    _schedule_deadline(reroute.id, reroute.deadline_at)
+    timer_enqueue_on_commit(task_name=REROUTE_DEADLINE_TASK, object_id=reroute.id, eta=reroute.deadline_at)
     logger.info(
         "reroute: session %s lost its mitra (%s); %d s frozen, offered to %d mitras",
         session.id,
@@ -331,7 +318,9 @@ def reroute_deadline_fire(*, reroute_id: int) -> str | None:
         reroute.deadline_at = now + dt.timedelta(seconds=config_get().pairing_blast_timeout_seconds)
         reroute.save(update_fields=["deadline_at"])
         offered = _reroute_offer(session, reroute, now)
-        _schedule_deadline(reroute.id, reroute.deadline_at)
+        timer_enqueue_on_commit(
+            task_name=REROUTE_DEADLINE_TASK, object_id=reroute.id, eta=reroute.deadline_at
+        )
         logger.warning("reroute: session %s is held open; offered again to %d mitras", session.id, offered)
         return "held"
     _reroute_end(session, reroute, now, ended_by=EndedBy.MITRA_LOST)

@@ -18,8 +18,9 @@ __all__ = ["reroute_deadline", "reroute_lost_mitra_sweep", "reroute_stale_mitras
 
 
 @shared_task(name=REROUTE_DEADLINE_TASK, ignore_result=True)
-def reroute_deadline(reroute_id: int) -> str | None:
-    """A reroute's offer deadline. Re-reads the row; a stale or duplicate delivery does nothing."""
+def reroute_deadline(reroute_id: int | str) -> str | None:
+    """A reroute's offer deadline (sent by clock.timer_enqueue_on_commit: the id as a string).
+    Re-reads the row; a stale or duplicate delivery does nothing."""
     return reroute_deadline_fire(reroute_id=int(reroute_id))
 
 

@@ -159,7 +159,7 @@ def test_deactivation_reroutes_and_the_new_mitra_gets_every_paid_second(
     # A deactivated mitra hears nothing of the reroute: the deactivation closed its sockets.
     assert listener.events("mitra", people["a"].id, "session_rerouted") == []
     assert listener.events("mitra", people["a"].id, "chat_request") == []
-    assert published.of(REROUTE_DEADLINE_TASK) == [reroute.deadline_at]
+    assert published.of(REROUTE_DEADLINE_TASK, reroute.id) == [reroute.deadline_at]
 
     # The clock is frozen: neither the warning nor the expiry acts while rerouting.
     clock.shift(25)
@@ -418,11 +418,11 @@ def test_nobody_accepts_ends_the_session_with_a_prorated_refund(
     chat_request_decline(session_id=session.id, mitra_id=people["b"].id)
 
     clock.shift(59)
-    assert reroute_deadline.apply(kwargs={"reroute_id": reroute.id}).get() is None  # not due yet
+    assert reroute_deadline.apply(args=[str(reroute.id)]).get() is None  # not due yet
     with pytest.raises(InvalidState):  # too late is too late, whatever the ETA task did
         clock.shift(1)
         chat_request_accept(session_id=session.id, mitra_id=people["c"].id)
-    assert reroute_deadline.apply(kwargs={"reroute_id": reroute.id}).get() == "ended"
+    assert reroute_deadline.apply(args=[str(reroute.id)]).get() == "ended"
 
     session = refresh(session)
     assert (session.status, session.ended_by, session.mitra_id) == ("completed", EndedBy.MITRA_LOST, None)
