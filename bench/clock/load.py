@@ -38,7 +38,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import random
 import signal
 import statistics
 import subprocess
@@ -49,9 +48,10 @@ from typing import Any
 
 from bench import common
 from bench.blast.run import _session_ready
+from bench.clock.run import lateness, percentile, populate_sessions
+from bench.ws.relay import logged_in_pairs
 
 BENCH_DB = os.environ.get("BENCH_CLOCK_DB_NAME", "halobestie_bench_clock")
-WARNING_LEAD = dt.timedelta(seconds=180)
 SWEEP_TASKS = ("availability.heartbeat_mirror", "availability.reconcile", "sessions_app.user_events_prune")
 
 
@@ -93,34 +93,6 @@ def wait_for_workers(names: set[str], timeout: float = 90.0) -> None:
     raise SystemExit(f"the celery workers {names} did not come up")
 
 
-def populate_sessions(n: int, first_warning: dt.datetime, tag: str, seed: int, width: float) -> list[Any]:
-    """n active sessions whose warnings fall uniformly in [first_warning, first_warning + width]."""
-    from accounts.models import Customer
-    from mitras.models import Mitra
-    from sessions_app.models import ChatSession
-
-    rng = random.Random(seed)
-    customers = Customer.objects.bulk_create([Customer(call_name=f"{tag}{i}") for i in range(n)])
-    mitras = Mitra.objects.bulk_create(
-        [Mitra(phone=f"+6287{seed}{i:08d}", display_name=f"{tag} {i}") for i in range(n)]
-    )
-    sessions = []
-    for customer, mitra in zip(customers, mitras, strict=True):
-        expires_at = first_warning + WARNING_LEAD + dt.timedelta(seconds=rng.uniform(0, width))
-        sessions.append(
-            ChatSession(
-                customer=customer,
-                mitra=mitra,
-                status="active",
-                duration_minutes=30,
-                started_at=expires_at - dt.timedelta(minutes=30),
-                expires_at=expires_at,
-            )
-        )
-    ChatSession.objects.bulk_create(sessions, batch_size=1000)
-    return [s.id for s in sessions]
-
-
 def arm(ids: list[Any]) -> float:
     from sessions_app.services.clock import clock_arm
 
@@ -128,63 +100,6 @@ def arm(ids: list[Any]) -> float:
     for session_id in ids:
         clock_arm(session_id=session_id)
     return time.perf_counter() - t0
-
-
-def chat_pairs(pairs: int) -> list[tuple[str, str, str]]:
-    """Active sessions (1 h left, not armed) with both sides logged in: (session, customer, mitra)."""
-    from django.utils import timezone
-
-    from accounts.models import Customer
-    from accounts.services.tokens import auth_session_issue
-    from mitras.models import Mitra
-    from sessions_app.models import ChatSession
-
-    now = timezone.now()
-    out = []
-    for i in range(pairs):
-        customer = Customer.objects.create(call_name=f"chat{i}")
-        mitra = Mitra.objects.create(display_name=f"chat{i}", phone=f"+6286{i:09d}")
-        session = ChatSession.objects.create(
-            customer=customer,
-            mitra=mitra,
-            status="active",
-            duration_minutes=60,
-            started_at=now,
-            expires_at=now + dt.timedelta(hours=1),
-        )
-        out.append(
-            (
-                str(session.id),
-                auth_session_issue(customer=customer).access_token,
-                auth_session_issue(mitra=mitra).access_token,
-            )
-        )
-    return out
-
-
-def lateness(ids: list[Any]) -> tuple[list[float], list[float], int, int]:
-    from sessions_app.models import ChatSession
-
-    warnings: list[float] = []
-    expiries: list[float] = []
-    missing_w = missing_e = 0
-    for warned, closing_started, expires_at in ChatSession.objects.filter(pk__in=ids).values_list(
-        "warning_sent_at", "closing_started_at", "expires_at"
-    ):
-        if warned is None:
-            missing_w += 1
-        else:
-            warnings.append((warned - (expires_at - WARNING_LEAD)).total_seconds())
-        if closing_started is None:
-            missing_e += 1
-        else:
-            expiries.append((closing_started - expires_at).total_seconds())
-    return warnings, expiries, missing_w, missing_e
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 class Load:
@@ -246,7 +161,7 @@ class Load:
             await self.blaster.call(f"cancel {session.id} {customer.id}")
             await self.mitras.wait("mitras", f"chat_request_closed:{session.id}", timeout=30)
             self.blast_rounds.append(
-                {"lost": float(n - len(got)), "p99_ms": _pct(lat, 0.99) if lat else float("nan")}
+                {"lost": float(n - len(got)), "p99_ms": percentile(lat, 0.99) if lat else float("nan")}
             )
 
     async def chat_loop(self, index: int) -> None:
@@ -334,7 +249,7 @@ def _row(group: str, kind: str, values: list[float], missing: int) -> str:
         return f"| {group} | {kind} | 0 | – | – | – | – | {missing} |"
     return (
         f"| {group} | {kind} | {len(values)} | {statistics.median(values) * 1000:.1f} ms | "
-        f"{_pct(values, 0.99) * 1000:.1f} ms | {max(values) * 1000:.1f} ms | {sum(v < 0 for v in values)} | {missing} |"
+        f"{percentile(values, 0.99) * 1000:.1f} ms | {max(values) * 1000:.1f} ms | {sum(v < 0 for v in values)} | {missing} |"
     )
 
 
@@ -372,7 +287,7 @@ def main(args: Any) -> int:
         # Back-to-back chat from few pairs: lift the per-user message limit (an ops setting).
         config_update(mitra_stale_after_seconds=3600, rate_chat_messages_per_user_per_minute=10_000)
         customers = list(Customer.objects.bulk_create([Customer(call_name=f"blast{i}") for i in range(400)]))
-        pairs = chat_pairs(args.pairs)
+        pairs = logged_in_pairs(args.pairs)
         t0_dt = timezone.now() + dt.timedelta(seconds=args.lead)
         loaded_at, _ = windows(args.window)
         quiet = populate_sessions(args.sessions, t0_dt, "quiet", 1, args.window)
@@ -418,8 +333,8 @@ def main(args: Any) -> int:
         both_q, both_l = qw + qe, lw + le
         if both_q and both_l:
             print(
-                f"\nall deadlines p99: quiet {_pct(both_q, 0.99) * 1000:.1f} ms, loaded {_pct(both_l, 0.99) * 1000:.1f} ms "
-                f"({_pct(both_l, 0.99) / max(_pct(both_q, 0.99), 1e-9):.2f}x)"
+                f"\nall deadlines p99: quiet {percentile(both_q, 0.99) * 1000:.1f} ms, loaded {percentile(both_l, 0.99) * 1000:.1f} ms "
+                f"({percentile(both_l, 0.99) / max(percentile(both_q, 0.99), 1e-9):.2f}x)"
             )
         rounds = load.blast_rounds
         if rounds:
@@ -428,7 +343,7 @@ def main(args: Any) -> int:
                 f"socket p99 median {statistics.median(r['p99_ms'] for r in rounds):.0f} ms; "
                 f"{len(load.chat_relays)} chat messages relayed (lost {load.chat_lost}), relay p50 "
                 f"{statistics.median(load.chat_relays) if load.chat_relays else float('nan'):.0f} ms p99 "
-                f"{_pct(load.chat_relays, 0.99) if load.chat_relays else float('nan'):.0f} ms; "
+                f"{percentile(load.chat_relays, 0.99) if load.chat_relays else float('nan'):.0f} ms; "
                 f"{load.sweeps_sent} sweep tasks queued, {backlog} still queued at the end"
             )
         print("load average (1/5/15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*load_avg))

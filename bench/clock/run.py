@@ -35,6 +35,8 @@ from typing import Any
 from bench import common
 
 BENCH_DB = os.environ.get("BENCH_CLOCK_DB_NAME", "halobestie_bench_clock")
+# The warning comes this long before expires_at (sessions_app.selectors.clock.WARNING_LEAD).
+WARNING_LEAD = dt.timedelta(seconds=180)
 
 
 def prepare() -> tuple[dict[str, str], Any]:
@@ -79,26 +81,32 @@ def populate(n: int, lead: float) -> dt.datetime:
     from django.db import connection
     from django.utils import timezone
 
-    from accounts.models import Customer
-    from mitras.models import Mitra
-    from sessions_app.models import ChatSession
-
     with connection.cursor() as cur:
         cur.execute(
             "TRUNCATE chat_sessions, chat_request_notifications, chat_messages, session_extensions, "
             "session_closures, mitra_online_logs, mitra_online_status, auth_sessions, device_tokens, "
             "payment_requests, mitras, customers CASCADE"
         )
-    now = timezone.now()
-    first_warning = now + dt.timedelta(seconds=lead)
-    rng = random.Random(5)
-    customers = Customer.objects.bulk_create([Customer(call_name=f"c{i}") for i in range(n)])
+    first_warning = timezone.now() + dt.timedelta(seconds=lead)
+    populate_sessions(n, first_warning, "c", 5, 60.0)
+    return first_warning
+
+
+def populate_sessions(n: int, first_warning: dt.datetime, tag: str, seed: int, width: float) -> list[Any]:
+    """n active sessions (each its own customer and mitra) whose warnings fall uniformly in
+    [first_warning, first_warning + width]; returns their ids. Also used by bench/clock/load.py."""
+    from accounts.models import Customer
+    from mitras.models import Mitra
+    from sessions_app.models import ChatSession
+
+    rng = random.Random(seed)
+    customers = Customer.objects.bulk_create([Customer(call_name=f"{tag}{i}") for i in range(n)])
     mitras = Mitra.objects.bulk_create(
-        [Mitra(phone=f"+6289{i:09d}", display_name=f"Bench {i}") for i in range(n)]
+        [Mitra(phone=f"+6287{seed}{i:08d}", display_name=f"{tag} {i}") for i in range(n)]
     )
     sessions = []
     for customer, mitra in zip(customers, mitras, strict=True):
-        expires_at = first_warning + dt.timedelta(seconds=180 + rng.uniform(0, 60))
+        expires_at = first_warning + WARNING_LEAD + dt.timedelta(seconds=rng.uniform(0, width))
         sessions.append(
             ChatSession(
                 customer=customer,
@@ -110,7 +118,7 @@ def populate(n: int, lead: float) -> dt.datetime:
             )
         )
     ChatSession.objects.bulk_create(sessions, batch_size=1000)
-    return first_warning
+    return [s.id for s in sessions]
 
 
 def arm_all() -> float:
@@ -140,19 +148,22 @@ def summary(name: str, values: list[float], missing: int) -> str:
     )
 
 
-def measure(n: int) -> tuple[list[float], list[float], int, int]:
+def lateness(ids: list[Any] | None = None) -> tuple[list[float], list[float], int, int]:
+    """Lateness of every warning and expiry (of these sessions; None: all), from the persisted
+    facts: (warnings, expiries, warnings missing, expiries missing), in seconds."""
     from sessions_app.models import ChatSession
 
+    rows = ChatSession.objects.all() if ids is None else ChatSession.objects.filter(pk__in=ids)
     warnings: list[float] = []
     expiries: list[float] = []
     missing_w = missing_e = 0
-    for warned, closing_started, expires_at in ChatSession.objects.values_list(
+    for warned, closing_started, expires_at in rows.values_list(
         "warning_sent_at", "closing_started_at", "expires_at"
     ):
         if warned is None:
             missing_w += 1
         else:
-            warnings.append((warned - (expires_at - dt.timedelta(seconds=180))).total_seconds())
+            warnings.append((warned - (expires_at - WARNING_LEAD)).total_seconds())
         if closing_started is None:
             missing_e += 1
         else:
@@ -207,13 +218,13 @@ def main(argv: list[str]) -> int:
 
         from sessions_app.models import ChatSession
 
-        last_expiry = first_warning + dt.timedelta(seconds=180 + 60)
+        last_expiry = first_warning + WARNING_LEAD + dt.timedelta(seconds=60)
         wait_until = last_expiry + dt.timedelta(seconds=20)
         while timezone.now() < wait_until:
             if timezone.now() > last_expiry and not ChatSession.objects.filter(status="active").exists():
                 break
             time.sleep(2)
-        warnings, expiries, missing_w, missing_e = measure(args.sessions)
+        warnings, expiries, missing_w, missing_e = lateness()
         print(summary("warnings", warnings, missing_w))
         print(summary("expiries", expiries, missing_e))
         # The machine is shared: the load average says how much else competed for the 2 cores.

@@ -47,6 +47,16 @@ def prepare() -> Any:
 
 
 def populate(pairs: int) -> list[tuple[str, str, str]]:
+    """Earlier benches' live sessions completed, then `pairs` new ones (logged_in_pairs)."""
+    from sessions_app.models import ChatSession, SessionStatus
+
+    ChatSession.objects.filter(status__in=["active"]).update(status=SessionStatus.COMPLETED)
+    return logged_in_pairs(pairs)
+
+
+def logged_in_pairs(pairs: int) -> list[tuple[str, str, str]]:
+    """Active sessions (1 h left, clock not armed), each with its own customer and mitra, both
+    logged in: (session_id, customer token, mitra token). Also used by bench/clock/load.py."""
     from django.utils import timezone
 
     from accounts.models import Customer
@@ -54,7 +64,6 @@ def populate(pairs: int) -> list[tuple[str, str, str]]:
     from mitras.models import Mitra, MitraOnlineStatus
     from sessions_app.models import ChatSession, SessionStatus
 
-    ChatSession.objects.filter(status__in=["active"]).update(status=SessionStatus.COMPLETED)
     out = []
     now = timezone.now()
     for i in range(pairs):
