@@ -418,11 +418,11 @@ def test_nobody_accepts_ends_the_session_with_a_prorated_refund(
     chat_request_decline(session_id=session.id, mitra_id=people["b"].id)
 
     clock.shift(59)
-    assert reroute_deadline.apply(args=[str(reroute.id)]).get() is None  # not due yet
+    assert reroute_deadline.apply(args=(str(reroute.id),)).get() is None  # not due yet
     with pytest.raises(InvalidState):  # too late is too late, whatever the ETA task did
         clock.shift(1)
         chat_request_accept(session_id=session.id, mitra_id=people["c"].id)
-    assert reroute_deadline.apply(args=[str(reroute.id)]).get() == "ended"
+    assert reroute_deadline.apply(args=(str(reroute.id),)).get() == "ended"
 
     session = refresh(session)
     assert (session.status, session.ended_by, session.mitra_id) == ("completed", EndedBy.MITRA_LOST, None)
