@@ -93,12 +93,28 @@ class SentinelSet:
                 return str(reply[0]), int(reply[1])
         return None
 
+    def sentinel_knows_the_replica(self) -> bool:
+        """The sentinel learns replicas from the primary's INFO, which it reads every 10 s: one that
+        started before the replica linked knows no replica until its next read, and a primary killed
+        before then has nothing to fail over to (the sentinel logs -failover-abort-no-good-slave)."""
+        with contextlib.suppress(redis.RedisError):
+            for replica in self.client(self.sentinel_port).sentinel_slaves(MASTER):
+                flags = set(str(replica["flags"]).split(","))
+                if (
+                    int(replica["port"]) == self.replica_port
+                    and replica.get("master-link-status") == "ok"
+                    and not flags & {"disconnected", "s_down", "o_down"}
+                ):
+                    return True
+        return False
+
     def ready(self) -> bool:
         with contextlib.suppress(redis.RedisError):
             replication = self.client(self.replica_port).info("replication")
             return bool(
                 replication.get("master_link_status") == "up"
                 and self.primary_address() == ("127.0.0.1", self.primary_port)
+                and self.sentinel_knows_the_replica()
             )
         return False
 
