@@ -4,8 +4,9 @@ Keys (each name below is prefixed with the hash tag `{avail}:`, see TAG)
 - `mitras:online` (set): mitra ids with is_online.
 - `mitras:deactivated` (set): mitra ids with is_active = false.
 - `mitra:capacity:<id>` (string int): the mitra's count of capacity-holding sessions.
-- `mitra:heartbeat:<id>` (string): epoch seconds of the last ping.
-- `mitras:heartbeats` (sorted set, score = last ping): every online mitra. Lets the auto-offline
+- `mitras:heartbeats` (sorted set, score = last ping): every online mitra and the one place its
+  last ping is kept (there is no per-mitra heartbeat string: it would only duplicate the score and
+  cost a write per ping, a delete per swept mitra and a fifth write per mitra in a rebuild). Lets the auto-offline
   sweep read only the stale ones (O(stale), docs/performance.md, pitfall 6) and the heartbeat mirror
   read every time in one call.
 - `mitras:ready` (sorted set, score = last ping): online ∧ not deactivated ∧ capacity < max. Kept
@@ -33,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -61,7 +63,6 @@ SNAPSHOT = f"{TAG}:availability:snapshot"
 RESEED_LOCK = f"{TAG}:availability:reseed:lock"
 TMP_PREFIX = f"{TAG}:availability:tmp:"
 CAPACITY_PREFIX = f"{TAG}:mitra:capacity:"
-HEARTBEAT_PREFIX = f"{TAG}:mitra:heartbeat:"
 
 # Script results.
 NOT_SEEDED = -2
@@ -86,8 +87,6 @@ def capacity_key(mitra_id: uuid.UUID | str) -> str:
     return f"{CAPACITY_PREFIX}{mitra_id}"
 
 
-def heartbeat_key(mitra_id: uuid.UUID | str) -> str:
-    return f"{HEARTBEAT_PREFIX}{mitra_id}"
 
 
 # --- reconnect tracking -----------------------------------------------------------------------
@@ -142,30 +141,29 @@ def mark_failed_from_async() -> None:
 # --- scripts ----------------------------------------------------------------------------------
 _READY_HELPER = f"""
 local function ready_changed(sign)
-  redis.call('INCR', KEYS[9])
-  redis.call('LPUSH', KEYS[10], sign .. ARGV[1])
-  redis.call('LTRIM', KEYS[10], 0, {READY_LOG_MAX - 1})
+  redis.call('INCR', KEYS[8])
+  redis.call('LPUSH', KEYS[9], sign .. ARGV[1])
+  redis.call('LTRIM', KEYS[9], 0, {READY_LOG_MAX - 1})
 end
 """
 
 # KEYS for the per-mitra scripts, in this order: SEEDED, DEACTIVATED, ONLINE, HEARTBEATS, READY,
-# MAX_PER_MITRA, heartbeat:<id>, capacity:<id>, READY_VERSION, READY_LOG. Every change of READY's
+# MAX_PER_MITRA, capacity:<id>, READY_VERSION, READY_LOG. Every change of READY's
 # *membership* (not a score refresh) bumps READY_VERSION by one and pushes "+id"/"-id" on
 # READY_LOG (newest first, capped), so a reader that cached the members at version V catches up
 # with the newest (version - V) log entries instead of re-reading the whole set.
 
-# KEYS[11] (optional): the caller's login revocation marker (accounts.revocation.revoked_key); the
+# KEYS[10] (optional): the caller's login revocation marker (accounts.revocation.revoked_key); the
 # hot path passes it so the revocation check rides in the same round trip (-3: login revoked).
 HEARTBEAT_LUA = (
     _READY_HELPER
     + """
-if KEYS[11] and redis.call('EXISTS', KEYS[11]) == 1 then return -3 end
+if KEYS[10] and redis.call('EXISTS', KEYS[10]) == 1 then return -3 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
-redis.call('SET', KEYS[7], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-local cap = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
+local cap = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 if cap < max then
   if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then ready_changed('+') end
@@ -181,8 +179,7 @@ ONLINE_LUA = (
     _READY_HELPER
     + """
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('SET', KEYS[7], ARGV[2])
-redis.call('SET', KEYS[8], ARGV[3])
+redis.call('SET', KEYS[7], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[3]) < max then
@@ -201,7 +198,6 @@ OFFLINE_LUA = (
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
-redis.call('DEL', KEYS[7])
 if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
 return 1
 """
@@ -211,7 +207,7 @@ return 1
 CAPACITY_LUA = (
     _READY_HELPER
     + """
-redis.call('SET', KEYS[8], ARGV[2])
+redis.call('SET', KEYS[7], ARGV[2])
 local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
 local score = redis.call('ZSCORE', KEYS[4], ARGV[1])
 if score and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[2]) < max then
@@ -246,8 +242,7 @@ redis.call('SET', KEYS[2], body, 'EX', ARGV[3])
 return body
 """
 
-# KEYS: SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION, READY_LOG. ARGV: cutoff, batch, heartbeat
-# key prefix, log cap - 1.
+# KEYS: SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION, READY_LOG. ARGV: cutoff, batch, log cap - 1.
 # Read-and-remove in one script (pitfall 7): a ping landing after this finds the mitra no longer
 # online and does not resurrect it, and every id returned was really removed. O(batch).
 POP_STALE_LUA = """
@@ -260,9 +255,8 @@ for _, id in ipairs(ids) do
     redis.call('LPUSH', KEYS[6], '-' .. id)
   end
   redis.call('SREM', KEYS[4], id)
-  redis.call('DEL', ARGV[3] .. id)
 end
-redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[4]))
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[3]))
 return ids
 """
 
@@ -289,38 +283,24 @@ return {seeded, max, tostring(version), 'full', stale, {}}
 """
 
 
-# The rebuild's bulk loader. KEYS: tmp online set, tmp heartbeats zset, tmp ready zset.
-# ARGV: ids, epochs, capacities (three comma-joined lists of one length), max, heartbeat key
-# prefix, capacity key prefix. O(chunk); the per-mitra string keys it writes are derived from the
-# ids (not in KEYS), so on a cluster this script needs every key in one slot (docs/performance.md).
+# The rebuild's bulk loader. KEYS: tmp online set, tmp heartbeats zset. ARGV: three JSON arrays
+# built in Python: the ids, the ZADD arguments (time, id, time, id, ...) and the MSET arguments
+# (capacity key, capacity, ...). cjson decodes them in C and unpack() hands them on as they are, so
+# Valkey's time goes to the writes themselves (gmatch-parsing comma lists and re-interleaving them in
+# Lua cost ~1/3 of a 100k rebuild). O(chunk); the capacity keys are not declared in KEYS, so on a
+# cluster this script needs every key in one slot (docs/performance.md). The ready set is not
+# loaded here: it is a copy of the heartbeats set minus the full mitras (COPY is ~4x cheaper than
+# inserting the same members again, docs/performance.md).
 BULK_LOAD_LUA = """
-local ids, times, caps = {}, {}, {}
-for x in string.gmatch(ARGV[1], '[^,]+') do ids[#ids + 1] = x end
-for x in string.gmatch(ARGV[2], '[^,]+') do times[#times + 1] = x end
-for x in string.gmatch(ARGV[3], '[^,]+') do caps[#caps + 1] = x end
-local max = tonumber(ARGV[4])
-local scored, ready, strings = {}, {}, {}
-for i, id in ipairs(ids) do
-  scored[#scored + 1] = times[i]
-  scored[#scored + 1] = id
-  if tonumber(caps[i]) < max then
-    ready[#ready + 1] = times[i]
-    ready[#ready + 1] = id
-  end
-  strings[#strings + 1] = ARGV[5] .. id
-  strings[#strings + 1] = times[i]
-  strings[#strings + 1] = ARGV[6] .. id
-  strings[#strings + 1] = caps[i]
-end
+local ids = cjson.decode(ARGV[1])
 if #ids == 0 then return 0 end
 redis.call('SADD', KEYS[1], unpack(ids))
-redis.call('ZADD', KEYS[2], unpack(scored))
-if #ready > 0 then redis.call('ZADD', KEYS[3], unpack(ready)) end
-redis.call('MSET', unpack(strings))
+redis.call('ZADD', KEYS[2], unpack(cjson.decode(ARGV[2])))
+redis.call('MSET', unpack(cjson.decode(ARGV[3])))
 return #ids
 """
-# Ids per bulk-load call: MSET gets 4 arguments per id and Lua's unpack() tops out near 8,000.
-BULK_CHUNK = 1500
+# Ids per bulk-load call: ZADD and MSET get 2 arguments per id and Lua's unpack() tops out near 8,000.
+BULK_CHUNK = 3000
 
 
 class _Scripts:
@@ -360,7 +340,6 @@ def mitra_keys(mitra_id: uuid.UUID | str) -> list[str]:
         HEARTBEATS,
         READY,
         MAX_PER_MITRA,
-        heartbeat_key(mitra_id),
         capacity_key(mitra_id),
         READY_VERSION,
         READY_LOG,
@@ -414,7 +393,7 @@ def pop_stale_ids(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[str]:
     result = _guard(
         lambda: _scripts.get("pop_stale")(
             keys=[SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION, READY_LOG],
-            args=[cutoff, batch, HEARTBEAT_PREFIX, READY_LOG_MAX - 1],
+            args=[cutoff, batch, READY_LOG_MAX - 1],
         )
     )
     if result == NOT_SEEDED:
@@ -651,47 +630,70 @@ def rebuild(
         before = prefetched if prefetched is not None else rebuild_prefetch()
         existing, old_online = before.existing, before.old_online
         horizon = missing_heartbeat_horizon
-        online_ids: list[str] = []
-        stamps: list[str] = []
-        caps: list[str] = []
-        ready = 0
-        for mitra_id, pg_time in online.items():
-            if mitra_id in deactivated_set:
-                continue  # a deactivated mitra is never online in the mirror
-            known = existing.get(mitra_id)
-            if known is not None:
-                when = max(pg_time, float(known))
-            elif horizon is not None and pg_time < horizon:
-                when = pg_time
-            else:
-                when = max(pg_time, missing_heartbeat_floor)
-            cap = int(capacities.get(mitra_id, 0))
-            online_ids.append(mitra_id)
-            stamps.append(repr(when))
-            caps.append(str(cap))
-            ready += cap < max_per_mitra
         tag = secrets.token_hex(6)
         tmp = {name: f"{TMP_PREFIX}{tag}:{name}" for name in (ONLINE, DEACTIVATED, HEARTBEATS, READY)}
-        say(f"building mirror: {len(online_ids)} online, {len(deactivated_ids)} deactivated")
+        say(f"building mirror: {len(online)} online in Postgres, {len(deactivated_ids)} deactivated")
 
         # Bulk load: one script call per BULK_CHUNK online mitras, its ids/times/capacities as three
         # comma-joined strings (packing 100k x 9 separate arguments in redis-py costs ~1 s alone).
-        # One call at a time, not pipelined: each holds Valkey for a few ms, and a pipeline of many
-        # would make its first reply wait for all of them (a socket timeout on a loaded machine).
+        # The calls run one at a time, in order, on a helper thread while this thread merges the next
+        # chunk: the Python merge (~200 ms at 100k) hides behind Valkey's own time for the previous
+        # chunk instead of adding to it. Not pipelined: each call holds Valkey for a few ms, and a
+        # pipeline of many would make its first reply wait for all of them (a socket timeout on a
+        # loaded machine).
         loader = _scripts.get("bulk_load")
-        for i in range(0, len(online_ids), BULK_CHUNK):
-            loader(
-                keys=[tmp[ONLINE], tmp[HEARTBEATS], tmp[READY]],
-                args=[
-                    ",".join(online_ids[i : i + BULK_CHUNK]),
-                    ",".join(stamps[i : i + BULK_CHUNK]),
-                    ",".join(caps[i : i + BULK_CHUNK]),
-                    max_per_mitra,
-                    HEARTBEAT_PREFIX,
-                    CAPACITY_PREFIX,
-                ],
-            )
+        load_keys = [tmp[ONLINE], tmp[HEARTBEATS]]
+        online_ids: list[str] = []
+        full: list[str] = []  # online mitras at or over the max: not ready
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-load") as pool:
+            pending: list[Future[Any]] = []
+
+            def send(ids: list[str], scored: list[str], caps: list[str]) -> None:
+                # A failed call fails the rebuild now, not after the whole merge.
+                for done in [f for f in pending if f.done()]:
+                    done.result()
+                args = [json.dumps(ids), json.dumps(scored), json.dumps(caps)]
+                pending.append(pool.submit(loader, keys=load_keys, args=args))
+
+            ids: list[str] = []
+            scored: list[str] = []  # time, id, time, id, ...
+            caps: list[str] = []  # capacity key, capacity, ...
+            try:
+                for mitra_id, pg_time in online.items():
+                    if mitra_id in deactivated_set:
+                        continue  # a deactivated mitra is never online in the mirror
+                    known = existing.get(mitra_id)
+                    if known is not None:
+                        when = max(pg_time, float(known))
+                    elif horizon is not None and pg_time < horizon:
+                        when = pg_time
+                    else:
+                        when = max(pg_time, missing_heartbeat_floor)
+                    cap = int(capacities.get(mitra_id, 0))
+                    ids.append(mitra_id)
+                    scored += (repr(when), mitra_id)
+                    caps += (CAPACITY_PREFIX + mitra_id, str(cap))
+                    if cap >= max_per_mitra:
+                        full.append(mitra_id)
+                    if len(ids) == BULK_CHUNK:
+                        send(ids, scored, caps)
+                        online_ids.extend(ids)
+                        ids, scored, caps = [], [], []
+                if ids:
+                    send(ids, scored, caps)
+                    online_ids.extend(ids)
+                for future in pending:
+                    future.result()
+            except BaseException:
+                for future in pending:
+                    future.cancel()  # Valkey gone: do not wait out a timeout per queued chunk
+                raise
+        ready = len(online_ids) - len(full)
         pipe = client.pipeline(transaction=False)
+        # Ready = the online mitras with room, scored by the same ping: a copy of the heartbeats.
+        pipe.copy(tmp[HEARTBEATS], tmp[READY])
+        for i in range(0, len(full), BULK_CHUNK):
+            pipe.zrem(tmp[READY], *full[i : i + BULK_CHUNK])
         for i in range(0, len(deactivated_ids), BULK_CHUNK):
             pipe.sadd(tmp[DEACTIVATED], *deactivated_ids[i : i + BULK_CHUNK])
         # Capacity for every mitra holding sessions but not online (online ones got theirs above),

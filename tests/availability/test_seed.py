@@ -130,3 +130,40 @@ def test_worker_ready_signal_seeds(fleet: dict[str, Any]) -> None:
 
     worker_ready.send(sender=None)
     assert online_members() == {str(m.id) for m in fleet["online"]}
+
+
+def test_rebuild_across_many_bulk_load_calls(db: None) -> None:
+    """More online mitras than several BULK_CHUNKs (the loads run on a helper thread while the next
+    chunk is merged): every member, every score and every capacity arrive, and the ready set is
+    the heartbeats minus exactly the full mitras, with the same scores."""
+    n = store.BULK_CHUNK * 2 + 7
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    base = timezone.now().timestamp()
+    online = {m: base - i / 1000 for i, m in enumerate(ids)}
+    full = set(ids[:: store.BULK_CHUNK // 3])  # spread over every chunk
+    deactivated = [ids[5], str(uuid.uuid4())]  # one of them in Postgres' online list
+    result = store.rebuild(
+        online=online,
+        deactivated=deactivated,
+        capacities={m: 1 for m in full},
+        max_per_mitra=1,
+        now=base,
+        missing_heartbeat_floor=0,
+    )
+    expected_online = set(ids) - {ids[5]}
+    assert (result.online, result.deactivated) == (n - 1, 2)
+    assert result.ready == len(expected_online - full)
+    assert online_members() == expected_online
+    assert deactivated_members() == set(deactivated)
+    assert ready_members() == expected_online - full
+    client = get_valkey()
+    heartbeats = dict(client.zrange(store.HEARTBEATS, 0, -1, withscores=True))
+    assert heartbeats.keys() == expected_online
+    assert all(heartbeats[m] == pytest.approx(online[m]) for m in expected_online)
+    ready = dict(client.zrange(store.READY, 0, -1, withscores=True))
+    assert all(ready[m] == heartbeats[m] for m in ready)
+    caps = client.mget([store.capacity_key(m) for m in ids])
+    assert {m: c for m, c in zip(ids, caps, strict=True) if m != ids[5]} == {
+        m: ("1" if m in full else "0") for m in expected_online
+    }
+    assert not client.keys(f"{store.TMP_PREFIX}*")  # the temporary sets were renamed away

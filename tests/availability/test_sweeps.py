@@ -41,7 +41,7 @@ def test_auto_offline_takes_only_stale_mitras_offline(make_mitra: Any, seeded: A
         assert (log.event, log.reason, log.at) == ("offline", "stale", T0 + dt.timedelta(seconds=50))
         assert online_members() == {str(fresh.id)}
         assert ready_members() == {str(fresh.id)}
-        assert get_valkey().get(store.heartbeat_key(stale.id)) is None
+        assert get_valkey().zscore(store.HEARTBEATS, str(stale.id)) is None
         # A late ping of the swept mitra does not bring it back (it must go online again).
         services.availability_heartbeat(mitra_id=stale.id)
         assert online_members() == {str(fresh.id)}
