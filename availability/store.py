@@ -87,8 +87,6 @@ def capacity_key(mitra_id: uuid.UUID | str) -> str:
     return f"{CAPACITY_PREFIX}{mitra_id}"
 
 
-
-
 # --- reconnect tracking -----------------------------------------------------------------------
 # A write skipped during an outage leaves the mirror behind Postgres. The process remembers when it
 # last failed; the next successful use reseeds (unless a reseed already ran after that failure).
