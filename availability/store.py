@@ -40,7 +40,7 @@ from typing import Any, TypeVar, cast
 
 from django.conf import settings
 
-from halobestie.valkey import VALKEY_ERRORS, get_valkey
+from halobestie.valkey import VALKEY_ERRORS, get_valkey, get_valkey_flat
 
 logger = logging.getLogger(__name__)
 
@@ -514,19 +514,20 @@ def _scored(reply: list[Any]) -> tuple[list[str], list[Any]]:
 def heartbeat_times() -> tuple[list[str], list[str]]:
     """Every online mitra's last ping: ids and epochs (as Valkey prints them), in one ZRANGE.
 
-    The heartbeat mirror's input. Read as the flat reply (no pairing, no float parsing in Python:
-    ~10× cheaper at 100k than redis-py's score pairs); the epochs go to Postgres as text anyway.
+    The heartbeat mirror's input. Read over the RESP2 client as one flat reply of strings (no
+    pairing, no doubles parsed and printed again: ~45 instead of ~170 ms at 100k); the epochs go to
+    Postgres as text anyway.
     """
 
     def run() -> tuple[list[str], list[str]]:
-        pipe = get_valkey().pipeline(transaction=False)
+        pipe = get_valkey_flat().pipeline(transaction=False)
         pipe.exists(SEEDED)
         pipe.execute_command("ZRANGE", HEARTBEATS, 0, -1, "WITHSCORES")
         seeded, reply = pipe.execute()
         if not seeded:
             raise StoreNotSeeded()
         ids, scores = _scored(reply)
-        return ids, list(map(str, scores))
+        return ids, scores if not scores or isinstance(scores[0], str) else list(map(str, scores))
 
     return _guard(run)
 
@@ -586,8 +587,8 @@ def rebuild_prefetch() -> RebuildPrefetch:
     overlap (at 100k, ~150 ms of a ~1.1 s rebuild). Raises StoreUnavailable."""
 
     def run() -> RebuildPrefetch:
-        client = get_valkey()
-        # Read as the flat reply: no score pairing in Python.
+        client = get_valkey_flat()
+        # Read as the flat RESP2 reply: no score pairing, no doubles (heartbeat_times).
         known_ids, known_times = _scored(client.execute_command("ZRANGE", HEARTBEATS, 0, -1, "WITHSCORES"))
         # The client decodes replies (str members).
         old_online = cast(set[str], set(client.smembers(ONLINE))) if client.exists(SEEDED) else set()

@@ -33,7 +33,7 @@ from kombu import Connection
 
 from halobestie.celery import TASK_QUEUES
 from halobestie.channel_layer import channel_layer_host
-from halobestie.valkey import get_valkey, reset_clients
+from halobestie.valkey import get_valkey, get_valkey_flat, reset_clients
 from halobestie.valkey_url import broker_url_and_options, cache_location_and_options, parse_sentinel_url
 from sessions_app.models import ChatSession
 from tests.faults.conftest import Stack, free_port, wait_until, wait_worker_ready
@@ -214,7 +214,9 @@ def test_every_valkey_user_follows_the_primary_through_a_failover(
 ) -> None:
     # Before: every user reaches the primary through the sentinel.
     client = get_valkey()
+    flat = get_valkey_flat()  # the RESP2 client of the bulk reads (heartbeat mirror, rebuild)
     client.set("probe", "before")
+    assert flat.get("probe") == "before"
     assert sentinel_set.client(sentinel_set.primary_port).get("probe") == "before"
     wait_until(
         lambda: sentinel_set.client(sentinel_set.replica_port).get("probe") == "before",
@@ -240,6 +242,7 @@ def test_every_valkey_user_follows_the_primary_through_a_failover(
     # After: the same process client (no restart, no reset) writes to the new primary.
     wait_until(lambda: _works(lambda: client.set("probe", "after")), 15, 0.2, "the process client")
     assert sentinel_set.client(sentinel_set.replica_port).get("probe") == "after"
+    wait_until(lambda: _works(lambda: flat.get("probe") == "after"), 15, 0.2, "the RESP2 bulk-read client")
     wait_until(lambda: _works(lambda: cache.set("k", 2) and cache.get("k") == 2), 15, 0.2, "the cache")
     assert _layer_round_trip(sentinel_url)["n"] == 1
     assert _broker_round_trip(sentinel_url, {"n": 2}) == {"n": 2}
