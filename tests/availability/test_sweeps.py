@@ -90,6 +90,27 @@ def test_pop_stale_is_read_and_remove(make_mitra: Any, seeded: Any) -> None:
     assert store.pop_stale_ids(cutoff=T0.timestamp() + 1) == []  # removed exactly once
 
 
+def test_pop_stale_logs_one_removal_per_ready_mitra(make_mitra: Any, seeded: Any) -> None:
+    """Readers' copies of the ready set follow the change log: a batch pop logs "-id" for each
+    popped mitra that was ready (in pop order, the version moving by as many) and nothing for one
+    that was online but full."""
+    ready_one, ready_two, full, fresh = make_mitra(), make_mitra(), make_mitra(), make_mitra()
+    with time_machine.travel(T0, tick=False):
+        for m in (ready_one, ready_two, full):
+            services.mitra_set_online(mitra_id=m.id)
+    store.capacity_write(mitra_id=full.id, capacity=1)  # at the max: online, not ready
+    with time_machine.travel(T0 + dt.timedelta(seconds=5), tick=False):
+        services.mitra_set_online(mitra_id=fresh.id)
+    client = get_valkey()
+    version = int(client.get(store.READY_VERSION))
+    popped = store.pop_stale_ids(cutoff=T0.timestamp() + 1)
+    assert sorted(popped) == sorted(str(m.id) for m in (ready_one, ready_two, full))
+    assert int(client.get(store.READY_VERSION)) == version + 2
+    newest_first = client.lrange(store.READY_LOG, 0, 1)
+    assert newest_first == [f"-{m}" for m in reversed([p for p in popped if p != str(full.id)])]
+    assert online_members() == ready_members() == {str(fresh.id)}
+
+
 def test_heartbeat_mirror_writes_valkey_times_idempotently(make_mitra: Any, seeded: Any) -> None:
     a, b = make_mitra(), make_mitra()
     with time_machine.travel(T0, tick=False) as traveller:
