@@ -372,15 +372,21 @@ def test_reconcile_offers_a_session_that_was_never_blasted(world):
 
 @pytest.mark.django_db
 def test_push_goes_to_offered_mitras_without_a_socket(world, commit):
-    with_socket, without = world.mitras[0], world.mitras[1]
+    with_socket, without, gone = world.mitras
     from halobestie.realtime import presence_key
 
-    get_valkey().zadd(presence_key("mitra", with_socket.id), {"chan-1": timezone.now().timestamp()})
+    now = timezone.now().timestamp()
+    get_valkey().zadd(presence_key("mitra", with_socket.id), {"chan-1": now})
+    get_valkey().zadd(presence_key("mitra", gone.id), {"chan-dead": now - 600})  # a dead instance's leftover
     DeviceToken.objects.create(token="tok-with", platform="android", user_type="mitra", mitra=with_socket)
     DeviceToken.objects.create(token="tok-without", platform="android", user_type="mitra", mitra=without)
+    DeviceToken.objects.create(token="tok-gone", platform="android", user_type="mitra", mitra=gone)
     session = start(world, commit)
-    pushes = [(p.token, p.kind, p.data["session_id"]) for p in RecordingPushSender.sent]
-    assert pushes == [("tok-without", "chat_request", str(session.id))]
+    pushes = sorted((p.token, p.kind, p.data["session_id"]) for p in RecordingPushSender.sent)
+    assert pushes == [
+        ("tok-gone", "chat_request", str(session.id)),
+        ("tok-without", "chat_request", str(session.id)),
+    ]
     assert "Bunga" not in RecordingPushSender.sent[0].body  # no customer details on a lock screen
 
 
