@@ -1,14 +1,16 @@
 """The only module that knows the availability keys in Valkey (docs/availability.md).
 
 Keys (each name below is prefixed with the hash tag `{avail}:`, see TAG)
-- `mitras:online` (set): mitra ids with is_online.
 - `mitras:deactivated` (set): mitra ids with is_active = false.
-- `mitra:capacity:<id>` (string int): the mitra's count of capacity-holding sessions.
-- `mitras:heartbeats` (sorted set, score = last ping): every online mitra and the one place its
-  last ping is kept (there is no per-mitra heartbeat string: it would only duplicate the score and
-  cost a write per ping, a delete per swept mitra and a fifth write per mitra in a rebuild). Lets the auto-offline
-  sweep read only the stale ones (O(stale), docs/performance.md, pitfall 6) and the heartbeat mirror
-  read every time in one call.
+- `mitras:capacity` (hash, mitra id -> int): each mitra's effective load; a mitra without a field
+  has a load of 0 (a write of 0 deletes the field), so the hash holds only the busy, cooling or
+  self-limited mitras and a rebuild swaps it in whole (no stale value can survive a rebuild).
+- `mitras:heartbeats` (sorted set, score = last ping): the online mitras (a member is online) and
+  the one place their last ping is kept. There is no separate online set nor per-mitra heartbeat
+  string: both only duplicated this set, at a write per ping, per online/offline and per swept
+  mitra, and two more writes per mitra in a rebuild. Lets the auto-offline sweep read only the stale
+  ones (O(stale), docs/performance.md, pitfall 6) and the heartbeat mirror read every time in one
+  call.
 - `mitras:ready` (sorted set, score = last ping): online ∧ not deactivated ∧ capacity < max. Kept
   true by every write below, so "available now" is one ZCOUNT/ZRANGEBYSCORE over fresh scores
   instead of reading 100k strings (the beacon at 100k online: ~0.1 ms instead of ~1 s).
@@ -36,7 +38,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from django.conf import settings
 
@@ -49,7 +51,6 @@ logger = logging.getLogger(__name__)
 # docs/performance.md, "Availability on Valkey Cluster"). The login revocation markers the hot
 # path's scripts read carry the same tag (accounts.revocation.KEY_PREFIX).
 TAG = "{avail}"
-ONLINE = f"{TAG}:mitras:online"
 DEACTIVATED = f"{TAG}:mitras:deactivated"
 HEARTBEATS = f"{TAG}:mitras:heartbeats"
 READY = f"{TAG}:mitras:ready"
@@ -62,7 +63,7 @@ SEEDED = f"{TAG}:availability:seeded"
 SNAPSHOT = f"{TAG}:availability:snapshot"
 RESEED_LOCK = f"{TAG}:availability:reseed:lock"
 TMP_PREFIX = f"{TAG}:availability:tmp:"
-CAPACITY_PREFIX = f"{TAG}:mitra:capacity:"
+CAPACITIES = f"{TAG}:mitras:capacity"
 
 # Script results.
 NOT_SEEDED = -2
@@ -81,10 +82,6 @@ class StoreUnavailable(Exception):
 
 class StoreNotSeeded(StoreUnavailable):
     """Valkey answers but holds no (or an outdated) mirror: reseed before trusting it."""
-
-
-def capacity_key(mitra_id: uuid.UUID | str) -> str:
-    return f"{CAPACITY_PREFIX}{mitra_id}"
 
 
 # --- reconnect tracking -----------------------------------------------------------------------
@@ -138,35 +135,40 @@ def mark_failed_from_async() -> None:
 
 # --- scripts ----------------------------------------------------------------------------------
 _READY_HELPER = f"""
+local function set_capacity(value)
+  if tonumber(value) > 0 then redis.call('HSET', KEYS[6], ARGV[1], value)
+  else redis.call('HDEL', KEYS[6], ARGV[1]) end
+end
 local function ready_changed(sign)
-  redis.call('INCR', KEYS[8])
-  redis.call('LPUSH', KEYS[9], sign .. ARGV[1])
-  redis.call('LTRIM', KEYS[9], 0, {READY_LOG_MAX - 1})
+  redis.call('INCR', KEYS[7])
+  redis.call('LPUSH', KEYS[8], sign .. ARGV[1])
+  redis.call('LTRIM', KEYS[8], 0, {READY_LOG_MAX - 1})
 end
 """
 
-# KEYS for the per-mitra scripts, in this order: SEEDED, DEACTIVATED, ONLINE, HEARTBEATS, READY,
-# MAX_PER_MITRA, capacity:<id>, READY_VERSION, READY_LOG. Every change of READY's
-# *membership* (not a score refresh) bumps READY_VERSION by one and pushes "+id"/"-id" on
-# READY_LOG (newest first, capped), so a reader that cached the members at version V catches up
-# with the newest (version - V) log entries instead of re-reading the whole set.
+# KEYS for the per-mitra scripts, in this order: SEEDED, DEACTIVATED, HEARTBEATS, READY,
+# MAX_PER_MITRA, CAPACITIES, READY_VERSION, READY_LOG. A mitra is online in the mirror exactly
+# when it is a member of HEARTBEATS. Every change of READY's *membership* (not a score refresh)
+# bumps READY_VERSION by one and pushes "+id"/"-id" on READY_LOG (newest first, capped), so a reader
+# that cached the members at version V catches up with the newest (version - V) log entries instead
+# of re-reading the whole set.
 
-# KEYS[10] (optional): the caller's login revocation marker (accounts.revocation.revoked_key); the
+# KEYS[9] (optional): the caller's login revocation marker (accounts.revocation.revoked_key); the
 # hot path passes it so the revocation check rides in the same round trip (-3: login revoked).
 HEARTBEAT_LUA = (
     _READY_HELPER
     + """
-if KEYS[10] and redis.call('EXISTS', KEYS[10]) == 1 then return -3 end
+if KEYS[9] and redis.call('EXISTS', KEYS[9]) == 1 then return -3 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
-if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-local cap = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
-local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
+if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+local cap = tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0') or 0
+local max = tonumber(redis.call('GET', KEYS[5]) or '1') or 1
 if cap < max then
-  if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then ready_changed('+') end
+  if redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) == 1 then ready_changed('+') end
 else
-  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
+  if redis.call('ZREM', KEYS[4], ARGV[1]) == 1 then ready_changed('-') end
 end
 return 1
 """
@@ -176,14 +178,13 @@ return 1
 ONLINE_LUA = (
     _READY_HELPER
     + """
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('SET', KEYS[7], ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
+set_capacity(ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+local max = tonumber(redis.call('GET', KEYS[5]) or '1') or 1
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[3]) < max then
-  if redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) == 1 then ready_changed('+') end
+  if redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) == 1 then ready_changed('+') end
 else
-  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
+  if redis.call('ZREM', KEYS[4], ARGV[1]) == 1 then ready_changed('-') end
 end
 return 1
 """
@@ -193,9 +194,8 @@ return 1
 OFFLINE_LUA = (
     _READY_HELPER
     + """
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('ZREM', KEYS[4], ARGV[1]) == 1 then ready_changed('-') end
 if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
 return 1
 """
@@ -205,13 +205,13 @@ return 1
 CAPACITY_LUA = (
     _READY_HELPER
     + """
-redis.call('SET', KEYS[7], ARGV[2])
-local max = tonumber(redis.call('GET', KEYS[6]) or '1') or 1
-local score = redis.call('ZSCORE', KEYS[4], ARGV[1])
+set_capacity(ARGV[2])
+local max = tonumber(redis.call('GET', KEYS[5]) or '1') or 1
+local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if score and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[2]) < max then
-  if redis.call('ZADD', KEYS[5], score, ARGV[1]) == 1 then ready_changed('+') end
+  if redis.call('ZADD', KEYS[4], score, ARGV[1]) == 1 then ready_changed('+') end
 else
-  if redis.call('ZREM', KEYS[5], ARGV[1]) == 1 then ready_changed('-') end
+  if redis.call('ZREM', KEYS[4], ARGV[1]) == 1 then ready_changed('-') end
 end
 return 1
 """
@@ -240,7 +240,7 @@ redis.call('SET', KEYS[2], body, 'EX', ARGV[3])
 return body
 """
 
-# KEYS: SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION, READY_LOG. ARGV: cutoff, batch, log cap - 1.
+# KEYS: SEEDED, HEARTBEATS, READY, READY_VERSION, READY_LOG. ARGV: cutoff, batch, log cap - 1.
 # Read-and-remove in one script (pitfall 7): a ping landing after this finds the mitra no longer
 # online and does not resurrect it, and every id returned was really removed. O(batch), as one
 # command per key for the whole batch (a command per id cost ~3x the Valkey time). The ready log
@@ -255,12 +255,11 @@ for i, id in ipairs(ids) do
   if in_ready[i] then gone[#gone + 1] = '-' .. id end
 end
 redis.call('ZREM', KEYS[2], unpack(ids))
-redis.call('SREM', KEYS[4], unpack(ids))
 if #gone > 0 then
   redis.call('ZREM', KEYS[3], unpack(ids))
-  redis.call('INCRBY', KEYS[5], #gone)
-  redis.call('LPUSH', KEYS[6], unpack(gone))
-  redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[3]))
+  redis.call('INCRBY', KEYS[4], #gone)
+  redis.call('LPUSH', KEYS[5], unpack(gone))
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[3]))
 end
 return ids
 """
@@ -288,23 +287,22 @@ return {seeded, max, tostring(version), 'full', stale, {}}
 """
 
 
-# The rebuild's bulk loader. KEYS: tmp online set, tmp heartbeats zset. ARGV: three JSON arrays
-# built in Python: the ids, the ZADD arguments (time, id, time, id, ...) and the MSET arguments
-# (capacity key, capacity, ...). cjson decodes them in C and unpack() hands them on as they are, so
-# Valkey's time goes to the writes themselves (gmatch-parsing comma lists and re-interleaving them in
-# Lua cost ~1/3 of a 100k rebuild). O(chunk); the capacity keys are not declared in KEYS, so on a
-# cluster this script needs every key in one slot (docs/performance.md). The ready set is not
-# loaded here: it is a copy of the heartbeats set minus the full mitras (COPY is ~4x cheaper than
-# inserting the same members again, docs/performance.md).
+# The rebuild's bulk loader. KEYS: the tmp heartbeats zset, the tmp capacities hash. ARGV: two JSON
+# arrays built in Python: the ZADD arguments (time, id, time, id, ...) and the HSET arguments (id,
+# load, ... for the non-zero loads only). cjson decodes them in C and unpack() hands them on as they
+# are, so Valkey's time goes to the writes themselves (gmatch-parsing comma lists and re-interleaving
+# them in Lua cost ~1/3 of a 100k rebuild). O(chunk). The ready set is not loaded here: it is a copy
+# of the heartbeats set minus the full mitras (COPY is ~4x cheaper than inserting the same members
+# again, docs/performance.md).
 BULK_LOAD_LUA = """
-local ids = cjson.decode(ARGV[1])
-if #ids == 0 then return 0 end
-redis.call('SADD', KEYS[1], unpack(ids))
-redis.call('ZADD', KEYS[2], unpack(cjson.decode(ARGV[2])))
-redis.call('MSET', unpack(cjson.decode(ARGV[3])))
-return #ids
+local scored = cjson.decode(ARGV[1])
+if #scored == 0 then return 0 end
+redis.call('ZADD', KEYS[1], unpack(scored))
+local loads = cjson.decode(ARGV[2])
+if #loads > 0 then redis.call('HSET', KEYS[2], unpack(loads)) end
+return #scored / 2
 """
-# Ids per bulk-load call: ZADD and MSET get 2 arguments per id and Lua's unpack() tops out near 8,000.
+# Ids per bulk-load call: ZADD and HSET get 2 arguments per id and Lua's unpack() tops out near 8,000.
 BULK_CHUNK = 3000
 
 
@@ -341,11 +339,10 @@ def mitra_keys(mitra_id: uuid.UUID | str) -> list[str]:
     return [
         SEEDED,
         DEACTIVATED,
-        ONLINE,
         HEARTBEATS,
         READY,
         MAX_PER_MITRA,
-        capacity_key(mitra_id),
+        CAPACITIES,
         READY_VERSION,
         READY_LOG,
     ]
@@ -388,6 +385,11 @@ def reactivate_write(*, mitra_id: uuid.UUID) -> None:
     _guard(lambda: get_valkey().srem(DEACTIVATED, str(mitra_id)))
 
 
+def capacity_read(mitra_id: uuid.UUID | str) -> int:
+    """The mitra's effective load as the mirror holds it (0 when it has no field)."""
+    return int(_guard(lambda: get_valkey().hget(CAPACITIES, str(mitra_id))) or 0)
+
+
 def capacity_write(*, mitra_id: uuid.UUID, capacity: int) -> None:
     _guard(lambda: _scripts.get("capacity")(keys=mitra_keys(mitra_id), args=[str(mitra_id), capacity]))
 
@@ -397,7 +399,7 @@ def pop_stale_ids(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[str]:
     ids as Valkey holds them (strings: the sweep hands them to Postgres without parsing)."""
     result = _guard(
         lambda: _scripts.get("pop_stale")(
-            keys=[SEEDED, HEARTBEATS, READY, ONLINE, READY_VERSION, READY_LOG],
+            keys=[SEEDED, HEARTBEATS, READY, READY_VERSION, READY_LOG],
             args=[cutoff, batch, READY_LOG_MAX - 1],
         )
     )
@@ -470,15 +472,14 @@ def reachable(*, mitra_id: uuid.UUID, cutoff: float) -> bool:
     def run() -> list[Any]:
         pipe = get_valkey().pipeline(transaction=False)
         pipe.exists(SEEDED)
-        pipe.sismember(ONLINE, str(mitra_id))
         pipe.sismember(DEACTIVATED, str(mitra_id))
-        pipe.zscore(HEARTBEATS, str(mitra_id))
+        pipe.zscore(HEARTBEATS, str(mitra_id))  # a member is online; its score is its last ping
         return list(pipe.execute())
 
-    seeded, online, deactivated, score = _guard(run)
+    seeded, deactivated, score = _guard(run)
     if not seeded:
         raise StoreNotSeeded()
-    return bool(online) and not bool(deactivated) and score is not None and float(score) >= cutoff
+    return not bool(deactivated) and score is not None and float(score) >= cutoff
 
 
 @dataclass(frozen=True)
@@ -494,7 +495,7 @@ def counts(*, cutoff: float, max_per_mitra: int) -> Counts:
         pipe = get_valkey().pipeline(transaction=False)
         pipe.exists(SEEDED)
         pipe.get(MAX_PER_MITRA)
-        pipe.scard(ONLINE)
+        pipe.zcard(HEARTBEATS)
         pipe.zcount(READY, cutoff, "+inf")
         pipe.scard(DEACTIVATED)
         pipe.zcount(HEARTBEATS, "-inf", f"({cutoff}")
@@ -585,11 +586,11 @@ class RebuildPrefetch:
     """What a rebuild reads from the current mirror before it builds the new one."""
 
     existing: dict[str, Any]  # mitra id -> its ping time already in Valkey
-    old_online: set[str]  # the online set being replaced (empty if the mirror was never seeded)
+    old_online: set[str]  # the online mitras being replaced (empty if the mirror was never seeded)
 
 
 def rebuild_prefetch() -> RebuildPrefetch:
-    """Read the pings and the online set already in Valkey (a rebuild's first step). Thread-safe:
+    """Read the pings (and so the online mitras) already in Valkey (a rebuild's first step). Thread-safe:
     `availability_reseed` runs it on a helper thread while it reads Postgres, so the two reads
     overlap (at 100k, ~150 ms of a ~1.1 s rebuild). Raises StoreUnavailable."""
 
@@ -598,7 +599,7 @@ def rebuild_prefetch() -> RebuildPrefetch:
         # Read as the flat RESP2 reply: no score pairing, no doubles (heartbeat_times).
         known_ids, known_times = _scored(client.execute_command("ZRANGE", HEARTBEATS, 0, -1, "WITHSCORES"))
         # The client decodes replies (str members).
-        old_online = cast(set[str], set(client.smembers(ONLINE))) if client.exists(SEEDED) else set()
+        old_online = set(known_ids) if client.exists(SEEDED) else set()
         return RebuildPrefetch(dict(zip(known_ids, known_times, strict=True)), old_online)
 
     return _guard(run)
@@ -632,12 +633,12 @@ def rebuild(
         client = get_valkey()
         deactivated_ids = list(dict.fromkeys(deactivated))
         deactivated_set = set(deactivated_ids)
-        # Pings already in Valkey (survive a reconcile; absent after a wipe) and the old online set.
+        # Pings already in Valkey (survive a reconcile; absent after a wipe) and the old online ids.
         before = prefetched if prefetched is not None else rebuild_prefetch()
         existing, old_online = before.existing, before.old_online
         horizon = missing_heartbeat_horizon
         tag = secrets.token_hex(6)
-        tmp = {name: f"{TMP_PREFIX}{tag}:{name}" for name in (ONLINE, DEACTIVATED, HEARTBEATS, READY)}
+        tmp = {name: f"{TMP_PREFIX}{tag}:{name}" for name in (DEACTIVATED, HEARTBEATS, READY, CAPACITIES)}
         say(f"building mirror: {len(online)} online in Postgres, {len(deactivated_ids)} deactivated")
 
         # Bulk load: one script call per BULK_CHUNK online mitras, its ids/times/capacities as three
@@ -648,22 +649,23 @@ def rebuild(
         # pipeline of many would make its first reply wait for all of them (a socket timeout on a
         # loaded machine).
         loader = _scripts.get("bulk_load")
-        load_keys = [tmp[ONLINE], tmp[HEARTBEATS]]
+        load_keys = [tmp[HEARTBEATS], tmp[CAPACITIES]]
         online_ids: list[str] = []
         full: list[str] = []  # online mitras at or over the max: not ready
+        loads_stored = 0  # fields of the capacities hash
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-load") as pool:
             pending: list[Future[Any]] = []
 
-            def send(ids: list[str], scored: list[str], caps: list[str]) -> None:
+            def send(scored: list[str], caps: list[str]) -> None:
                 # A failed call fails the rebuild now, not after the whole merge.
                 for done in [f for f in pending if f.done()]:
                     done.result()
-                args = [json.dumps(ids), json.dumps(scored), json.dumps(caps)]
+                args = [json.dumps(scored), json.dumps(caps)]
                 pending.append(pool.submit(loader, keys=load_keys, args=args))
 
             ids: list[str] = []
             scored: list[str] = []  # time, id, time, id, ...
-            caps: list[str] = []  # capacity key, capacity, ...
+            caps: list[str] = []  # mitra id, load, ... (non-zero loads only)
             try:
                 for mitra_id, pg_time in online.items():
                     if mitra_id in deactivated_set:
@@ -678,15 +680,17 @@ def rebuild(
                     cap = int(capacities.get(mitra_id, 0))
                     ids.append(mitra_id)
                     scored += (repr(when), mitra_id)
-                    caps += (CAPACITY_PREFIX + mitra_id, str(cap))
-                    if cap >= max_per_mitra:
-                        full.append(mitra_id)
+                    if cap:
+                        caps += (mitra_id, str(cap))
+                        loads_stored += 1
+                        if cap >= max_per_mitra:
+                            full.append(mitra_id)
                     if len(ids) == BULK_CHUNK:
-                        send(ids, scored, caps)
+                        send(scored, caps)
                         online_ids.extend(ids)
                         ids, scored, caps = [], [], []
                 if ids:
-                    send(ids, scored, caps)
+                    send(scored, caps)
                     online_ids.extend(ids)
                 for future in pending:
                     future.result()
@@ -702,22 +706,24 @@ def rebuild(
             pipe.zrem(tmp[READY], *full[i : i + BULK_CHUNK])
         for i in range(0, len(deactivated_ids), BULK_CHUNK):
             pipe.sadd(tmp[DEACTIVATED], *deactivated_ids[i : i + BULK_CHUNK])
-        # Capacity for every mitra holding sessions but not online (online ones got theirs above),
-        # so a drifted value is overwritten; other mitras get theirs when they go online.
+        # The load of every mitra holding sessions but not online (online ones got theirs above):
+        # the whole hash is swapped in, so no drifted value survives; a mitra going online writes
+        # its own.
         online_set = set(online_ids)
-        others = [m for m in capacities if m not in online_set]
+        others = [m for m in capacities if m not in online_set and int(capacities[m])]
         for i in range(0, len(others), BULK_CHUNK):
-            pipe.mset({capacity_key(m): int(capacities[m]) for m in others[i : i + BULK_CHUNK]})
+            pipe.hset(tmp[CAPACITIES], mapping={m: int(capacities[m]) for m in others[i : i + BULK_CHUNK]})
+        loads_stored += len(others)
         for key in tmp.values():
             pipe.expire(key, 300)  # a crashed rebuild leaves no garbage behind for long
         pipe.execute()
         say("swapping in the new mirror")
 
         sizes = {
-            ONLINE: len(online_ids),
             DEACTIVATED: len(deactivated_ids),
             HEARTBEATS: len(online_ids),
             READY: ready,
+            CAPACITIES: loads_stored,
         }
         swap = client.pipeline(transaction=True)
         for final, temp in tmp.items():

@@ -56,19 +56,17 @@ def _bare_pg_read() -> int:
 
 
 def _bare_valkey_load(client: Any, ids: list[str]) -> None:
-    """The sets a rebuild writes (online, heartbeats, ready, a heartbeat and a capacity string per
-    mitra), as plain pipelined commands into throwaway keys."""
+    """What a rebuild writes (the heartbeats and ready sets, a capacity string per mitra), as plain
+    pipelined commands into throwaway keys."""
     stamp = time.time()
     pipe = client.pipeline(transaction=False)
     for i in range(0, len(ids), 1000):
         part = ids[i : i + 1000]
-        pipe.sadd("bench:bare:online", *part)
         pipe.zadd("bench:bare:heartbeats", {m: stamp for m in part})
         pipe.zadd("bench:bare:ready", {m: stamp for m in part})
-        pipe.mset({f"bench:bare:hb:{m}": stamp for m in part})
         pipe.mset({f"bench:bare:cap:{m}": 0 for m in part})
         pipe.execute()
-    pipe.delete("bench:bare:online", "bench:bare:heartbeats", "bench:bare:ready")
+    pipe.delete("bench:bare:heartbeats", "bench:bare:ready")
     pipe.execute()
 
 

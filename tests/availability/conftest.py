@@ -55,7 +55,7 @@ def _valkey() -> Any:
 
 
 def online_members() -> set[str]:
-    return set(_valkey().smembers(store.ONLINE))
+    return set(_valkey().zrange(store.HEARTBEATS, 0, -1))  # a member of the heartbeats set is online
 
 
 def deactivated_members() -> set[str]:
@@ -66,9 +66,8 @@ def ready_members() -> set[str]:
     return set(_valkey().zrange(store.READY, 0, -1))
 
 
-def capacity_of(mitra_id: Any) -> int | None:
-    raw = get_valkey().get(store.capacity_key(mitra_id))
-    return int(raw) if raw is not None else None
+def capacity_of(mitra_id: Any) -> int:
+    return store.capacity_read(mitra_id)
 
 
 class AsgiResponse:

@@ -183,7 +183,7 @@ def test_wiped_valkey_is_reseeded_before_trusted(online_mitra: Any) -> None:
     response = call("POST", HEARTBEAT, token=token)
     assert response.status == 200 and not response.via_hot_path
     assert get_valkey().exists(store.SEEDED)
-    assert set(get_valkey().smembers(store.ONLINE)) == {str(mitra.id)}
+    assert set(get_valkey().zrange(store.HEARTBEATS, 0, -1)) == {str(mitra.id)}
     # From now on the hot path serves it again.
     assert (call("POST", HEARTBEAT, token=token)).via_hot_path
 
@@ -204,7 +204,7 @@ def test_lifespan_startup_seeds(online_mitra: Any) -> None:
 
     async_to_sync(application)({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert set(get_valkey().smembers(store.ONLINE)) == {str(mitra.id)}
+    assert set(get_valkey().zrange(store.HEARTBEATS, 0, -1)) == {str(mitra.id)}
 
 
 def test_verified_token_cache_still_honours_expiry(online_mitra: Any) -> None:

@@ -104,7 +104,7 @@ def test_outage_seen_by_this_process_forces_rebuild_even_if_data_survived(
     valkey_server.start()
     # Simulate a server that kept its data (as with persistence): the mirror from before.
     client = get_valkey()
-    client.sadd(store.ONLINE, str(idle.id), str(fleet["busy"].id))
+    client.zadd(store.HEARTBEATS, {str(idle.id): 9e9, str(fleet["busy"].id): 9e9})
     client.zadd(store.READY, {str(idle.id): 9e9})
     client.set(store.MAX_PER_MITRA, 1)
     client.set(store.SEEDED, "1")  # a rebuild from before the failure

@@ -173,9 +173,9 @@ def test_reconcile_heals_drift_both_ways(make_mitra: Any, make_session: Any, see
     services.mitra_set_online(mitra_id=b.id)
     bogus = str(uuid.uuid4())
     client = get_valkey()
-    client.sadd(store.ONLINE, bogus)  # a member Postgres does not have
+    client.zadd(store.HEARTBEATS, {bogus: 9e9})  # a member Postgres does not have
     client.zadd(store.READY, {bogus: 9e9})
-    client.srem(store.ONLINE, str(b.id))  # a member the mirror lost
+    client.zrem(store.HEARTBEATS, str(b.id))  # a member the mirror lost
     make_session(a)  # a busy mitra whose capacity write was missed
     assert capacity_of(a.id) == 0
     result = tasks.reconcile.apply().get()

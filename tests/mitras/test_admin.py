@@ -81,7 +81,7 @@ def test_deactivate_and_reactivate_actions(staff: Client, fleet: dict[str, Mitra
     assert not MitraOnlineStatus.objects.get(mitra=ani).is_online
     assert not AuthSession.objects.filter(mitra=ani).exists()
     assert get_valkey().sismember(store.DEACTIVATED, str(ani.id))
-    assert not get_valkey().sismember(store.ONLINE, str(ani.id))
+    assert get_valkey().zscore(store.HEARTBEATS, str(ani.id)) is None
     _action(staff, "reactivate_selected", ani)
     ani.refresh_from_db()
     assert ani.is_active
@@ -93,4 +93,4 @@ def test_set_offline_action(staff: Client, fleet: dict[str, Mitra]) -> None:
     assert b"Set 1 mitra(s) offline" in response.content
     assert not MitraOnlineStatus.objects.filter(is_online=True).exists()
     assert MitraOnlineLog.objects.filter(mitra=fleet["ani"], event="offline", reason="ops").count() == 1
-    assert get_valkey().scard(store.ONLINE) == 0
+    assert get_valkey().zcard(store.HEARTBEATS) == 0

@@ -33,7 +33,6 @@ from availability import store
 from availability.selectors import mitra_effective_load_orm
 from availability.services import availability_reseed
 from halobestie import realtime
-from halobestie.valkey import get_valkey
 from mitras.models import Mitra
 from opsconfig.services import config_invalidate_local, config_update
 from payments.models import PaymentMethod, PaymentRequest, PaymentStatus, PricingTier
@@ -300,9 +299,8 @@ def seed_mirror() -> None:
     availability_reseed(reason="test")
 
 
-def mirrored_capacity(mitra_id: Any) -> int | None:
-    raw = get_valkey().get(store.capacity_key(mitra_id))
-    return int(raw) if raw is not None else None
+def mirrored_capacity(mitra_id: Any) -> int:
+    return store.capacity_read(mitra_id)
 
 
 def postgres_capacity(mitra_id: Any) -> int:

@@ -11,7 +11,9 @@ from availability import services, store
 
 
 class Command(BaseCommand):
-    help = "Rebuild mitras:online / mitras:deactivated / capacities / heartbeats from Postgres."
+    help = (
+        "Rebuild the online mitras (heartbeats) / mitras:deactivated / capacities / ready set from Postgres."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
