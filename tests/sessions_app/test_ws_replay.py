@@ -288,3 +288,20 @@ def test_one_batch_numbers_several_events_of_one_user_in_order(transactional_db)
         f["event_id"]
         for f in user_events_replay(user_type="mitra", user_id=first, session_id=session_id, after=3).frames
     ] == ["4"]
+
+
+def test_a_batch_keeps_each_entrys_session_or_none(transactional_db):
+    """The entries travel to Postgres as comma-joined text; an entry without a session is an empty
+    element (NULL), first, last or alone."""
+    user, session_id = uuid.uuid4(), uuid.uuid4()
+    frame = {"type": "x"}
+    user_events_record(entries=[LogEntry("customer", user, frame)])
+    user_events_record(
+        entries=[
+            LogEntry("customer", user, frame),
+            LogEntry("customer", user, frame, session_id),
+            LogEntry("customer", user, frame),
+        ]
+    )
+    rows = list(UserEvent.objects.filter(user_id=user).order_by("seq").values_list("seq", "session_id"))
+    assert rows == [(1, None), (2, None), (3, session_id), (4, None)]
