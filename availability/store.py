@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
-from halobestie.valkey import VALKEY_ERRORS, get_valkey, get_valkey_flat
+from halobestie.valkey import VALKEY_ERRORS, get_valkey, get_valkey_flat, sync_script
 
 logger = logging.getLogger(__name__)
 
@@ -306,21 +306,6 @@ return #scored / 2
 BULK_CHUNK = 3000
 
 
-class _Scripts:
-    """Scripts registered on the current sync client (re-registered if the client changes)."""
-
-    def __init__(self) -> None:
-        self._client: Any = None
-        self._scripts: dict[str, Any] = {}
-
-    def get(self, name: str) -> Any:
-        client = get_valkey()
-        if client is not self._client:
-            self._scripts = {key: client.register_script(src) for key, src in SCRIPT_SOURCES.items()}
-            self._client = client
-        return self._scripts[name]
-
-
 SCRIPT_SOURCES = {
     "heartbeat": HEARTBEAT_LUA,
     "online": ONLINE_LUA,
@@ -332,7 +317,10 @@ SCRIPT_SOURCES = {
     "ready_read": READY_READ_LUA,
     "bulk_load": BULK_LOAD_LUA,
 }
-_scripts = _Scripts()
+
+
+def _script(name: str) -> Any:
+    return sync_script(SCRIPT_SOURCES[name])
 
 
 def mitra_keys(mitra_id: uuid.UUID | str) -> list[str]:
@@ -361,21 +349,19 @@ def beacon_keys() -> list[str]:
 
 def heartbeat_write(*, mitra_id: uuid.UUID, now: float) -> int:
     """1 written, 0 mitra not online (nothing to refresh); raises on deactivated/not seeded."""
-    result = _guard(
-        lambda: int(_scripts.get("heartbeat")(keys=mitra_keys(mitra_id), args=[str(mitra_id), now]))
-    )
+    result = _guard(lambda: int(_script("heartbeat")(keys=mitra_keys(mitra_id), args=[str(mitra_id), now])))
     if result == NOT_SEEDED:
         raise StoreNotSeeded()
     return result
 
 
 def online_write(*, mitra_id: uuid.UUID, now: float, capacity: int) -> None:
-    _guard(lambda: _scripts.get("online")(keys=mitra_keys(mitra_id), args=[str(mitra_id), now, capacity]))
+    _guard(lambda: _script("online")(keys=mitra_keys(mitra_id), args=[str(mitra_id), now, capacity]))
 
 
 def offline_write(*, mitra_id: uuid.UUID, deactivate: bool = False) -> None:
     _guard(
-        lambda: _scripts.get("offline")(
+        lambda: _script("offline")(
             keys=mitra_keys(mitra_id), args=[str(mitra_id), "1" if deactivate else "0"]
         )
     )
@@ -391,14 +377,14 @@ def capacity_read(mitra_id: uuid.UUID | str) -> int:
 
 
 def capacity_write(*, mitra_id: uuid.UUID, capacity: int) -> None:
-    _guard(lambda: _scripts.get("capacity")(keys=mitra_keys(mitra_id), args=[str(mitra_id), capacity]))
+    _guard(lambda: _script("capacity")(keys=mitra_keys(mitra_id), args=[str(mitra_id), capacity]))
 
 
 def pop_stale_ids(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[str]:
     """Atomically remove up to `batch` online mitras whose last ping is older than cutoff; their
     ids as Valkey holds them (strings: the sweep hands them to Postgres without parsing)."""
     result = _guard(
-        lambda: _scripts.get("pop_stale")(
+        lambda: _script("pop_stale")(
             keys=[SEEDED, HEARTBEATS, READY, READY_VERSION, READY_LOG],
             args=[cutoff, batch, READY_LOG_MAX - 1],
         )
@@ -413,7 +399,7 @@ def pop_stale_ids(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[str]:
 
 def guard_check(*, mitra_id: uuid.UUID) -> bool:
     """True when the mitra is deactivated (raises StoreNotSeeded if the mirror cannot say)."""
-    result = _guard(lambda: int(_scripts.get("guard")(keys=guard_keys(), args=[str(mitra_id)])))
+    result = _guard(lambda: int(_script("guard")(keys=guard_keys(), args=[str(mitra_id)])))
     if result == NOT_SEEDED:
         raise StoreNotSeeded()
     return result == DEACTIVATED_RESULT
@@ -421,7 +407,7 @@ def guard_check(*, mitra_id: uuid.UUID) -> bool:
 
 def beacon_read(*, cutoff: float, max_per_mitra: int, ttl: int) -> dict[str, Any]:
     """The cached snapshot, or a fresh count stored for `ttl` seconds."""
-    raw = _guard(lambda: _scripts.get("beacon")(keys=beacon_keys(), args=[cutoff, max_per_mitra, ttl]))
+    raw = _guard(lambda: _script("beacon")(keys=beacon_keys(), args=[cutoff, max_per_mitra, ttl]))
     if raw == NOT_SEEDED or isinstance(raw, int):
         raise StoreNotSeeded()
     return dict(json.loads(raw))
@@ -447,7 +433,7 @@ def ready_read(*, cutoff: float, max_per_mitra: int, known_seeded: str, known_ve
     """What find-available needs to bring its copy of `mitras:ready` up to date, plus stale ids."""
 
     def run() -> ReadyRead:
-        seeded, stored_max, version, mode, stale, log = _scripts.get("ready_read")(
+        seeded, stored_max, version, mode, stale, log = _script("ready_read")(
             keys=[SEEDED, MAX_PER_MITRA, READY_VERSION, READY_LOG, READY],
             args=[known_seeded, known_version, cutoff, READY_LOG_MAX],
         )
@@ -648,7 +634,7 @@ def rebuild(
         # chunk instead of adding to it. Not pipelined: each call holds Valkey for a few ms, and a
         # pipeline of many would make its first reply wait for all of them (a socket timeout on a
         # loaded machine).
-        loader = _scripts.get("bulk_load")
+        loader = _script("bulk_load")
         load_keys = [tmp[HEARTBEATS], tmp[CAPACITIES]]
         online_ids: list[str] = []
         full: list[str] = []  # online mitras at or over the max: not ready

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -24,10 +25,10 @@ from django.conf import settings
 from halobestie.valkey_url import parse_sentinel_url
 
 _lock = threading.Lock()
-_sync_client: redis.Redis | None = None
-_sync_url: str | None = None
-_flat_client: redis.Redis | None = None
-_flat_url: str | None = None
+# Sync clients by kind ("default", "flat"), each with the VALKEY_URL it was built for.
+_sync_clients: dict[str, tuple[str, redis.Redis]] = {}
+# Lua scripts registered on the current default client, by source (sync_script).
+_scripts: dict[str, tuple[redis.Redis, Any]] = {}
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
     weakref.WeakKeyDictionary()
 )
@@ -97,16 +98,22 @@ def _async_client_for(url: str) -> aioredis.Redis:
     )
 
 
-def get_valkey() -> redis.Redis:
-    """The process-wide sync client (rebuilt if settings.VALKEY_URL changed, e.g. in tests)."""
-    global _sync_client, _sync_url
+def _sync_cached(kind: str, build: Callable[[str], redis.Redis]) -> redis.Redis:
+    """The process-wide sync client of this kind (rebuilt if settings.VALKEY_URL changed, e.g. in
+    tests)."""
     url = settings.VALKEY_URL
-    if _sync_client is None or _sync_url != url:
+    entry = _sync_clients.get(kind)
+    if entry is None or entry[0] != url:
         with _lock:
-            if _sync_client is None or _sync_url != url:
-                _sync_client = _sync_client_for(url)
-                _sync_url = url
-    return _sync_client
+            entry = _sync_clients.get(kind)
+            if entry is None or entry[0] != url:
+                entry = _sync_clients[kind] = (url, build(url))
+    return entry[1]
+
+
+def get_valkey() -> redis.Redis:
+    """The process-wide sync client."""
+    return _sync_cached("default", _sync_client_for)
 
 
 def get_valkey_flat() -> redis.Redis:
@@ -115,14 +122,17 @@ def get_valkey_flat() -> redis.Redis:
     100k [member, float] pairs, and the heartbeat mirror turned every float back into text for
     Postgres: ~170 ms at 100k, against ~45 ms for the same reply as RESP2 strings
     (docs/performance.md). Same URL, timeouts and failover as get_valkey(); a small pool."""
-    global _flat_client, _flat_url
-    url = settings.VALKEY_URL
-    if _flat_client is None or _flat_url != url:
-        with _lock:
-            if _flat_client is None or _flat_url != url:
-                _flat_client = _sync_client_for(url, protocol=2, max_connections=4)
-                _flat_url = url
-    return _flat_client
+    return _sync_cached("flat", lambda url: _sync_client_for(url, protocol=2, max_connections=4))
+
+
+def sync_script(source: str) -> Any:
+    """The Lua script `source` registered on the current sync client (again after the client
+    changes): call it with keys= and args=; redis-py sends EVALSHA and loads it on NOSCRIPT."""
+    client = get_valkey()
+    entry = _scripts.get(source)
+    if entry is None or entry[0] is not client:
+        entry = _scripts[source] = (client, client.register_script(source))
+    return entry[1]
 
 
 def get_async_valkey() -> aioredis.Redis:
@@ -137,13 +147,11 @@ def get_async_valkey() -> aioredis.Redis:
 
 def reset_clients() -> None:
     """Drop cached clients (after a fork, or when a test points the process at another server)."""
-    global _sync_client, _sync_url, _flat_client, _flat_url
     with _lock:
-        for client in (_sync_client, _flat_client):
-            if client is not None:
-                client.connection_pool.disconnect()
-        _sync_client = _flat_client = None
-        _sync_url = _flat_url = None
+        for _, client in _sync_clients.values():
+            client.connection_pool.disconnect()
+        _sync_clients.clear()
+        _scripts.clear()
     _async_clients.clear()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey
+from halobestie.valkey import VALKEY_ERRORS, get_async_valkey, get_valkey, sync_script
 
 logger = logging.getLogger(__name__)
 
@@ -76,22 +76,18 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
-_present_script: Any = None
-_present_client: Any = None
 
 
 def users_with_socket(user_type: str, user_ids: Sequence[uuid.UUID | str]) -> set[str]:
     """The ids (as strings) among user_ids with a live socket, in one round trip."""
-    global _present_script, _present_client
     if not user_ids:
         return set()
     cutoff = time.time() - PRESENCE_TTL_SECONDS
     try:
-        client = get_valkey()
-        if _present_client is not client:
-            _present_script, _present_client = client.register_script(_PRESENT_LUA), client
         ids = [str(user_id) for user_id in user_ids]
-        positions = _present_script(keys=[presence_key(user_type, user_id) for user_id in ids], args=[cutoff])
+        positions = sync_script(_PRESENT_LUA)(
+            keys=[presence_key(user_type, user_id) for user_id in ids], args=[cutoff]
+        )
     except VALKEY_ERRORS:
         return set()
     return {ids[int(position) - 1] for position in positions}
