@@ -497,11 +497,9 @@ def counts(*, cutoff: float, max_per_mitra: int) -> Counts:
     )
 
 
-def _scored(reply: list[Any]) -> tuple[list[str], list[Any]]:
-    """Members and scores of a raw `ZRANGE ... WITHSCORES` reply: [[member, score], ...] under
-    RESP3 (scores already doubles, parsed in C) or the flat [member, score, ...] of RESP2."""
-    if reply and isinstance(reply[0], list | tuple):
-        return [pair[0] for pair in reply], [pair[1] for pair in reply]
+def _scored(reply: list[str]) -> tuple[list[str], list[str]]:
+    """Members and scores (as Valkey prints them) of a raw `ZRANGE ... WITHSCORES` reply read over
+    the RESP2 client (get_valkey_flat): the flat [member, score, ...]."""
     return reply[0::2], reply[1::2]
 
 
@@ -520,8 +518,7 @@ def heartbeat_times() -> tuple[list[str], list[str]]:
         seeded, reply = pipe.execute()
         if not seeded:
             raise StoreNotSeeded()
-        ids, scores = _scored(reply)
-        return ids, scores if not scores or isinstance(scores[0], str) else list(map(str, scores))
+        return _scored(reply)
 
     return _guard(run)
 
@@ -571,7 +568,7 @@ class RebuildResult:
 class RebuildPrefetch:
     """What a rebuild reads from the current mirror before it builds the new one."""
 
-    existing: dict[str, Any]  # mitra id -> its ping time already in Valkey
+    existing: dict[str, str]  # mitra id -> its ping time already in Valkey (as Valkey prints it)
     old_online: set[str]  # the online mitras being replaced (empty if the mirror was never seeded)
 
 
