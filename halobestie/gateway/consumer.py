@@ -32,7 +32,6 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from halobestie import metrics
@@ -47,7 +46,7 @@ from halobestie.gateway.close_codes import (
     CLOSE_UNAVAILABLE,
 )
 from halobestie.gateway.frames import DB_DOWN, CloseSocket, FrameError, frame_decode, frame_encode, parse_uuid
-from halobestie.gateway.layer import layer_new_channel
+from halobestie.gateway.layer import layer_drop_channel, layer_new_channel
 from halobestie.gateway.registry import Identity
 from halobestie.gateway.watch import layer_watch
 from halobestie.valkey import VALKEY_ERRORS
@@ -76,7 +75,45 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
         with contextlib.suppress(StopConsumer):
-            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+            await self._serve(receive)
+
+    async def _serve(self, receive: Any) -> None:
+        """channels' `await_many_dispatch`, reshaped for a socket that mostly receives events.
+
+        That helper creates a new task per message and re-enters `asyncio.wait` on both sources for
+        each: ~55 µs per event on this machine, ×5,000 sockets per process in a 10,000-mitra blast.
+        Here the channel side is one long-lived task that takes its messages in a loop (one wake-up
+        per event, ~12 µs), and only the socket's incoming side goes through `asyncio.wait`.
+        Handlers still run one at a time, in each source's arrival order (`_dispatch_lock`), as
+        channels runs them; an exception on either side ends the consumer, as before.
+        """
+        loop = asyncio.get_running_loop()
+        self._dispatch_lock = asyncio.Lock()
+        events = loop.create_task(self._events_loop())
+        incoming: asyncio.Future[Any] = loop.create_task(receive())
+        try:
+            while True:
+                await asyncio.wait((incoming, events), return_when=asyncio.FIRST_COMPLETED)
+                if events.done():
+                    events.result()  # the loop never returns: this raises what ended it
+                    return
+                message = incoming.result()
+                async with self._dispatch_lock:
+                    await self.dispatch(message)
+                incoming = loop.create_task(receive())
+        finally:
+            for task in (incoming, events):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await layer_drop_channel(self.channel_layer, self.channel_name)
+
+    async def _events_loop(self) -> None:
+        while True:
+            message = await self.channel_receive()
+            async with self._dispatch_lock:
+                await self.dispatch(message)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # channels' AsyncConsumer.dispatch, without its `aclose_old_connections()` before every

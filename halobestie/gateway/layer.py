@@ -48,6 +48,26 @@ async def layer_new_channel(layer: Any, prefix: str = "specific.") -> str:
         raise
 
 
+async def layer_drop_channel(layer: Any, channel: str) -> None:
+    """Forget and unsubscribe a socket's channel when its consumer ends.
+
+    channels-redis does this itself when a `receive()` waiting on the channel is cancelled. The
+    gateway consumer's event loop (consumer.py `_serve`) may instead be cancelled between two
+    receives (waiting for its turn to dispatch), which would leave the channel's queue and its
+    subscription behind. Idempotent: nothing happens if `receive()` already cleaned up.
+    """
+    loop_layer = _pubsub_loop_layer(layer)
+    channels = getattr(loop_layer, "channels", None)
+    if not isinstance(channels, dict) or channels.pop(channel, None) is None:
+        return
+    try:
+        await loop_layer._get_shard(channel).unsubscribe(channel)
+    except Exception:
+        # Valkey down: the channel stays subscribed (its queue is gone, so nothing piles up), as it
+        # does when channels-redis' own clean-up fails the same way.
+        logger.warning("gateway: could not unsubscribe a closed socket's channel")
+
+
 # --- One message per instance: the channel layer with a local fan-out --------------------------
 
 # The Valkey channel every process that holds group members subscribes to (after the layer prefix).

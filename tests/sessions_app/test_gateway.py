@@ -471,6 +471,80 @@ async def test_a_frame_type_registered_by_an_app_is_dispatched(sockets, chat, ec
     assert (await lobby.receive_json_from(timeout=3))["code"] == "VALIDATION_ERROR"  # session_only
 
 
+@pytest.fixture
+def hold_frame() -> Any:
+    """A frame handler that holds the socket's dispatch turn until the test releases it."""
+    import asyncio
+
+    from halobestie import gateway
+    from halobestie.gateway import registry
+
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    @gateway.frame_handler("test_hold")
+    async def on_hold(conn: gateway.Connection, frame: dict[str, Any]) -> None:
+        held.set()
+        await release.wait()
+        await conn.send_frame({"type": "test_hold_done"})
+
+    yield held, release
+    registry._handlers.pop("test_hold", None)
+
+
+def _layer_state() -> tuple[set[str], set[str]]:
+    from channels.layers import get_channel_layer
+
+    loop_layer = get_channel_layer()._get_layer()
+    subscribed: set[str] = set()
+    for shard in loop_layer._shards:
+        subscribed |= set(shard._subscribed_to)
+    # Sockets' channels only (the outage watch has a channel of its own, ended with the last socket).
+    return {n for n in loop_layer.channels if "specific." in n}, {n for n in subscribed if "specific." in n}
+
+
+async def test_events_wait_for_a_busy_handler_then_arrive_in_order(sockets, chat, hold_frame):
+    # Handlers run one at a time (as channels runs them): events published while a frame's
+    # handler is busy wait for it, then go out in their publish order.
+    held, release = hold_frame
+    comm = await sockets.authed(chat.customer_token)
+    await comm.send_json_to({"type": "test_hold"})
+    await held.wait()
+    for n in range(3):
+        await in_other_instance(realtime.send_to_user, "customer", chat.customer.id, {"type": "n", "n": n})
+    assert await comm.receive_nothing(timeout=0.3)
+    release.set()
+    assert (await comm.receive_json_from(timeout=3))["type"] == "test_hold_done"
+    frames = [await comm.receive_json_from(timeout=3) for _ in range(3)]
+    assert [f["n"] for f in frames] == [0, 1, 2]
+    assert len(comm.event_ids) == 3  # each with its id, strictly increasing (the communicator checks)
+
+
+async def test_a_socket_ended_while_an_event_waits_leaves_no_channel_behind(sockets, chat, hold_frame):
+    # The consumer is ended (here: cancelled, as an ASGI server does when a handler overstays a
+    # disconnect) while an event waits for the busy handler: its channel queue and subscription go.
+    held, _ = hold_frame
+    before = _layer_state()
+    comm = await sockets.authed(chat.customer_token)
+    during = _layer_state()
+    assert len(during[0]) == len(before[0]) + 1 and len(during[1]) == len(before[1]) + 1
+    await comm.send_json_to({"type": "test_hold"})
+    await held.wait()
+    await in_other_instance(realtime.send_to_user, "customer", chat.customer.id, {"type": "waits"})
+    await comm.disconnect(timeout=0.5)  # the handler never returns: the consumer is cancelled
+    sockets.open.remove(comm)
+    assert _layer_state() == before
+
+
+async def test_a_closed_socket_leaves_no_channel_behind(sockets, chat):
+    before = _layer_state()
+    comm = await sockets.authed(chat.customer_token, chat.session.id)
+    await in_other_instance(realtime.send_to_user, "customer", chat.customer.id, {"type": "one"})
+    assert (await frame_of(comm, "one"))["type"] == "one"
+    await comm.disconnect()
+    assert _layer_state() == before
+
+
 def test_registry_refuses_a_second_handler_and_the_gateways_own_types(echo_frame):
     from django.core.exceptions import ImproperlyConfigured
 
