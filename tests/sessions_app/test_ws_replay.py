@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
+from django.db import connection
 from django.utils import timezone
 
 from halobestie import realtime
 from halobestie.db import in_db_thread
 from halobestie.gateway.eventlog import LogEntry
 from halobestie.gateway.groups import user_group
-from sessions_app.models import UserEvent
+from sessions_app.models import UserEvent, UserEventCounter
 from sessions_app.services.clock import session_warning_fire
 from sessions_app.services.events import (
     EVENT_REPLAY_WINDOW,
@@ -305,3 +306,23 @@ def test_a_batch_keeps_each_entrys_session_or_none(transactional_db):
     )
     rows = list(UserEvent.objects.filter(user_id=user).order_by("seq").values_list("seq", "session_id"))
     assert rows == [(1, None), (2, None), (3, session_id), (4, None)]
+
+
+def test_a_large_batch_bumps_counters_in_place_and_numbers_in_entry_order(transactional_db):
+    """The counter rows leave room on their pages (fillfactor 50): a bump is a HOT update, so a
+    blast's 1,000s of bumps write no index entries. Ids come back in entry order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = %s", [UserEventCounter._meta.db_table]
+        )
+        assert "fillfactor=50" in (cursor.fetchone()[0] or [])
+    users = [uuid.uuid4() for _ in range(300)]
+    frame = {"type": "x"}
+    assert user_events_record(entries=[LogEntry("mitra", u, frame) for u in users]) == [1] * 300
+    # Interleaved: every user twice, the second round in reverse order.
+    entries = [LogEntry("mitra", u, frame) for u in users] + [
+        LogEntry("mitra", u, frame) for u in users[::-1]
+    ]
+    assert user_events_record(entries=entries) == [2] * 300 + [3] * 300
+    counters = dict(UserEventCounter.objects.filter(user_id__in=users).values_list("user_id", "seq"))
+    assert counters == dict.fromkeys(users, 3)
