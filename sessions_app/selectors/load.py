@@ -22,13 +22,15 @@ def mitra_load_get(*, mitra_id: uuid.UUID) -> int:
 def mitra_loads_list(*, mitra_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
     """Non-zero loads in one GROUP BY: of these mitras, or of every mitra when `mitra_ids` is None."""
     if mitra_ids is not None:
-        # One array parameter instead of an IN list: a blast's 1,000 ids were quoted one by one into
-        # the SQL text (~30 ms before the first offer could leave).
+        # One text parameter split by Postgres instead of an IN list (a blast's 1,000 ids were quoted
+        # one by one into the SQL text, ~30 ms) or a Python list psycopg adapts element by element
+        # (~60 ms at 10,000), all before the first offer can leave.
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT mitra_id, count(*) FROM {ChatSession._meta.db_table} "  # noqa: S608 - table name from the model
-                "WHERE mitra_id = ANY(%s::uuid[]) AND status = ANY(%s::varchar[]) GROUP BY mitra_id",
-                [[str(m) for m in mitra_ids], list(CAPACITY_STATUSES)],
+                "WHERE mitra_id = ANY(string_to_array(%s, ',')::uuid[]) AND status = ANY(%s::varchar[])"
+                " GROUP BY mitra_id",
+                [",".join(map(str, mitra_ids)), list(CAPACITY_STATUSES)],
             )
             return {mitra_id: int(n) for mitra_id, n in cursor.fetchall()}
     rows = ChatSession.objects.filter(mitra__isnull=False, status__in=CAPACITY_STATUSES)

@@ -32,6 +32,15 @@ _COUNTER_TABLE = UserEventCounter._meta.db_table
 _EVENT_TABLE = UserEvent._meta.db_table
 
 
+def _user_id_text(user_id: uuid.UUID | str) -> str:
+    """The canonical text of a user id (lower-case, hyphenated), so one user is one counter."""
+    if isinstance(user_id, uuid.UUID):
+        return str(user_id)
+    if len(user_id) == 36:
+        return user_id.lower()  # already hyphenated (the blast passes its ids as text)
+    return str(uuid.UUID(user_id))
+
+
 def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
     """Store the entries; return each one's per-user sequence number.
 
@@ -48,9 +57,7 @@ def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
     ranks: list[int] = []
     user_ids: list[str] = []
     for entry in entries:
-        user_id = (
-            str(entry.user_id) if isinstance(entry.user_id, uuid.UUID) else str(uuid.UUID(entry.user_id))
-        )
+        user_id = _user_id_text(entry.user_id)
         user_ids.append(user_id)
         rank = seen[(entry.user_type, user_id)] = seen.get((entry.user_type, user_id), 0) + 1
         ranks.append(rank)

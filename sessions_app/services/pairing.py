@@ -165,15 +165,18 @@ def _announce_offer(mitra_ids: Sequence[uuid.UUID], frame: dict[str, Any]) -> No
     session_id = frame["session_id"]
 
     def deliver() -> None:
-        realtime.send_to_users([("mitra", mitra_id, frame) for mitra_id in ids])
-        _push_offer(ids, session_id)
+        # Each id as text once: the event log, the groups, the event ids and the push check all
+        # take text, and uuid's str() is pure Python (~70 ms for a 10,000-mitra wave's five uses).
+        texts = [str(mitra_id) for mitra_id in ids]
+        realtime.send_to_users([("mitra", text, frame) for text in texts])
+        _push_offer(ids, texts, session_id)
 
     transaction.on_commit(deliver, robust=True)
 
 
-def _push_offer(mitra_ids: list[uuid.UUID], session_id: str) -> None:
-    connected = realtime.users_with_socket("mitra", mitra_ids)
-    offline = [mitra_id for mitra_id in mitra_ids if str(mitra_id) not in connected]
+def _push_offer(mitra_ids: list[uuid.UUID], texts: list[str], session_id: str) -> None:
+    connected = realtime.users_with_socket("mitra", texts)
+    offline = [mitra_id for mitra_id, text in zip(mitra_ids, texts, strict=True) if text not in connected]
     if not offline:
         return
     push_notify_users(

@@ -77,3 +77,21 @@ def _with_connection_closed(fn):
             connections.close_all()
 
     return call
+
+
+def test_offer_rows_write_no_redundant_index_and_both_keys_stay_indexed():
+    """Every offer row of a blast writes each index of its table: no index may be a prefix of
+    another, and each key (the foreign keys' checks, the lookups by session or by mitra) still
+    leads one."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i"
+            " JOIN pg_class t ON t.oid = i.indrelid"
+            " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
+            " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
+            " WHERE t.relname = %s GROUP BY i.indexrelid",
+            [ChatRequestNotification._meta.db_table],
+        )
+        indexes = [tuple(row[0]) for row in cursor.fetchall()]
+    assert not [a for a in indexes for b in indexes if a != b and b[: len(a)] == a], indexes
+    assert {"session_id", "mitra_id"} <= {index[0] for index in indexes}
