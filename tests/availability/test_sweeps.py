@@ -14,6 +14,7 @@ from availability import services, store, tasks
 from halobestie.valkey import get_valkey as _get_valkey
 from mitras.models import MitraOnlineLog, MitraOnlineStatus
 from tests.availability.conftest import capacity_of, online_members, ready_members
+from tests.db_indexes import foreign_keys, index_columns, redundant_indexes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,6 +80,26 @@ def test_auto_offline_after_wipe_does_not_mass_offline(make_mitra: Any, seeded: 
     assert services.availability_auto_offline_sweep() == 0
     assert MitraOnlineStatus.objects.filter(is_online=True).count() == 3
     assert online_members() == {str(m.id) for m in mitras}  # rebuilt on the way
+
+
+def test_a_sweep_logs_one_stale_row_per_mitra_it_took_offline(make_mitra: Any, seeded: Any) -> None:
+    """The online log is written under each mitra's row lock (no database-level key to re-check at
+    commit, docs/availability.md "Online log"): one `stale` row per swept mitra, each naming a real
+    mitra, and every lookup by mitra served by one index."""
+    swept, kept = [make_mitra() for _ in range(6)], make_mitra()
+    with time_machine.travel(T0, tick=False) as traveller:
+        for m in [*swept, kept]:
+            services.mitra_set_online(mitra_id=m.id)
+        traveller.shift(30)
+        services.availability_heartbeat(mitra_id=kept.id)
+        traveller.shift(20)
+        assert services.availability_auto_offline_sweep(batch=4) == 6
+    stale_rows = MitraOnlineLog.objects.filter(reason="stale")
+    assert sorted(stale_rows.values_list("mitra_id", flat=True)) == sorted(m.id for m in swept)
+    assert not stale_rows.filter(mitra__isnull=True).exists()  # each row joins its mitra
+    table = MitraOnlineLog._meta.db_table
+    assert foreign_keys(table) == []
+    assert redundant_indexes(table) == [] and ("mitra_id", "at") in index_columns(table)
 
 
 def test_pop_stale_is_read_and_remove(make_mitra: Any, seeded: Any) -> None:

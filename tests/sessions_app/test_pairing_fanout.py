@@ -19,6 +19,7 @@ from availability.services import availability_reseed
 from halobestie.gateway.layer import FanoutPubSubChannelLayer
 from mitras.models import Mitra, MitraOnlineStatus
 from sessions_app.models import ChatRequestNotification
+from tests.db_indexes import foreign_keys, index_columns, redundant_indexes
 from tests.sessions_app.pairing_support import Listener, paid_session, seed
 
 # Issue 4's blast-to-all: the matching rules configured as the old blast (pairing_support.BLAST_CONFIG).
@@ -83,15 +84,7 @@ def test_offer_rows_write_no_redundant_index_and_both_keys_stay_indexed():
     """Every offer row of a blast writes each index of its table: no index may be a prefix of
     another, and each key (the foreign keys' checks, the lookups by session or by mitra) still
     leads one."""
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i"
-            " JOIN pg_class t ON t.oid = i.indrelid"
-            " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
-            " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum"
-            " WHERE t.relname = %s GROUP BY i.indexrelid",
-            [ChatRequestNotification._meta.db_table],
-        )
-        indexes = [tuple(row[0]) for row in cursor.fetchall()]
-    assert not [a for a in indexes for b in indexes if a != b and b[: len(a)] == a], indexes
-    assert {"session_id", "mitra_id"} <= {index[0] for index in indexes}
+    table = ChatRequestNotification._meta.db_table
+    assert redundant_indexes(table) == []
+    assert {"session_id", "mitra_id"} <= {index[0] for index in index_columns(table)}
+    assert len(foreign_keys(table)) == 2  # both keys keep their constraint
