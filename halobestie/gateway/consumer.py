@@ -45,8 +45,16 @@ from halobestie.gateway.close_codes import (
     CLOSE_UNAUTHORIZED,
     CLOSE_UNAVAILABLE,
 )
-from halobestie.gateway.frames import DB_DOWN, CloseSocket, FrameError, frame_decode, frame_encode, parse_uuid
-from halobestie.gateway.layer import layer_drop_channel, layer_new_channel
+from halobestie.gateway.frames import (
+    DB_DOWN,
+    CloseSocket,
+    FrameError,
+    frame_decode,
+    frame_encode,
+    frame_with_event_id,
+    parse_uuid,
+)
+from halobestie.gateway.layer import ENCODED_EVENT, layer_drop_channel, layer_new_channel
 from halobestie.gateway.registry import Identity
 from halobestie.gateway.watch import layer_watch
 from halobestie.valkey import VALKEY_ERRORS
@@ -374,7 +382,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             if seq > self._last_event + 1:
                 # Missed events (an outage, a publish overtaken by a later one): from the log first.
                 await self._replay(after=self._last_event, upto=seq - 1)
-        await self.send_event({**event, "event_id": str(seq)})
+        encoded = message.get(ENCODED_EVENT)
+        if isinstance(encoded, str) and not registry.event_observers(str(event.get("type"))):
+            # A fan-out's frame, encoded once for the whole process (layer.fanout_local).
+            await self.send(text_data=frame_with_event_id(encoded, str(seq)))
+        else:
+            await self.send_event({**event, "event_id": str(seq)})
         self._last_event = max(self._last_event or 0, seq)
         return True
 

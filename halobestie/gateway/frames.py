@@ -85,6 +85,19 @@ def frame_encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"))
 
 
+def frame_encodable_once(frame: Any) -> bool:
+    """Whether `frame_with_event_id` may splice an id into this frame's encoding."""
+    return isinstance(frame, dict) and bool(frame) and "event_id" not in frame
+
+
+def frame_with_event_id(encoded: str, event_id: str) -> str:
+    """`frame_encode({**frame, "event_id": event_id})`, given `encoded = frame_encode(frame)` of a
+    frame that `frame_encodable_once` accepts: the id goes in before the closing brace, where the
+    dict would have put it. A blast's frame is encoded once per process instead of once per socket
+    (~5 µs each, 10,000 times for a 10,000-mitra wave)."""
+    return f'{encoded[:-1]},"event_id":{json.dumps(event_id)}}}'
+
+
 def parse_uuid(value: Any) -> uuid.UUID | None:
     if not isinstance(value, str):
         return None

@@ -14,6 +14,8 @@ from typing import Any
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close, decode_hosts
 
+from halobestie.gateway.frames import frame_encodable_once, frame_encode
+
 logger = logging.getLogger(__name__)
 
 
@@ -74,6 +76,11 @@ async def layer_drop_channel(layer: Any, channel: str) -> None:
 FANOUT_CHANNEL_SUFFIX = "__fanout"
 
 
+# The key a fan-out message's per-socket copy carries its event's encoding under (a process-local
+# addition: never published, never seen by a client).
+ENCODED_EVENT = "event_encoded"
+
+
 def fanout_channel_name(prefix: str) -> str:
     return f"{prefix}{FANOUT_CHANNEL_SUFFIX}"
 
@@ -127,6 +134,10 @@ class _FanoutLoopLayer(RedisPubSubLoopLayer):
         the same process cost ~15 µs per socket of a blast."""
         payload = self.channel_layer.deserialize(data)
         base = payload["base"]
+        event = base.get("event")
+        if frame_encodable_once(event):
+            # Encoded once here; each socket splices in its own event id (consumer._deliver).
+            base = {**base, ENCODED_EVENT: frame_encode(event)}
         delivered = 0
         for group, extra in payload["to"]:
             members = self.groups.get(self._get_group_channel_name(group))

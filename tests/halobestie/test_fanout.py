@@ -21,7 +21,8 @@ from django.db import connections
 from halobestie import realtime
 from halobestie.asgi import application
 from halobestie.db import in_db_thread
-from halobestie.gateway.layer import FanoutPubSubChannelLayer, fanout_payload
+from halobestie.gateway.frames import frame_encodable_once, frame_encode, frame_with_event_id
+from halobestie.gateway.layer import ENCODED_EVENT, FanoutPubSubChannelLayer, fanout_payload
 from halobestie.valkey import get_async_valkey
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,6 +88,9 @@ async def test_a_large_batch_is_one_publish_per_chunk_and_each_member_gets_its_o
         await asyncio.to_thread(send_batch, [("mitra", user, frame) for user in users])
         for user, channel in mine.items():
             message = await members.received(channel)
+            # What a PUBLISH to the user's group would have brought, plus the frame's encoding
+            # (done once per process; the socket splices its id into it).
+            assert message.pop(ENCODED_EVENT) == frame_encode(frame)
             assert message == {"type": "hb.event", "event": frame, "ids": {f"mitra:{user}": 1}}
         assert (await members.received(second))["ids"] == {f"mitra:{users[0]}": 1}
         published = []
@@ -207,6 +211,50 @@ async def test_gateway_sockets_get_the_blast_with_their_event_ids_and_a_missed_o
     finally:
         for comm in [*sockets, extra]:
             await comm.disconnect()
+
+
+async def test_a_fanout_frame_is_encoded_once_and_reads_exactly_as_encoded_per_socket(make_mitra, login):
+    """Each process encodes a fan-out's frame once and splices in each socket's event id: the text
+    a socket gets is byte for byte what encoding the frame with its id would give."""
+    mitras = [await in_db_thread(make_mitra)() for _ in range(realtime.FANOUT_MIN_RECIPIENTS)]
+    tokens = [(await in_db_thread(login)(m)).access_token for m in mitras]
+    frame = {
+        "type": "chat_request",
+        "session_id": "encoded-once",
+        "customer_call_name": 'Bunga "B" \\ 🌸 ñ',
+        "nested": {"a": [1, 2.5, None, True], "b": {}},
+    }
+    sockets = [await _mitra_socket(token) for token in tokens]
+    try:
+        await asyncio.to_thread(send_batch, [("mitra", m.id, frame) for m in mitras])
+        for comm in sockets:
+            assert await comm.receive_from(timeout=15) == frame_encode({**frame, "event_id": "1"})
+    finally:
+        for comm in sockets:
+            await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "x"},
+        {"type": "chat_request", "n": 1, "f": 0.1, "none": None, "list": [1, {"k": "v"}], "empty": {}},
+        {"type": 'é 🌸 "quoted" \\ back\nslash', "ünï": "cödé"},
+    ],
+)
+def test_splicing_an_event_id_equals_encoding_the_frame_with_it(frame: dict[str, Any]) -> None:
+    assert frame_encodable_once(frame)
+    for event_id in ("1", "42", "9007199254740993"):
+        assert frame_with_event_id(frame_encode(frame), event_id) == frame_encode(
+            {**frame, "event_id": event_id}
+        )
+
+
+def test_a_frame_that_cannot_take_a_spliced_id_is_encoded_per_socket() -> None:
+    assert not frame_encodable_once({})
+    assert not frame_encodable_once({"type": "x", "event_id": "7"})  # the dict would keep its place
+    assert not frame_encodable_once(None)
+    assert not frame_encodable_once(["type"])
 
 
 def test_a_large_batch_with_valkey_down_is_still_recorded_for_the_replay(valkey_server, monkeypatch):
