@@ -8,6 +8,7 @@ a leaf module the settings import.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -136,8 +137,10 @@ class _FanoutLoopLayer(RedisPubSubLoopLayer):
         base = payload["base"]
         event = base.get("event")
         if frame_encodable_once(event):
-            # Encoded once here; each socket splices in its own event id (consumer._deliver).
-            base = {**base, ENCODED_EVENT: frame_encode(event)}
+            # Encoded once here; each socket splices in its own event id (consumer._deliver). A
+            # frame JSON cannot encode is left to each socket's own encoding (and its error).
+            with contextlib.suppress(TypeError, ValueError):
+                base = {**base, ENCODED_EVENT: frame_encode(event)}
         delivered = 0
         for group, extra in payload["to"]:
             members = self.groups.get(self._get_group_channel_name(group))
