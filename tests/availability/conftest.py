@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import time_machine
 
 from availability import services, store
 from halobestie.valkey import get_valkey
@@ -132,3 +136,17 @@ async def asgi_request(
     payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     hdrs = {k.decode().lower(): v.decode() for k, v in start["headers"]}
     return AsgiResponse(start["status"], hdrs, payload)
+
+
+@contextlib.contextmanager
+def gone_silent(stale: list[Any], fresh: list[Any], *, start: dt.datetime) -> Iterator[None]:
+    """Every mitra goes online at `start`; only `fresh` ping 30 s later. Inside the block the clock
+    stands 50 s after `start`: past the 45 s threshold for `stale`, 20 s since `fresh`'s ping."""
+    with time_machine.travel(start, tick=False) as traveller:
+        for mitra in [*stale, *fresh]:
+            services.mitra_set_online(mitra_id=mitra.id)
+        traveller.shift(30)
+        for mitra in fresh:
+            services.availability_heartbeat(mitra_id=mitra.id)
+        traveller.shift(20)
+        yield

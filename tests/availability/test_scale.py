@@ -16,7 +16,7 @@ from django.utils import timezone
 from availability import hooks, readers, selectors, services, store
 from halobestie.valkey import get_valkey
 from mitras.models import MitraOnlineLog, MitraOnlineStatus
-from tests.availability.conftest import online_members, ready_members
+from tests.availability.conftest import gone_silent, online_members, ready_members
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,12 +48,7 @@ def test_sweep_tells_the_lost_listeners_once_with_exactly_the_swept(
 ) -> None:
     stale = [make_mitra() for _ in range(5)]
     fresh = make_mitra()
-    with time_machine.travel(T0, tick=False) as traveller:
-        for m in [*stale, fresh]:
-            services.mitra_set_online(mitra_id=m.id)
-        traveller.shift(30)
-        services.availability_heartbeat(mitra_id=fresh.id)
-        traveller.shift(20)
+    with gone_silent(stale, [fresh], start=T0):
         # Batches of 2: three pops, then one Postgres transaction and one listener call.
         assert services.availability_auto_offline_sweep(batch=2) == 5
         assert lost_calls == [sorted(m.id for m in stale)]

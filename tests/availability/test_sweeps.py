@@ -13,7 +13,7 @@ import time_machine
 from availability import services, store, tasks
 from halobestie.valkey import get_valkey as _get_valkey
 from mitras.models import MitraOnlineLog, MitraOnlineStatus
-from tests.availability.conftest import capacity_of, online_members, ready_members
+from tests.availability.conftest import capacity_of, gone_silent, online_members, ready_members
 from tests.db_indexes import foreign_keys, index_columns, redundant_indexes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,12 +87,7 @@ def test_a_sweep_logs_one_stale_row_per_mitra_it_took_offline(make_mitra: Any, s
     commit, docs/availability.md "Online log"): one `stale` row per swept mitra, each naming a real
     mitra, and every lookup by mitra served by one index."""
     swept, kept = [make_mitra() for _ in range(6)], make_mitra()
-    with time_machine.travel(T0, tick=False) as traveller:
-        for m in [*swept, kept]:
-            services.mitra_set_online(mitra_id=m.id)
-        traveller.shift(30)
-        services.availability_heartbeat(mitra_id=kept.id)
-        traveller.shift(20)
+    with gone_silent(swept, [kept], start=T0):
         assert services.availability_auto_offline_sweep(batch=4) == 6
     stale_rows = MitraOnlineLog.objects.filter(reason="stale")
     assert sorted(stale_rows.values_list("mitra_id", flat=True)) == sorted(m.id for m in swept)
