@@ -59,7 +59,8 @@ def user_events_record(*, entries: Sequence[LogEntry]) -> list[int]:
     for entry in entries:
         user_id = _user_id_text(entry.user_id)
         user_ids.append(user_id)
-        rank = seen[(entry.user_type, user_id)] = seen.get((entry.user_type, user_id), 0) + 1
+        key = (entry.user_type, user_id)
+        seen[key] = rank = seen.get(key, 0) + 1
         ranks.append(rank)
     # A frame shared by many recipients (a blast) is encoded and sent once; each row names it by
     # its position in the frames array.
