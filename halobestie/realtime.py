@@ -130,8 +130,17 @@ def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - always configured
         return
+    prefix = _pubsub_prefix(layer)
     try:
-        async_to_sync(layer.group_send)(group, message)
+        if prefix is not None:
+            # One PUBLISH on this process's Valkey client, as the batches below do. Not
+            # async_to_sync(layer.group_send): from sync code (a task, a request, a database thread)
+            # that runs the layer in a new event loop per call, and channels-redis' pub/sub layer
+            # keeps one connection per event loop, so every event paid a connect, HELLO, PUBLISH and
+            # close (~7 ms of a clock warning's ~14; docs/performance.md "Session clock under load").
+            get_valkey().publish(_group_channel(prefix, group), layer.serialize(message))
+        else:  # pragma: no cover - another layer backend
+            async_to_sync(layer.group_send)(group, message)
     except VALKEY_ERRORS:
         # Events are re-fetchable over REST; a Valkey outage must not fail the state change.
         logger.warning("realtime: could not publish to %s (Valkey unavailable)", group.split(".")[0])
@@ -215,9 +224,7 @@ def _send_to_groups(layer: Any, messages: Sequence[tuple[str, uuid.UUID | str, d
         if prefix is not None:
             pipe = get_valkey().pipeline(transaction=False)
             for group, message in wrapped:
-                # The pub/sub layer's group channel is "<prefix>__group__<group>" (channels_redis
-                # RedisPubSubLoopLayer._get_group_channel_name); the fan-out test proves delivery.
-                pipe.publish(f"{prefix}__group__{group}", layer.serialize(message))
+                pipe.publish(_group_channel(prefix, group), layer.serialize(message))
             pipe.execute()
             return True
 
@@ -244,6 +251,13 @@ def _fanout_channel(layer: Any) -> str | None:
     if isinstance(layer, FanoutPubSubChannelLayer) and _pubsub_prefix(layer) is not None:
         return layer.fanout_channel()
     return None
+
+
+def _group_channel(prefix: str, group: str) -> str:
+    """The pub/sub layer's Valkey channel for a group (channels_redis
+    RedisPubSubLoopLayer._get_group_channel_name); tests/halobestie/test_realtime.py proves a
+    socket in the group receives what is published there."""
+    return f"{prefix}__group__{group}"
 
 
 def _pubsub_prefix(layer: Any) -> str | None:
@@ -370,7 +384,7 @@ def _gap_publish(since: float) -> None:
     message = {"type": "gateway.gap", "since": since}
     prefix = _pubsub_prefix(layer)
     if prefix is not None:
-        get_valkey().publish(f"{prefix}__group__{GAP_GROUP}", layer.serialize(message))
+        get_valkey().publish(_group_channel(prefix, GAP_GROUP), layer.serialize(message))
     else:  # pragma: no cover - another layer backend
         async_to_sync(layer.group_send)(GAP_GROUP, message)
 
