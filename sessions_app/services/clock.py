@@ -2,8 +2,9 @@
 
 Every deadline is a column on the row (expires_at, warning_sent_at, closing_deadline_at,
 session_extensions.deadline_at). A Celery ETA task is only the fast path that fires a deadline on
-time; each handler re-reads the row under select_for_update and acts only if the deadline is still
-due, so duplicate, stale (the deadline moved) or redelivered tasks do nothing. The beat sweep
+time; each handler re-reads the row under its lock (select_for_update, or for the warning one
+conditional UPDATE) and acts only if the deadline is still due, so duplicate, stale (the deadline
+moved) or redelivered tasks do nothing. The beat sweep
 (`sessions_app.services.deadlines.session_deadlines_settle`) settles anything an ETA task missed,
 and `clock_restore` there runs it and re-arms every live session when a worker starts.
 
@@ -18,7 +19,7 @@ import logging
 import uuid
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from halobestie import metrics
@@ -31,6 +32,8 @@ from sessions_app.selectors.clock import (
 )
 
 logger = logging.getLogger(__name__)
+
+_SESSION_TABLE = ChatSession._meta.db_table
 
 TASK_WARNING = "sessions_app.fire_warning"
 TASK_EXPIRY = "sessions_app.fire_expiry"
@@ -136,25 +139,32 @@ def session_warning_event(session: ChatSession) -> dict[str, Any]:
     }
 
 
-@transaction.atomic
 def session_warning_fire(*, session_id: uuid.UUID) -> bool:
     """Send the three-minutes-left warning if it is due and was never sent. True if sent.
 
-    warning_sent_at is written under the row lock, so the warning goes out once per session no
-    matter how many tasks, sweeps, reroutes or extensions come along. A warning that comes due only
-    after expires_at (a worker outage spanning both) is skipped: the expiry says more.
+    One conditional `UPDATE … RETURNING` (its own transaction, or part of the caller's): it takes
+    the row lock, re-checks on the row as committed by anyone it waited for (status still active,
+    never warned, due, not yet expired) and writes warning_sent_at, so the warning goes out once per
+    session no matter how many tasks, sweeps, reroutes or extensions come along. It replaces BEGIN,
+    `SELECT … FOR UPDATE`, `UPDATE` and COMMIT: two Postgres round trips between a fired timer and
+    the warning instead of five (docs/performance.md "Session clock under load"). A warning that
+    comes due only after expires_at (a worker outage spanning both) is skipped: the expiry says more.
     """
-    session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
-    if session is None or session.status != SessionStatus.ACTIVE or session.warning_sent_at is not None:
-        return False
-    warn_at = warning_due_at(session)
     now = timezone.now()
-    if warn_at is None or session.expires_at is None or now < warn_at or now >= session.expires_at:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_SESSION_TABLE} SET warning_sent_at = %s, updated_at = %s "  # noqa: S608 - table name from the model
+            "WHERE id = %s AND status = %s AND warning_sent_at IS NULL "
+            "AND expires_at > %s AND expires_at <= %s "
+            "RETURNING customer_id, expires_at",
+            [now, now, session_id, SessionStatus.ACTIVE.value, now, now + WARNING_LEAD],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return False
-    session.warning_sent_at = now
-    session.save(update_fields=["warning_sent_at", "updated_at"])
-    metrics.observe_since(metrics.DEADLINE_LATENESS.labels("warning"), warn_at, now)
-    events.to_customer(session.customer_id, session_warning_event(session))
+    customer_id, expires_at = row
+    metrics.observe_since(metrics.DEADLINE_LATENESS.labels("warning"), expires_at - WARNING_LEAD, now)
+    events.to_customer(customer_id, session_warning_event(ChatSession(id=session_id, expires_at=expires_at)))
     return True
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from availability.selectors import COOLDOWN_BLOCK
 from halobestie.celery import app as celery_app
@@ -19,6 +21,7 @@ from sessions_app.services.clock import (
     TASK_EXPIRY,
     TASK_WARNING,
     clock_arm,
+    session_warning_fire,
 )
 from sessions_app.services.deadlines import clock_restore
 from sessions_app.tasks.clock import (
@@ -90,6 +93,26 @@ def test_warning_fires_once_at_t_minus_180_and_not_before(
     # The warning is the customer's alone.
     assert listener.events("mitra", session.mitra_id, "session_warning") == []
     assert refresh(session).warning_sent_at == expires_at - seconds(180)
+
+
+def test_a_due_warning_is_one_update_and_the_event_record_in_autocommit(
+    clock: Any, build_session: Any, listener: EventListener
+) -> None:
+    """Between a fired timer and the warning: one conditional UPDATE (row lock, re-check, write) and
+    the event-log record, with no transaction around them (no BEGIN, SELECT FOR UPDATE, COMMIT round
+    trips: docs/clock.md)."""
+    session = build_session(minutes=30)
+    joined(listener, session)
+    clock.move_to(session.expires_at - seconds(180))
+    with CaptureQueriesContext(connection) as queries:
+        assert session_warning_fire(session_id=session.id) is True
+    statements = [q["sql"].split(None, 1)[0].upper() for q in queries.captured_queries]
+    assert statements == ["UPDATE", "WITH"], statements
+    assert connection.get_autocommit()
+    listener.sync()
+    assert [e["type"] for e in listener.events("customer", session.customer_id, "session_warning")] == [
+        "session_warning"
+    ]
 
 
 def test_session_shorter_than_three_minutes_warns_at_once(
