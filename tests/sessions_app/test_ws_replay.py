@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 
@@ -30,6 +32,7 @@ from sessions_app.services.events import (
     user_events_record,
     user_events_replay,
 )
+from tests.concurrency import race
 from tests.sessions_app.clock_support import ActiveChat, active_session
 from tests.sessions_app.ws_support import frame_of, in_other_instance
 
@@ -306,6 +309,47 @@ def test_a_batch_keeps_each_entrys_session_or_none(transactional_db):
     )
     rows = list(UserEvent.objects.filter(user_id=user).order_by("seq").values_list("seq", "session_id"))
     assert rows == [(1, None), (2, None), (3, session_id), (4, None)]
+
+
+def test_single_entries_and_batches_share_one_dense_numbering(transactional_db):
+    """A lone entry takes its own statement (events._record_one); it bumps the same counter, stores
+    the same row (frame with Django's JSON encoding, session or none) and numbers on from a batch."""
+    user, session_id = uuid.uuid4(), uuid.uuid4()
+    when = timezone.now()
+    assert user_events_record(
+        entries=[LogEntry("customer", str(user).upper(), {"type": "a", "at": when})]
+    ) == [1]
+    assert user_events_record(
+        entries=[LogEntry("customer", user, {"type": "b"}), LogEntry("customer", user, {"type": "c"})]
+    ) == [2, 3]
+    assert user_events_record(entries=[LogEntry("customer", user, {"type": "d"}, session_id)]) == [4]
+    assert user_events_record(entries=[LogEntry("mitra", user, {"type": "e"})]) == [1]  # its own counter
+    rows = list(
+        UserEvent.objects.filter(user_type="customer", user_id=user)
+        .order_by("seq")
+        .values_list("seq", "session_id", "frame")
+    )
+    assert rows == [
+        (1, None, json.loads(json.dumps({"type": "a", "at": when}, cls=DjangoJSONEncoder))),
+        (2, None, {"type": "b"}),
+        (3, None, {"type": "c"}),
+        (4, session_id, {"type": "d"}),
+    ]
+    assert UserEventCounter.objects.get(user_type="customer", user_id=user).seq == 4
+
+
+def test_concurrent_single_entries_of_one_user_get_distinct_consecutive_ids(transactional_db):
+    """Eight connections record one event each for the same user at the same instant, five times:
+    the counter row lock serialises them, so the ids are exactly 1..40."""
+    user = uuid.uuid4()
+
+    def five() -> list[int]:
+        return [user_events_record(entries=[LogEntry("mitra", user, {"type": "x"})])[0] for _ in range(5)]
+
+    results = race(*[five] * 8)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert sorted(seq for ids in results for seq in ids) == list(range(1, 41))
+    assert all(ids == sorted(ids) for ids in results)  # each connection's own ids rise
 
 
 def test_a_large_batch_bumps_counters_in_place_and_numbers_in_entry_order(transactional_db):
