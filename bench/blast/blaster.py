@@ -22,6 +22,12 @@ def main() -> None:
     django.setup()
     from sessions_app.services.pairing import pairing_cancel, pairing_start
 
+    if os.environ.get("BENCH_FANOUT_CHUNK"):
+        # Recipients per fan-out message (halobestie.realtime.FANOUT_CHUNK), for A/B runs.
+        from halobestie import realtime
+
+        realtime.FANOUT_CHUNK = int(os.environ["BENCH_FANOUT_CHUNK"])
+
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         parts = line.split()
