@@ -42,6 +42,7 @@ from sessions_app.services.pairing import (
     pairing_queue_dispatch,
     pairing_ticks_settle,
 )
+from sessions_app.services.waves import WIB
 from sessions_app.tasks.pairing import pairing_queue_sweep, pairing_tick
 from tests.sessions_app.pairing_support import go_online, paid_session, payment_of
 
@@ -146,18 +147,22 @@ def test_ranking_prefers_the_previous_mitra_then_fewer_sessions_today(make_custo
     customer, other, third = make_customer("Bunga"), make_customer("Lati"), make_customer("Sari")
     previous, busy_today, fresh = make_mitra("Prev"), make_mitra("Busy"), make_mitra("Fresh")
     now = timezone.now()
-    for mitra, who, minutes_ago in (
-        (previous, customer, 300),
-        (busy_today, third, 60),
-        (busy_today, third, 30),
+    # "Today" is the calendar day in WIB (waves.py): Busy's two sessions fall between its start and
+    # now whatever the hour (this test used to fail in the first hour after midnight WIB).
+    since_midnight = now - now.astimezone(WIB).replace(hour=0, minute=0, second=0, microsecond=0)
+    recent = min(dt.timedelta(minutes=60), since_midnight / 2)
+    for mitra, who, ago, length in (
+        (previous, customer, dt.timedelta(minutes=300), dt.timedelta(minutes=15)),
+        (busy_today, third, recent, recent / 4),
+        (busy_today, third, recent / 2, recent / 4),
     ):
         ChatSession.objects.create(
             customer=who,
             mitra=mitra,
             status=SessionStatus.COMPLETED,
             duration_minutes=15,
-            started_at=now - dt.timedelta(minutes=minutes_ago),
-            ended_at=now - dt.timedelta(minutes=minutes_ago - 15),
+            started_at=now - ago,
+            ended_at=now - ago + length,
         )
     with commit():
         go_online(previous, busy_today, fresh)
