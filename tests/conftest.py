@@ -26,6 +26,9 @@ from halobestie.testing.valkey_server import test_valkey_server
 from halobestie.valkey import get_valkey, reset_clients
 from mitras.models import Mitra, MitraOnlineStatus
 from opsconfig.services import config_invalidate_local
+from tests.flush import flush_by_delete
+
+flush_by_delete()
 
 
 class ValkeyControl:
