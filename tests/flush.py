@@ -3,8 +3,8 @@
 pytest-django empties every table after a `transaction=True` test (Django's `flush`), which on
 Postgres is one `TRUNCATE` of every table. A TRUNCATE gives each of the ~50 tables (and their indexes)
 a new file and drops the old one's buffers: ~0.45 s here whatever the tables hold, against ~0.08 s
-for a `DELETE FROM` of each (the tables of one test hold a handful of rows). Over ~800 transactional
-tests that was about half of the suite's time (docs/conventions.md "Tests").
+for a `DELETE FROM` of each (the tables of one test hold a handful of rows). The suite without the
+fault and fuzz tests went from 623 to 480 s on one machine (docs/conventions.md "Tests").
 
 Same result: every Django table is empty afterwards. The foreign keys Django creates are
 `DEFERRABLE INITIALLY DEFERRED` (none here is not: a test reads the catalog), so the order of the
