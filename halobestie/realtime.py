@@ -126,21 +126,28 @@ def _session_entries(
 # --- Publishing --------------------------------------------------------------------------------
 
 
+def _publish(layer: Any, group: str, message: dict[str, Any]) -> None:
+    """One message to a group from sync code; raises what the Valkey client raises.
+
+    One PUBLISH on this process's Valkey client, as the batches below do. Not
+    async_to_sync(layer.group_send): from sync code (a task, a request, a database thread) that runs
+    the layer in a new event loop per call, and channels-redis' pub/sub layer keeps one connection
+    per event loop, so every event paid a connect, HELLO, PUBLISH and close (~7 ms of a clock
+    warning's ~14; docs/performance.md "Session clock under load").
+    """
+    prefix = _pubsub_prefix(layer)
+    if prefix is not None:
+        get_valkey().publish(_group_channel(prefix, group), layer.serialize(message))
+    else:  # pragma: no cover - another layer backend
+        async_to_sync(layer.group_send)(group, message)
+
+
 def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - always configured
         return
-    prefix = _pubsub_prefix(layer)
     try:
-        if prefix is not None:
-            # One PUBLISH on this process's Valkey client, as the batches below do. Not
-            # async_to_sync(layer.group_send): from sync code (a task, a request, a database thread)
-            # that runs the layer in a new event loop per call, and channels-redis' pub/sub layer
-            # keeps one connection per event loop, so every event paid a connect, HELLO, PUBLISH and
-            # close (~7 ms of a clock warning's ~14; docs/performance.md "Session clock under load").
-            get_valkey().publish(_group_channel(prefix, group), layer.serialize(message))
-        else:  # pragma: no cover - another layer backend
-            async_to_sync(layer.group_send)(group, message)
+        _publish(layer, group, message)
     except VALKEY_ERRORS:
         # Events are re-fetchable over REST; a Valkey outage must not fail the state change.
         logger.warning("realtime: could not publish to %s (Valkey unavailable)", group.split(".")[0])
@@ -381,12 +388,7 @@ def gap_notifier_idle(timeout: float = 10.0) -> bool:
 
 def _gap_publish(since: float) -> None:
     layer = get_channel_layer()
-    message = {"type": "gateway.gap", "since": since}
-    prefix = _pubsub_prefix(layer)
-    if prefix is not None:
-        get_valkey().publish(_group_channel(prefix, GAP_GROUP), layer.serialize(message))
-    else:  # pragma: no cover - another layer backend
-        async_to_sync(layer.group_send)(GAP_GROUP, message)
+    _publish(layer, GAP_GROUP, {"type": "gateway.gap", "since": since})
 
 
 def _gap_notify() -> None:

@@ -131,22 +131,20 @@ def _record_one(entry: LogEntry) -> int:
         cursor.execute(
             f"""
             WITH c AS (
-                INSERT INTO {_COUNTER_TABLE} (user_type, user_id, seq) VALUES (%s, %s, 1)
+                INSERT INTO {_COUNTER_TABLE} (user_type, user_id, seq) VALUES (%(type)s, %(user)s, 1)
                 ON CONFLICT (user_type, user_id) DO UPDATE SET seq = {_COUNTER_TABLE}.seq + 1
                 RETURNING seq
             )
             INSERT INTO {_EVENT_TABLE} (user_type, user_id, seq, session_id, frame, created_at)
-            SELECT %s, %s, c.seq, %s, %s::jsonb, now() FROM c
+            SELECT %(type)s, %(user)s, c.seq, %(session)s, %(frame)s::jsonb, now() FROM c
             RETURNING seq
             """,  # noqa: S608 - table names from the models; every value is a parameter
-            [
-                entry.user_type,
-                _user_id_text(entry.user_id),
-                entry.user_type,
-                _user_id_text(entry.user_id),
-                None if entry.session_id is None else str(entry.session_id),
-                json.dumps(entry.event, cls=DjangoJSONEncoder),
-            ],
+            {
+                "type": entry.user_type,
+                "user": _user_id_text(entry.user_id),
+                "session": None if entry.session_id is None else str(entry.session_id),
+                "frame": json.dumps(entry.event, cls=DjangoJSONEncoder),
+            },
         )
         row = cursor.fetchone()
     return int(row[0])
