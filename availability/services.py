@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -40,14 +41,15 @@ RESEED_LOCK_SECONDS = 60
 HEAL_BACKOFF_SECONDS = 1.0
 
 
-def _mirror(action: str, fn: Callable[[], object]) -> None:
-    """Run a Valkey write after commit; never fail the (already committed) change."""
+def _mirror(action: str, mitra_id: uuid.UUID, fn: Callable[[], object]) -> None:
+    """Run a Valkey write about one mitra after commit; never fail the (already committed) change."""
 
     def run() -> None:
-        if store.reconnect_pending() is not None:
-            # The mirror is untrusted until rebuilt from Postgres, which will include this change;
-            # skipping spares the request a Valkey timeout while the server is unreachable.
-            logger.info("availability: mirror untrusted, skipped %s (the rebuild covers it)", action)
+        if store.skip_while_untrusted(mitra_id):
+            # The mirror is untrusted until rebuilt; skipping spares the request a Valkey timeout
+            # while the server is unreachable. The mitra is remembered: whoever heals re-derives it
+            # from Postgres (a rebuild that read Postgres before this commit does not hold it).
+            logger.info("availability: mirror untrusted, skipped %s (re-derived when healed)", action)
             return
         try:
             fn()
@@ -73,6 +75,7 @@ def capacity_recompute(*, mitra_id: uuid.UUID) -> int:
     # close together each see the other's work by then, so the last write is not a stale count.
     _mirror(
         "capacity write",
+        mitra_id,
         lambda: store.capacity_write(
             mitra_id=mitra_id, capacity=selectors.mitra_effective_load_orm(mitra_id=mitra_id)
         ),
@@ -108,6 +111,7 @@ def mitra_capacity_set(*, mitra_id: uuid.UUID, capacity: int) -> int:
     status.save(update_fields=["capacity", "updated_at"])
     _mirror(
         "capacity write",
+        mitra_id,
         lambda: store.capacity_write(
             mitra_id=mitra_id, capacity=selectors.mitra_effective_load_orm(mitra_id=mitra_id)
         ),
@@ -136,6 +140,7 @@ def _cooldown_release(mitra_id: uuid.UUID) -> None:
     )
     _mirror(
         "capacity write",
+        mitra_id,
         lambda: store.capacity_write(
             mitra_id=mitra_id, capacity=selectors.mitra_effective_load_orm(mitra_id=mitra_id)
         ),
@@ -198,7 +203,7 @@ def mitra_set_online(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL) 
     )
     load = selectors.mitra_effective_load_orm(mitra_id=mitra_id)
     stamp = now.timestamp()
-    _mirror("online write", lambda: store.online_write(mitra_id=mitra_id, now=stamp, capacity=load))
+    _mirror("online write", mitra_id, lambda: store.online_write(mitra_id=mitra_id, now=stamp, capacity=load))
     return changed
 
 
@@ -216,7 +221,7 @@ def mitra_set_offline(*, mitra_id: uuid.UUID, reason: str = OnlineReason.MANUAL)
         status.save(update_fields=["is_online", "last_offline_at", "updated_at"])
         MitraOnlineLog.objects.create(mitra_id=mitra_id, event=OnlineEvent.OFFLINE, at=now, reason=reason)
     # Mirror even when Postgres had nothing to change: it heals a mirror that still says online.
-    _mirror("offline write", lambda: store.offline_write(mitra_id=mitra_id))
+    _mirror("offline write", mitra_id, lambda: store.offline_write(mitra_id=mitra_id))
     return changed
 
 
@@ -282,12 +287,12 @@ def presence_deactivate(*, mitra_id: uuid.UUID) -> None:
         MitraOnlineLog.objects.create(
             mitra_id=mitra_id, event=OnlineEvent.OFFLINE, at=now, reason=OnlineReason.DEACTIVATED
         )
-    _mirror("deactivate write", lambda: store.offline_write(mitra_id=mitra_id, deactivate=True))
+    _mirror("deactivate write", mitra_id, lambda: store.offline_write(mitra_id=mitra_id, deactivate=True))
 
 
 def presence_reactivate(*, mitra_id: uuid.UUID) -> None:
     """mitras.lifecycle effect of a reactivation: after commit the mirror lets the mitra back."""
-    _mirror("reactivate write", lambda: store.reactivate_write(mitra_id=mitra_id))
+    _mirror("reactivate write", mitra_id, lambda: store.reactivate_write(mitra_id=mitra_id))
 
 
 # --- heartbeat ---------------------------------------------------------------------------------
@@ -335,12 +340,15 @@ def _heartbeat_orm(*, mitra_id: uuid.UUID) -> None:
 def availability_reseed(*, reason: str, progress: Callable[[str], None] | None = None) -> store.RebuildResult:
     """Rebuild the whole mirror from Postgres (atomic swap) and log one `seed:` line.
 
-    Raises StoreUnavailable when Valkey is down. Writes that land while the rebuild runs are
-    replayed from Postgres right after the swap, so none is lost to the swap.
+    Raises StoreUnavailable when Valkey is down. The mitras written while the rebuild runs, the
+    ones this process skipped while it did not trust the mirror, and the rows changed since it
+    started are re-derived from Postgres right after the swap, so no change is lost to the swap
+    (docs/availability.md "Rebuild and concurrent writes").
     """
     say = progress or (lambda _msg: None)
     started = timezone.now()
     cfg = config_get()
+    store.rebuild_begin()
     say("reading Postgres")
     # The current mirror's pings and online set are read on a helper thread meanwhile: both reads
     # mostly wait on a server (Postgres, Valkey), so they overlap (docs/performance.md).
@@ -365,10 +373,10 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
         progress=say,
         prefetched=prefetched,
     )
-    replayed = _replay_since(started)
+    skipped = store.clear_reconnect(healed_at=started.timestamp())
+    replayed = _replay(result.touched | skipped | _changed_since(started))
     # Revocation markers live in the same Valkey: whatever wiped or missed the mirror missed them.
     revoked_logins_publish()
-    store.clear_reconnect(healed_at=started.timestamp())
     logger.info(
         "seed: %d online, %d deactivated, %d with active sessions",
         result.online,
@@ -390,33 +398,43 @@ def _cadence() -> int:
     return int(settings.MITRA_HEARTBEAT_CADENCE_SECONDS)
 
 
-def _replay_since(started: dt.datetime) -> int:
-    """Re-apply mitras and capacities that changed in Postgres while the rebuild read it."""
-    changed = 0
-    statuses = MitraOnlineStatus.objects.filter(updated_at__gte=started).select_related("mitra")
-    for status in statuses:
-        changed += 1
-        if status.is_online and status.mitra.is_active:
-            hb = (status.last_heartbeat_at or timezone.now()).timestamp()
-            store.online_write(
-                mitra_id=status.mitra_id,
-                now=hb,
-                capacity=selectors.mitra_effective_load_orm(mitra_id=status.mitra_id),
-            )
-        else:
-            store.offline_write(mitra_id=status.mitra_id, deactivate=not status.mitra.is_active)
-    for mitra_id in Mitra.objects.filter(updated_at__gte=started).values_list("id", flat=True):
-        changed += 1
-        if mitra_is_deactivated(mitra_id=mitra_id):
-            store.offline_write(mitra_id=mitra_id, deactivate=True)
-        else:
-            store.reactivate_write(mitra_id=mitra_id)
-    for mitra_id in load_source().changed_since(since=started):
-        changed += 1
-        store.capacity_write(
-            mitra_id=mitra_id, capacity=selectors.mitra_effective_load_orm(mitra_id=mitra_id)
-        )
-    return changed
+def _changed_since(started: dt.datetime) -> set[str]:
+    """Mitras whose status, account or sessions changed in Postgres since the rebuild started."""
+    ids = set(MitraOnlineStatus.objects.filter(updated_at__gte=started).values_list("mitra_id", flat=True))
+    ids.update(Mitra.objects.filter(updated_at__gte=started).values_list("id", flat=True))
+    ids.update(load_source().changed_since(since=started))
+    return {str(mitra_id) for mitra_id in ids}
+
+
+def _replay(mitra_ids: AbstractSet[str]) -> int:
+    """Re-derive each mitra's place in the mirror from Postgres (read now, after the writes that
+    touched it committed). If Valkey fails midway, the rest wait for the next heal. Returns how many."""
+    pending = sorted(mitra_ids)
+    for done, mitra_id in enumerate(pending):
+        try:
+            _replay_one(mitra_id)
+        except store.StoreUnavailable:
+            store.remember_skipped(pending[done:])
+            raise
+    return len(pending)
+
+
+def _replay_one(mitra_id: str) -> None:
+    status = (
+        MitraOnlineStatus.objects.filter(mitra_id=mitra_id).values("is_online", "last_heartbeat_at").first()
+    )
+    if mitra_is_deactivated(mitra_id=uuid.UUID(mitra_id)):
+        store.offline_write(mitra_id=mitra_id, deactivate=True)
+        return
+    store.reactivate_write(mitra_id=mitra_id)
+    load = selectors.mitra_effective_load_orm(mitra_id=uuid.UUID(mitra_id))
+    if status is not None and status["is_online"]:
+        ping = (status["last_heartbeat_at"] or timezone.now()).timestamp()
+        # A newer ping already in the mirror wins (Postgres' copy lags it by a mirror cycle).
+        store.online_write(mitra_id=mitra_id, now=ping, capacity=load, keep_newer=True)
+    else:
+        store.offline_write(mitra_id=mitra_id)
+        store.capacity_write(mitra_id=mitra_id, capacity=load)
 
 
 def availability_heal() -> bool:
@@ -436,8 +454,9 @@ def availability_heal() -> bool:
         pending = store.reconnect_pending()
         seeded_at = store.is_seeded()
         if seeded_at is not None and (pending is None or seeded_at >= pending) and store_max_ok():
-            # Someone rebuilt the mirror after our last failure: it holds our writes too.
-            store.clear_reconnect(healed_at=seeded_at)
+            # Someone rebuilt the mirror after our last failure: it holds what committed before
+            # that rebuild read Postgres; the writes this process skipped since are re-derived.
+            _replay(store.clear_reconnect(healed_at=seeded_at))
             return True
         token = store.reseed_lock_acquire(ttl_seconds=RESEED_LOCK_SECONDS)
         if token is None:

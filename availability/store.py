@@ -64,6 +64,12 @@ SNAPSHOT = f"{TAG}:availability:snapshot"
 RESEED_LOCK = f"{TAG}:availability:reseed:lock"
 TMP_PREFIX = f"{TAG}:availability:tmp:"
 CAPACITIES = f"{TAG}:mitras:capacity"
+# While a rebuild runs (from before it reads Postgres until its swap), every per-mitra write also
+# notes the mitra in REBUILD_TOUCHED; the swap hands the set to the rebuild, which re-derives those
+# mitras from Postgres, so a change committed after the rebuild's read is not lost to the swap
+# (docs/availability.md "Rebuild and concurrent writes").
+REBUILD_RUNNING = f"{TAG}:availability:rebuild:running"
+REBUILD_TOUCHED = f"{TAG}:availability:rebuild:touched"
 
 # Script results.
 NOT_SEEDED = -2
@@ -87,9 +93,12 @@ class StoreNotSeeded(StoreUnavailable):
 # --- reconnect tracking -----------------------------------------------------------------------
 # A write skipped during an outage leaves the mirror behind Postgres. The process remembers when it
 # last failed; the next successful use reseeds (unless a reseed already ran after that failure).
+# It also remembers which mitras' writes it skipped: a rebuild that read Postgres before such a
+# write committed does not hold it, so whoever clears the failure re-derives those mitras.
 _state_lock = threading.Lock()
 _failed_at: float | None = None
 _failed_monotonic: float | None = None
+_skipped: set[str] = set()
 
 
 def _mark_failed() -> None:
@@ -110,12 +119,34 @@ def reconnect_pending() -> float | None:
     return _failed_at
 
 
-def clear_reconnect(*, healed_at: float) -> None:
-    global _failed_at, _failed_monotonic
+def clear_reconnect(*, healed_at: float) -> set[str]:
+    """Trust the mirror again if it was rebuilt after the last failure. Returns the mitras whose
+    writes this process skipped meanwhile (the caller re-derives them from Postgres)."""
+    global _failed_at, _failed_monotonic, _skipped
     with _state_lock:
         if _failed_at is not None and _failed_at <= healed_at:
             _failed_at = None
             _failed_monotonic = None
+        if _failed_at is not None:
+            return set()
+        skipped, _skipped = _skipped, set()
+        return skipped
+
+
+def skip_while_untrusted(mitra_id: uuid.UUID | str) -> bool:
+    """True (and the mitra remembered) when this process does not trust the mirror: the caller
+    skips its write, and the next clear_reconnect hands the mitra back for a re-derivation."""
+    with _state_lock:
+        if _failed_at is None:
+            return False
+        _skipped.add(str(mitra_id))
+        return True
+
+
+def remember_skipped(mitra_ids: Iterable[str]) -> None:
+    """Mitras whose re-derivation could not be written (Valkey failed again): keep them for the next heal."""
+    with _state_lock:
+        _skipped.update(mitra_ids)
 
 
 def _guard(fn: Callable[[], T]) -> T:
@@ -174,15 +205,28 @@ return 1
 """
 )
 
-# ARGV: id, now, capacity
+# The per-mitra writes (online, offline, capacity, reactivate) take two more KEYS after the eight:
+# REBUILD_RUNNING, REBUILD_TOUCHED (write_keys).
+_TOUCH_HELPER = """
+local function touched()
+  if redis.call('EXISTS', KEYS[9]) == 1 then redis.call('SADD', KEYS[10], ARGV[1]) end
+end
+"""
+
+# ARGV: id, now, capacity, keep_newer (1 = a newer ping already in the mirror wins: a replay from
+# Postgres, whose times lag the pings)
 ONLINE_LUA = (
     _READY_HELPER
+    + _TOUCH_HELPER
     + """
+touched()
 set_capacity(ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+if ARGV[4] == '1' then redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[1])
+else redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
+local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
 local max = tonumber(redis.call('GET', KEYS[5]) or '1') or 1
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and tonumber(ARGV[3]) < max then
-  if redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) == 1 then ready_changed('+') end
+  if redis.call('ZADD', KEYS[4], score, ARGV[1]) == 1 then ready_changed('+') end
 else
   if redis.call('ZREM', KEYS[4], ARGV[1]) == 1 then ready_changed('-') end
 end
@@ -193,7 +237,9 @@ return 1
 # ARGV: id, deactivate (1 = also SADD deactivated)
 OFFLINE_LUA = (
     _READY_HELPER
+    + _TOUCH_HELPER
     + """
+touched()
 redis.call('ZREM', KEYS[3], ARGV[1])
 if redis.call('ZREM', KEYS[4], ARGV[1]) == 1 then ready_changed('-') end
 if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
@@ -201,10 +247,22 @@ return 1
 """
 )
 
+# ARGV: id. The mitra may heartbeat again; it rejoins READY when it goes online.
+REACTIVATE_LUA = (
+    _TOUCH_HELPER
+    + """
+touched()
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+)
+
 # ARGV: id, capacity. Membership in READY follows the new capacity (only for a live member).
 CAPACITY_LUA = (
     _READY_HELPER
+    + _TOUCH_HELPER
     + """
+touched()
 set_capacity(ARGV[2])
 local max = tonumber(redis.call('GET', KEYS[5]) or '1') or 1
 local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
@@ -311,6 +369,7 @@ SCRIPT_SOURCES = {
     "online": ONLINE_LUA,
     "offline": OFFLINE_LUA,
     "capacity": CAPACITY_LUA,
+    "reactivate": REACTIVATE_LUA,
     "guard": GUARD_LUA,
     "beacon": BEACON_LUA,
     "pop_stale": POP_STALE_LUA,
@@ -336,6 +395,10 @@ def mitra_keys(mitra_id: uuid.UUID | str) -> list[str]:
     ]
 
 
+def write_keys(mitra_id: uuid.UUID | str) -> list[str]:
+    return [*mitra_keys(mitra_id), REBUILD_RUNNING, REBUILD_TOUCHED]
+
+
 def guard_keys() -> list[str]:
     return [SEEDED, DEACTIVATED]
 
@@ -355,20 +418,21 @@ def heartbeat_write(*, mitra_id: uuid.UUID, now: float) -> int:
     return result
 
 
-def online_write(*, mitra_id: uuid.UUID, now: float, capacity: int) -> None:
-    _guard(lambda: _script("online")(keys=mitra_keys(mitra_id), args=[str(mitra_id), now, capacity]))
+def online_write(*, mitra_id: uuid.UUID | str, now: float, capacity: int, keep_newer: bool = False) -> None:
+    args = [str(mitra_id), now, capacity, "1" if keep_newer else "0"]
+    _guard(lambda: _script("online")(keys=write_keys(mitra_id), args=args))
 
 
-def offline_write(*, mitra_id: uuid.UUID, deactivate: bool = False) -> None:
+def offline_write(*, mitra_id: uuid.UUID | str, deactivate: bool = False) -> None:
     _guard(
         lambda: _script("offline")(
-            keys=mitra_keys(mitra_id), args=[str(mitra_id), "1" if deactivate else "0"]
+            keys=write_keys(mitra_id), args=[str(mitra_id), "1" if deactivate else "0"]
         )
     )
 
 
-def reactivate_write(*, mitra_id: uuid.UUID) -> None:
-    _guard(lambda: get_valkey().srem(DEACTIVATED, str(mitra_id)))
+def reactivate_write(*, mitra_id: uuid.UUID | str) -> None:
+    _guard(lambda: _script("reactivate")(keys=write_keys(mitra_id), args=[str(mitra_id)]))
 
 
 def capacity_read(mitra_id: uuid.UUID | str) -> int:
@@ -376,8 +440,8 @@ def capacity_read(mitra_id: uuid.UUID | str) -> int:
     return int(_guard(lambda: get_valkey().hget(CAPACITIES, str(mitra_id))) or 0)
 
 
-def capacity_write(*, mitra_id: uuid.UUID, capacity: int) -> None:
-    _guard(lambda: _script("capacity")(keys=mitra_keys(mitra_id), args=[str(mitra_id), capacity]))
+def capacity_write(*, mitra_id: uuid.UUID | str, capacity: int) -> None:
+    _guard(lambda: _script("capacity")(keys=write_keys(mitra_id), args=[str(mitra_id), capacity]))
 
 
 def pop_stale_ids(*, cutoff: float, batch: int = SWEEP_BATCH) -> list[str]:
@@ -562,6 +626,8 @@ class RebuildResult:
     ready: int
     added: int  # ids Postgres has online that the old mirror lacked
     removed: int  # ids the old mirror had online that Postgres does not
+    # Mitras written while the rebuild ran (rebuild_begin to the swap): the caller re-derives them.
+    touched: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -570,6 +636,20 @@ class RebuildPrefetch:
 
     existing: dict[str, str]  # mitra id -> its ping time already in Valkey (as Valkey prints it)
     old_online: set[str]  # the online mitras being replaced (empty if the mirror was never seeded)
+
+
+def rebuild_begin() -> None:
+    """Start noting the mitras every per-mitra write touches, before the rebuild reads Postgres.
+    The swap stops it and hands the set over (RebuildResult.touched). The note expires by itself
+    if the rebuild dies."""
+
+    def run() -> None:
+        pipe = get_valkey().pipeline(transaction=True)
+        pipe.delete(REBUILD_TOUCHED)
+        pipe.set(REBUILD_RUNNING, "1", ex=300)
+        pipe.execute()
+
+    _guard(run)
 
 
 def rebuild_prefetch() -> RebuildPrefetch:
@@ -721,13 +801,18 @@ def rebuild(
         swap.delete(SNAPSHOT)
         # Epoch plus a random tag: two rebuilds never share a value (readers key caches on it).
         swap.set(SEEDED, f"{now!r} {secrets.token_hex(4)}")
-        swap.execute()
+        # Writes from here on land in the new mirror; the ones since rebuild_begin go to the caller.
+        swap.delete(REBUILD_RUNNING)
+        swap.smembers(REBUILD_TOUCHED)
+        swap.delete(REBUILD_TOUCHED)
+        touched = swap.execute()[-2]
         return RebuildResult(
             online=len(online_ids),
             deactivated=len(deactivated_ids),
             ready=ready,
             added=len(online_set - old_online) if old_online else 0,
             removed=len(old_online - online_set),
+            touched=frozenset(touched),
         )
 
     return _guard(run)

@@ -20,6 +20,7 @@ import pytest
 from django.db import close_old_connections, connection, transaction
 from prometheus_client import REGISTRY
 
+from availability import store as availability_store
 from availability.readers import find_available_mitras
 from availability.selectors import find_available_mitras_orm
 from availability.services import availability_heartbeat, mitra_set_offline, mitra_set_online
@@ -106,13 +107,37 @@ def _assert_routed_and_exact(world: dict[str, Any], session: ChatSession) -> Non
     chat_request_accept(session_id=session.id, mitra_id=winner.id)
     assert ChatSession.objects.get(pk=session.id).status == SessionStatus.ACTIVE  # 0 lost sessions
 
+    seen: dict[str, Any] = {}
+
     def exact() -> bool:
         before = fallbacks()
         from_valkey = set(find_available_mitras())
-        return fallbacks() == before and from_valkey == set(find_available_mitras_orm())
+        served = fallbacks() == before
+        truth = set(find_available_mitras_orm())
+        seen.update(
+            served_from_valkey=served, only_mirror=from_valkey - truth, only_postgres=truth - from_valkey
+        )
+        return served and from_valkey == truth
 
-    wait_until(exact, 20, 0.2, "the mirror exact and served from Valkey")
+    try:
+        wait_until(exact, 20, 0.2, "the mirror exact and served from Valkey")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last look: {seen}; mirror state: {_mirror_state()}") from None
     assert world["beats"].errors == []
+
+
+def _mirror_state() -> dict[str, Any]:
+    """What decides whether this process trusts the mirror (printed when the wait times out)."""
+    state: dict[str, Any] = {
+        "reconnect_pending": availability_store.reconnect_pending(),
+        "seconds_since_failure": availability_store.seconds_since_failure(),
+    }
+    try:
+        state["seeded"] = availability_store.is_seeded()
+        state["reseed_lock_ttl"] = get_valkey().ttl(availability_store.RESEED_LOCK)
+    except Exception as exc:  # the state of a failing server is itself the answer
+        state["valkey_error"] = repr(exc)
+    return state
 
 
 def test_valkey_stop_restart_under_heartbeats_mirror_exact_after(
