@@ -17,6 +17,8 @@ Also here (docs/reliability.md):
   queues `sessions_app.restore_clock` (settle what is overdue, re-arm every live session's ETA
   timers), so the ETA fast path is back at once instead of after the visibility timeout. The beat
   sweeps settle deadlines in the meantime.
+- `keep_pools_between_tasks`: a prefork child keeps its Postgres connection pool between tasks
+  (Celery 5.7 closed it after every task, so every task connected anew; see the code).
 - Liveness and metrics signals: every periodic sweep that completes records its time and duration
   (`halobestie.liveness`, shown by `/ready`) and the `halobestie_sweep_duration_seconds` histogram.
 - Log lines of a task carry the task id and the request id of the HTTP request that enqueued it
@@ -180,6 +182,60 @@ class RearmOnReconnect(bootsteps.StartStopStep):
 
 
 app.steps["consumer"].add(RearmOnReconnect)
+
+
+# --- Keep each pool process's Postgres connections between tasks -----------------------------
+# Celery 5.7's Django fixup runs `close_database` before and after every task, and in a prefork
+# child with Django's connection pool that also closes the *pool* (celery/celery#10554, open; fix
+# proposed in #10555). Every task then opened a new Postgres connection: 4-6 ms on this machine
+# (more over TLS), measured inside a clock task before its first statement, so an expiry (which
+# takes its time after locking the row) was 7-12 ms late even on an idle worker. Around each task
+# the connections now only go back to the pool (`conn.close()`, the same reset as at the end of a
+# web request). Everything else is the fixup's own: the pool is still closed when the worker starts
+# and when a child starts (a pool inherited through fork must not be used), and
+# `CELERY_DB_REUSE_MAX`, if ever set, keeps its meaning.
+def _close_connections_keep_pool(fixup: Any) -> None:
+    for conn in fixup._db.connections.all(initialized_only=True):
+        try:
+            conn.close()
+        except fixup.interface_errors:
+            pass
+        except fixup.DatabaseError as exc:
+            if "closed" not in str(exc) and "not connected" not in str(exc):
+                raise
+
+
+def keep_pools_between_tasks() -> None:
+    """Install the fix (idempotent). Installed when this module is imported, before a worker
+    installs the fixup and connects its task signals."""
+    import celery.fixups.django as celery_django
+
+    fixup_class = celery_django.DjangoWorkerFixup  # type: ignore[attr-defined]
+    if getattr(fixup_class.on_task_prerun, "keeps_pools", False):
+        return
+    close_database = fixup_class.close_database
+
+    def between_tasks(fixup: Any) -> None:
+        if fixup.db_reuse_max:
+            close_database(fixup)
+        else:
+            _close_connections_keep_pool(fixup)
+
+    def on_task_prerun(fixup: Any, sender: Any, **kwargs: Any) -> None:
+        if not getattr(sender.request, "is_eager", False):
+            between_tasks(fixup)
+
+    def on_task_postrun(fixup: Any, sender: Any, **kwargs: Any) -> None:
+        if not getattr(sender.request, "is_eager", False):
+            between_tasks(fixup)
+            fixup.close_cache()
+
+    on_task_prerun.keeps_pools = True  # type: ignore[attr-defined]
+    fixup_class.on_task_prerun = on_task_prerun
+    fixup_class.on_task_postrun = on_task_postrun
+
+
+keep_pools_between_tasks()
 
 
 # --- Request id, task id, liveness, metrics --------------------------------------------------
