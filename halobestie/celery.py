@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.fixups import django as celery_django_fixup
 from celery.signals import (
     before_task_publish,
     task_postrun,
@@ -208,9 +209,7 @@ def _close_connections_keep_pool(fixup: Any) -> None:
 def keep_pools_between_tasks() -> None:
     """Install the fix (idempotent). Installed when this module is imported, before a worker
     installs the fixup and connects its task signals."""
-    import celery.fixups.django as celery_django
-
-    fixup_class = celery_django.DjangoWorkerFixup  # type: ignore[attr-defined]
+    fixup_class = celery_django_fixup.DjangoWorkerFixup  # type: ignore[attr-defined]
     if getattr(fixup_class.on_task_prerun, "keeps_pools", False):
         return
     close_database = fixup_class.close_database
