@@ -374,10 +374,12 @@ def availability_reseed(*, reason: str, progress: Callable[[str], None] | None =
         progress=say,
         prefetched=prefetched,
     )
+    # Revocation markers live in the same Valkey: whatever wiped or missed the mirror missed them.
+    # Before the failure is cleared: if this raises, the process keeps distrusting the mirror and
+    # the next heal publishes them again.
+    revoked_logins_publish()
     skipped = store.clear_reconnect(healed_at=started.timestamp())
     replayed = _replay(result.touched | skipped | _changed_since(started))
-    # Revocation markers live in the same Valkey: whatever wiped or missed the mirror missed them.
-    revoked_logins_publish()
     logger.info(
         "seed: %d online, %d deactivated, %d with active sessions",
         result.online,

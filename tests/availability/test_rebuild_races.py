@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from availability import services, store
+from halobestie.valkey import get_valkey
 from mitras.models import Mitra, MitraOnlineStatus
 from mitras.services import mitra_deactivate, mitra_reactivate
 from tests.availability.conftest import backoff_elapsed, capacity_of, deactivated_members, ready_members
@@ -139,8 +140,6 @@ def test_writes_after_the_rebuild_are_not_tracked(online_mitra: Mitra, make_sess
     make_session(online_mitra)
     services.capacity_recompute(mitra_id=online_mitra.id)
     assert capacity_of(online_mitra.id) == 1
-    from halobestie.valkey import get_valkey
-
     assert not get_valkey().exists(store.REBUILD_RUNNING, store.REBUILD_TOUCHED)
 
 
