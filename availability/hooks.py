@@ -45,17 +45,19 @@ def mitra_maybe_free(*, mitra_id: uuid.UUID) -> None:
 # --- mitras lost -----------------------------------------------------------------------------------
 # Who wants to know that the auto-offline sweep took mitras offline (their app went silent), e.g. to
 # re-route their live sessions. Registered by higher apps in AppConfig.ready; called once per sweep,
-# after its commit, with exactly the mitras that sweep set offline in Postgres.
+# after its commit, with exactly the mitras that sweep set offline in Postgres. The ids come as text
+# (as Postgres printed them): a sweep can hand over thousands, and a listener usually needs only the
+# few with a live session, so it parses those alone.
 
-_lost_listeners: list[Callable[[list[uuid.UUID]], None]] = []
+_lost_listeners: list[Callable[[list[str]], None]] = []
 
 
-def mitra_lost_listener_register(listener: Callable[[list[uuid.UUID]], None]) -> None:
+def mitra_lost_listener_register(listener: Callable[[list[str]], None]) -> None:
     if listener not in _lost_listeners:
         _lost_listeners.append(listener)
 
 
-def mitras_lost(*, mitra_ids: list[uuid.UUID]) -> None:
+def mitras_lost(*, mitra_ids: list[str]) -> None:
     """After commit (at once outside a transaction): tell the listeners (each once, errors logged)."""
     if not mitra_ids:
         return

@@ -523,25 +523,25 @@ def availability_auto_offline_sweep(*, batch: int = store.SWEEP_BATCH) -> int:
     return len(lost)
 
 
-def _offline_in_postgres_ids(mitra_ids: list[str], *, cutoff: float) -> list[uuid.UUID]:
-    """Offline + log rows for exactly the ids the sweep removed, in one transaction of two
-    set-based statements, whatever the count. Returns the mitras set offline.
+@retry_on_conflict()
+def _offline_in_postgres_ids(mitra_ids: list[str], *, cutoff: float) -> list[str]:
+    """Offline + log rows for exactly the ids the sweep removed: one statement (an UPDATE and the
+    log INSERT fed by its RETURNING), whatever the count. Returns the mitras set offline, as text.
 
     A row whose heartbeat in Postgres is newer than the cutoff is left online: the mitra went
     online again (which writes a fresh heartbeat) while the sweep ran, and its online write
     re-adds it to the mirror, so both sides stay online instead of Postgres offline / Valkey online.
-    The ids travel as one comma-joined text parameter (split by Postgres): adapting a Python list
-    of thousands of values costs more than the statement.
+    The ids travel as one comma-joined text parameter (split by Postgres) and come back as text:
+    adapting or parsing thousands of UUIDs in Python costs more than the statement.
+
+    Locks: only the status rows, which the UPDATE takes itself (docs/security.md "Lock order": the
+    sweep never needs a `mitras` row, the log has no database key to it, and a per-mitra writer
+    that holds the mitra row waits here for the status row without holding anything the sweep
+    wants). A lock conflict with another multi-row writer reruns the statement (retry_on_conflict):
+    the ids are already gone from Valkey, so Postgres must follow.
     """
     now = timezone.now()
-    joined = ",".join(mitra_ids)
     with transaction.atomic(), connection.cursor() as cursor:
-        # The lock order (mitra rows first, in id order), then status rows and log inserts.
-        cursor.execute(
-            "SELECT count(*) FROM (SELECT id FROM mitras WHERE id = ANY(string_to_array(%s, ',')::uuid[])"
-            " ORDER BY id FOR NO KEY UPDATE) AS locked",
-            [joined],
-        )
         cursor.execute(
             "WITH went AS ("
             "  UPDATE mitra_online_status SET is_online = false, last_offline_at = %s, updated_at = %s"
@@ -551,8 +551,8 @@ def _offline_in_postgres_ids(mitra_ids: list[str], *, cutoff: float) -> list[uui
             "), logged AS ("
             "  INSERT INTO mitra_online_logs (mitra_id, event, at, reason) "
             "  SELECT mitra_id, %s, %s, %s FROM went"
-            ") SELECT mitra_id FROM went",
-            [now, now, joined, cutoff, OnlineEvent.OFFLINE.value, now, OnlineReason.STALE.value],
+            ") SELECT mitra_id::text FROM went",
+            [now, now, ",".join(mitra_ids), cutoff, OnlineEvent.OFFLINE.value, now, OnlineReason.STALE.value],
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -595,7 +595,10 @@ def availability_heartbeat_mirror(*, full: bool = False) -> int:
         ids, stamps = list(compress(ids, mine)), list(compress(stamps, mine))
     if not ids:
         return 0
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The join hashes the status table (100k rows: ~7 MB); the default 4 MB work_mem spilled it
+        # to disk in batches (~15 ms more at 100k).
+        cursor.execute("SET LOCAL work_mem = '32MB'")
         cursor.execute(
             "UPDATE mitra_online_status AS s SET last_heartbeat_at = v.at "
             "FROM (SELECT u.mitra_id, to_timestamp(u.epoch) AS at FROM UNNEST("

@@ -38,17 +38,20 @@ def mitra_loads_list(*, mitra_ids: Sequence[uuid.UUID] | None = None) -> dict[uu
     return {mitra_id: int(n) for mitra_id, n in counted}
 
 
-def mitra_ids_with_sessions_in(*, mitra_ids: Sequence[uuid.UUID], statuses: Sequence[str]) -> set[uuid.UUID]:
+def mitra_ids_with_sessions_in(
+    *, mitra_ids: Sequence[uuid.UUID | str], statuses: Sequence[str]
+) -> set[uuid.UUID]:
     """Which of these mitras have a session in one of `statuses`: one statement for any number of
     ids (the auto-offline sweep hands over thousands at once; one query per mitra cost the sweep
-    ~0.7 ms each, docs/performance.md). The ids travel as one comma-joined text parameter."""
+    ~0.7 ms each, docs/performance.md). The ids travel as one comma-joined text parameter, and may
+    come as text already (the sweep's do: no UUID is built for the many without a session)."""
     if not mitra_ids:
         return set()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT DISTINCT mitra_id FROM {ChatSession._meta.db_table} "  # noqa: S608 - table name from the model
             "WHERE mitra_id = ANY(string_to_array(%s, ',')::uuid[]) AND status = ANY(%s::varchar[])",
-            [",".join(str(m) for m in mitra_ids), list(statuses)],
+            [",".join(map(str, mitra_ids)), list(statuses)],
         )
         return {row[0] for row in cursor.fetchall()}
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -205,14 +206,13 @@ def reroute_on_deactivate(*, mitra_id: uuid.UUID) -> None:
     )
 
 
-def reroute_on_mitras_lost(mitra_ids: list[uuid.UUID]) -> None:
+def reroute_on_mitras_lost(mitra_ids: Sequence[uuid.UUID | str]) -> None:
     """availability.hooks mitra-lost listener (the auto-offline sweep's stale mitras, after its
-    commit). One query finds the few of them with an active session; their reroutes go to the clock
+    commit, ids as text). One query finds the few of them with an active session; their reroutes go to the clock
     worker as one task (`REROUTE_LOST_TASK`), so the sweep (the `sweeps` queue, O(rows)) never holds
     a frozen customer behind it, nor its own next run behind their reroutes. If the broker refuses
     the task they run here and now; the reroute sweep's socket check is the net behind both."""
-    with_sessions = mitra_ids_with_sessions_in(mitra_ids=mitra_ids, statuses=[REROUTE_FROM])
-    lost = [mitra_id for mitra_id in mitra_ids if mitra_id in with_sessions]
+    lost = sorted(mitra_ids_with_sessions_in(mitra_ids=mitra_ids, statuses=[REROUTE_FROM]), key=str)
     if not lost:
         return
     try:

@@ -5,7 +5,6 @@ at process start."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import pytest
@@ -25,17 +24,18 @@ T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def lost_calls() -> Any:
-    calls: list[list[uuid.UUID]] = []
+    calls: list[list[str]] = []
 
-    def listener(ids: list[uuid.UUID]) -> None:
-        # Called after the sweep's commit: the rows are already offline for any reader.
+    def listener(ids: list[str]) -> None:
+        # Called after the sweep's commit (ids as text): the rows are already offline for any reader.
+        assert all(isinstance(i, str) for i in ids)
         assert not transaction.get_connection().in_atomic_block
         offline = set(
             MitraOnlineStatus.objects.filter(mitra_id__in=ids, is_online=False).values_list(
                 "mitra_id", flat=True
             )
         )
-        assert offline == set(ids)
+        assert {str(m) for m in offline} == set(ids)
         calls.append(sorted(ids))
 
     hooks.mitra_lost_listener_register(listener)
@@ -44,14 +44,14 @@ def lost_calls() -> Any:
 
 
 def test_sweep_tells_the_lost_listeners_once_with_exactly_the_swept(
-    make_mitra: Any, seeded: Any, lost_calls: list[list[uuid.UUID]]
+    make_mitra: Any, seeded: Any, lost_calls: list[list[str]]
 ) -> None:
     stale = [make_mitra() for _ in range(5)]
     fresh = make_mitra()
     with gone_silent(stale, [fresh], start=T0):
         # Batches of 2: three pops, then one Postgres transaction and one listener call.
         assert services.availability_auto_offline_sweep(batch=2) == 5
-        assert lost_calls == [sorted(m.id for m in stale)]
+        assert lost_calls == [sorted(str(m.id) for m in stale)]
         assert MitraOnlineLog.objects.filter(reason="stale").count() == 5
         assert online_members() == {str(fresh.id)}
         assert services.availability_auto_offline_sweep() == 0
@@ -59,7 +59,7 @@ def test_sweep_tells_the_lost_listeners_once_with_exactly_the_swept(
 
 
 def test_a_failing_lost_listener_does_not_undo_the_sweep(make_mitra: Any, seeded: Any) -> None:
-    def broken(_ids: list[uuid.UUID]) -> None:
+    def broken(_ids: list[str]) -> None:
         raise RuntimeError("listener bug")
 
     hooks.mitra_lost_listener_register(broken)
@@ -75,7 +75,7 @@ def test_a_failing_lost_listener_does_not_undo_the_sweep(make_mitra: Any, seeded
 
 
 def test_sweep_leaves_out_of_the_listener_call_a_mitra_back_online(
-    make_mitra: Any, seeded: Any, lost_calls: list[list[uuid.UUID]]
+    make_mitra: Any, seeded: Any, lost_calls: list[list[str]]
 ) -> None:
     """Popped from Valkey but online again in Postgres before the Postgres step: not lost."""
     back, gone = make_mitra(), make_mitra()
@@ -87,7 +87,7 @@ def test_sweep_leaves_out_of_the_listener_call_a_mitra_back_online(
         assert set(popped) == {str(back.id), str(gone.id)}
         services.mitra_set_online(mitra_id=back.id)
         lost = services._offline_in_postgres_ids(popped, cutoff=T0.timestamp() + 1)
-    assert lost == [gone.id]
+    assert lost == [str(gone.id)]
 
 
 def test_rebuild_after_wipe_gives_no_grace_to_a_mitra_silent_for_long(make_mitra: Any, db: None) -> None:
