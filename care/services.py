@@ -36,6 +36,7 @@ from mitras.models import Mitra
 from opsconfig.services import config_get
 from sessions_app import realtime as events
 from sessions_app.models import ChatSession, SessionStatus
+from sessions_app.services.clock import session_hold_mark
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +211,7 @@ def crisis_flag_raise(
     if session.status not in CRISIS_STATUSES:
         raise InvalidState(f"A {session.status} session cannot be flagged.")
     flag = CrisisFlag.objects.create(session=session, raised_by_id=mitra_id, note=note)
+    session_hold_mark(session)  # the clock now asks care before it closes this session
     audit_record(
         actor_type="mitra",
         actor_id=mitra_id,

@@ -15,7 +15,9 @@ Pairing exclusions ("never pair these two"):
 Session holds ("the clock must not close this session yet"):
     When a session's expiry or goodbye deadline comes due, the clock asks `session_hold_until`.
     A source answering a time keeps the session open (at no charge) until then, and the clock asks
-    again when that time comes. Today: an open crisis flag (care).
+    again when that time comes. Today: an open crisis flag (care). A source must also mark every
+    session it may hold, in the transaction that starts the hold (services.clock.session_hold_mark):
+    the expiry of an unmarked session is one conditional UPDATE that asks no source.
 
 With nothing registered nobody is excluded and nothing is held.
 """

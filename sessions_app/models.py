@@ -103,6 +103,11 @@ class ChatSession(models.Model):
     closing_deadline_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.CharField(max_length=20, choices=EndedBy.choices, blank=True, default="")
+    # Set, never cleared, when a hold source may keep the clock from closing this session
+    # (services.clock.session_hold_mark, e.g. a crisis flag raised, in the transaction that holds
+    # the row): the clock's one-statement expiry leaves such a session to its locked path, which asks
+    # the sources (sessions_app.hooks "Session holds"; docs/clock.md).
+    may_be_held = models.BooleanField(default=False, db_default=False)
     # The lost-mitra sweep's mark: when it first saw this session's mitra with no socket (cleared
     # when a socket is seen again); after opsconfig mitra_socket_grace_seconds the session is rerouted.
     mitra_socket_missing_since = models.DateTimeField(null=True, blank=True)

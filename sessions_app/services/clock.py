@@ -103,6 +103,16 @@ def clock_arm(*, session_id: uuid.UUID) -> None:
     clock_arm_session(session, pending=pending)
 
 
+def session_hold_mark(session: ChatSession) -> None:
+    """A hold source may now keep this session open (called in the transaction that holds the row,
+    e.g. care raising a crisis flag): from here on its expiry takes the locked path, which asks the
+    sources. Never cleared: a mark whose source no longer holds costs that session's expiry the
+    locked path, nothing more."""
+    if not session.may_be_held:
+        session.may_be_held = True
+        session.save(update_fields=["may_be_held", "updated_at"])
+
+
 def session_hold_apply(session: ChatSession, *, now: dt.datetime) -> bool:
     """The clock is about to close a locked session (expiry or the goodbye deadline): if a registered
     hold source (sessions_app.hooks, e.g. an open crisis flag) keeps it open, move that deadline to

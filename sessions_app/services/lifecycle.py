@@ -2,7 +2,8 @@
 
 Every transition locks the session row first (the one lock order used by the clock, extensions and
 lifecycle: chat_sessions row, then its extension row), recomputes the mitra's capacity from Postgres,
-and tells both sides after commit.
+and tells both sides after commit. The plain expiry takes that lock with its one conditional UPDATE
+(`_expire_unheld`).
 
 `ended_by` is written when the session enters `closing` (why it is ending: system_expired, customer,
 mitra, extension_rejected) and is final at completion: the customer's goodbye keeps it, a grace
@@ -16,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from availability.services import capacity_recompute
@@ -158,13 +159,70 @@ def session_complete(session: ChatSession, *, ended_by: str, now: dt.datetime) -
     )
 
 
-@transaction.atomic
 def session_expire(*, session_id: uuid.UUID) -> bool:
     """expires_at reached: active → closing with `session_expired` to both. True if it acted.
 
     Only an active session expires: while extending the clock is frozen and the extension's outcome
-    decides (docs/clock.md).
+    decides (docs/clock.md). The plain case, an active and due session no hold source has marked,
+    is one conditional statement (`_expire_unheld`); every other case, and any doubt, takes the
+    locked path, which re-reads the row under its lock and asks the hold sources.
     """
+    return _expire_unheld(session_id=session_id) or _expire_locked(session_id=session_id)
+
+
+_SESSION_TABLE = ChatSession._meta.db_table
+
+
+def _expire_unheld(*, session_id: uuid.UUID) -> bool:
+    """One `UPDATE … RETURNING` (its own transaction, or part of the caller's) instead of BEGIN,
+    `SELECT … FOR UPDATE`, the hold sources' queries, `UPDATE` and COMMIT: the clock's hot path
+    under load (docs/clock.md "Expiry in one statement"). It takes the row lock and re-checks on the
+    row as committed by anyone it waited for: still active, due, not marked `may_be_held`. A hold
+    source marks a session in the transaction that starts its hold (sessions_app.hooks), so a flag
+    raised while this statement waited for the row makes it match nothing, and the locked path
+    decides. Closing keeps the mitra's seat (CAPACITY_STATUSES): nothing to recompute.
+    """
+    now = timezone.now()
+    deadline = now + dt.timedelta(seconds=config_get().closing_grace_seconds)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_SESSION_TABLE} SET status = %s, closing_started_at = %s, closing_deadline_at = %s,"  # noqa: S608 - table name from the model
+            " ended_by = %s, updated_at = %s"
+            " WHERE id = %s AND status = %s AND expires_at <= %s AND NOT may_be_held"
+            " RETURNING customer_id, mitra_id, expires_at",
+            [
+                SessionStatus.CLOSING.value,
+                now,
+                deadline,
+                EndedBy.SYSTEM_EXPIRED.value,
+                now,
+                session_id,
+                SessionStatus.ACTIVE.value,
+                now,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    customer_id, mitra_id, expires_at = row
+    session = ChatSession(
+        id=session_id,
+        customer_id=customer_id,
+        mitra_id=mitra_id,
+        status=SessionStatus.CLOSING,
+        expires_at=expires_at,
+        closing_started_at=now,
+        closing_deadline_at=deadline,
+        ended_by=EndedBy.SYSTEM_EXPIRED,
+    )
+    metrics.observe_since(metrics.DEADLINE_LATENESS.labels("expiry"), expires_at, now)
+    events.to_both(customer_id, mitra_id, session_closing_event("session_expired", session))
+    clock_arm_session(session, now=now)
+    return True
+
+
+@transaction.atomic
+def _expire_locked(*, session_id: uuid.UUID) -> bool:
     session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
     now = timezone.now()
     if (

@@ -5,20 +5,29 @@ until ops acknowledge, and every step audited."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from care.models import AuditEntry, CrisisFlag
-from care.services import CRISIS_ALERT_TASK, crisis_alerts_resend, crisis_flag_acknowledge
+from care.services import (
+    CRISIS_ALERT_TASK,
+    crisis_alerts_resend,
+    crisis_flag_acknowledge,
+    crisis_flag_raise,
+)
 from care.sources import CRISIS_HOLD_STEP
 from care.tasks import crisis_alert
 from halobestie.db import in_db_thread
 from payments.models import PaymentRequest
 from sessions_app.models import SessionExtension, SessionStatus
 from sessions_app.services.deadlines import session_deadlines_settle
+from sessions_app.services.lifecycle import session_expire
 from sessions_app.tasks.clock import fire_closing_deadline, fire_expiry
 from tests.care.stand_in import AlertReceiver
 from tests.conftest import ApiClient
@@ -119,6 +128,55 @@ def test_the_clock_holds_the_session_through_expiry_and_sweep_until_ops_acknowle
     actions = list(AuditEntry.objects.order_by("at", "id").values_list("action", "actor_type"))
     assert ("crisis_flagged", "mitra") in actions and ("crisis_acknowledged", "ops") in actions
     assert ("crisis_resources_sent", "system") in actions
+
+
+def test_a_flag_raised_while_the_expiry_waits_for_the_row_still_holds_the_session(chat: Any) -> None:
+    """The expiry's one statement (docs/clock.md "Expiry in one statement") waits for the row a
+    flag's transaction holds; once the flag commits, the statement matches nothing (the session is
+    marked) and the locked path asks care, which holds the session."""
+    session, _, _ = chat
+    type(session).objects.filter(pk=session.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    raised, release = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def raise_flag_and_hold_the_row() -> None:
+        try:
+            with transaction.atomic():
+                crisis_flag_raise(session_id=session.id, mitra_id=session.mitra_id, note="")
+                raised.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def expire() -> None:
+        try:
+            outcome["expired"] = session_expire(session_id=session.id)
+        finally:
+            connections.close_all()
+
+    flagger = threading.Thread(target=raise_flag_and_hold_the_row)
+    flagger.start()
+    assert raised.wait(10)
+    expiry = threading.Thread(target=expire)
+    expiry.start()
+    with connection.cursor() as cursor:  # the expiry's UPDATE is waiting for the flag's row lock
+        for _ in range(200):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'UPDATE chat_sessions SET status%%'"
+            )
+            if cursor.fetchone()[0] == 1:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the expiry never waited for the row")
+    release.set()
+    flagger.join(10)
+    expiry.join(10)
+    assert outcome == {"expired": False}
+    session.refresh_from_db()
+    assert session.status == SessionStatus.ACTIVE and session.may_be_held
+    assert session.expires_at > timezone.now() + CRISIS_HOLD_STEP - dt.timedelta(seconds=5)
 
 
 def test_a_closing_session_is_not_completed_while_the_flag_is_open(chat: Any, ops: Any) -> None:

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from availability.selectors import COOLDOWN_BLOCK
 from halobestie.celery import app as celery_app
+from opsconfig.services import config_get
 from sessions_app.models import EndedBy, SessionStatus
 from sessions_app.realtime import iso
 from sessions_app.services.clock import (
@@ -21,9 +22,11 @@ from sessions_app.services.clock import (
     TASK_EXPIRY,
     TASK_WARNING,
     clock_arm,
+    session_hold_mark,
     session_warning_fire,
 )
 from sessions_app.services.deadlines import clock_restore
+from sessions_app.services.lifecycle import session_expire
 from sessions_app.tasks.clock import (
     deadline_sweep,
     fire_closing_deadline,
@@ -113,6 +116,74 @@ def test_a_due_warning_is_one_update_and_the_event_record_in_autocommit(
     assert [e["type"] for e in listener.events("customer", session.customer_id, "session_warning")] == [
         "session_warning"
     ]
+
+
+def test_a_due_expiry_is_one_update_and_the_event_record_in_autocommit(
+    clock: Any, build_session: Any, listener: EventListener, published: Published
+) -> None:
+    """The plain expiry (no hold source marked the session): one conditional UPDATE and the
+    event-log record, no transaction around them (docs/clock.md "Expiry in one statement")."""
+    session = build_session(minutes=30)
+    joined(listener, session)
+    clock.move_to(session.expires_at)
+    config_get()  # the grace comes from the config's cached copy (Valkey, then in-process): no SQL
+    with CaptureQueriesContext(connection) as queries:
+        assert session_expire(session_id=session.id) is True
+    statements = [q["sql"].split(None, 1)[0].upper() for q in queries.captured_queries]
+    assert statements == ["UPDATE", "WITH"], statements
+    assert connection.get_autocommit()
+    closed = refresh(session)
+    assert (closed.status, closed.ended_by) == (SessionStatus.CLOSING, EndedBy.SYSTEM_EXPIRED)
+    assert closed.closing_started_at == session.expires_at
+    assert closed.closing_deadline_at == session.expires_at + seconds(300)
+    assert published.of(TASK_CLOSING_DEADLINE, session.id) == [session.expires_at + seconds(300)]
+    listener.sync()
+    for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
+        [expired] = listener.events(user_type, user_id, "session_expired")
+        assert expired["status"] == SessionStatus.CLOSING
+        assert expired["closing_deadline_at"] == iso(session.expires_at + seconds(300))
+
+
+def test_a_session_a_hold_source_marked_expires_on_the_locked_path_when_nothing_holds_it(
+    clock: Any, build_session: Any, listener: EventListener
+) -> None:
+    """A mark only sends the expiry to the locked path, which asks the sources; with none holding
+    (here: none registered for this session) it closes the session as usual."""
+    session = build_session(minutes=30)
+    joined(listener, session)
+    session_hold_mark(session)
+    clock.move_to(session.expires_at)
+    with CaptureQueriesContext(connection) as queries:
+        assert deliver(fire_expiry, session.id) is True
+    assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+    assert refresh(session).status == SessionStatus.CLOSING
+    assert deliver(fire_expiry, session.id) is False  # duplicate
+    listener.sync()
+    assert len(listener.events("customer", session.customer_id, "session_expired")) == 1
+
+
+def test_an_expiry_does_nothing_to_a_session_not_active_or_not_due(clock: Any, build_session: Any) -> None:
+    session = build_session(minutes=30)
+    clock.move_to(session.expires_at - seconds(1))
+    assert session_expire(session_id=session.id) is False
+    assert refresh(session).status == SessionStatus.ACTIVE
+    type(session).objects.filter(pk=session.pk).update(status=SessionStatus.EXTENDING)
+    clock.move_to(session.expires_at + seconds(5))
+    assert session_expire(session_id=session.id) is False
+    assert refresh(session).status == SessionStatus.EXTENDING
+
+
+def test_concurrent_deliveries_expire_the_session_once(
+    clock: Any, build_session: Any, listener: EventListener
+) -> None:
+    session = build_session(minutes=30)
+    joined(listener, session)
+    clock.move_to(session.expires_at + seconds(1))
+    results = race(*[lambda: deliver(fire_expiry, session.id)] * 4)
+    assert sorted(results) == [False, False, False, True]
+    listener.sync()
+    for user_type, user_id in (("customer", session.customer_id), ("mitra", session.mitra_id)):
+        assert len(listener.events(user_type, user_id, "session_expired")) == 1
 
 
 def test_session_shorter_than_three_minutes_warns_at_once(
