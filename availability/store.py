@@ -567,22 +567,23 @@ def _scored(reply: list[str]) -> tuple[list[str], list[str]]:
     return reply[0::2], reply[1::2]
 
 
-def heartbeat_times() -> tuple[list[str], list[str]]:
-    """Every online mitra's last ping: ids and epochs (as Valkey prints them), in one ZRANGE.
+def heartbeat_times() -> tuple[list[bytes], list[bytes]]:
+    """Every online mitra's last ping: ids and epochs as the bytes Valkey sent, in one ZRANGE.
 
-    The heartbeat mirror's input. Read over the RESP2 client as one flat reply of strings (no
-    pairing, no doubles parsed and printed again: ~45 instead of ~170 ms at 100k); the epochs go to
-    Postgres as text anyway.
+    The heartbeat mirror's input. Read over the RESP2 client as one flat reply (no pairing, no
+    doubles parsed and printed again: ~45 instead of ~170 ms at 100k) and left undecoded: the
+    mirror keeps half of them and sends both halves to Postgres as text, so it decodes two joined
+    strings instead of 200,000 small ones (~7 ms at 100k).
     """
 
-    def run() -> tuple[list[str], list[str]]:
+    def run() -> tuple[list[bytes], list[bytes]]:
         pipe = get_valkey_flat().pipeline(transaction=False)
         pipe.exists(SEEDED)
-        pipe.execute_command("ZRANGE", HEARTBEATS, 0, -1, "WITHSCORES")
+        pipe.execute_command("ZRANGE", HEARTBEATS, 0, -1, "WITHSCORES", NEVER_DECODE=True)
         seeded, reply = pipe.execute()
         if not seeded:
             raise StoreNotSeeded()
-        return _scored(reply)
+        return reply[0::2], reply[1::2]
 
     return _guard(run)
 
