@@ -53,10 +53,11 @@ SEED_SQL = [
                    WHEN i %% 10 = 0 THEN 'no_mitra' WHEN i %% 37 = 0 THEN 'cancelled' ELSE 'completed' END AS status
          FROM generate_series(1, %(sessions)s) i""",
     """INSERT INTO payment_requests (id, customer_id, amount, minutes, mode, method_id, status, expires_at,
-                                     confirmed_at, provider_invoice_id, provider_invoice_url, created_at, updated_at)
+                                     confirmed_at, provider_invoice_id, provider_invoice_url, created_at, updated_at,
+                                     kind, discount_amount, promotion_code, payment_channel, flagged_reason)
        SELECT r.pay_id, c.id, 30000, 30, 'chat', 'qris',
               CASE WHEN r.status IN ('no_mitra', 'cancelled') THEN 'failed_pairing' ELSE 'consumed' END,
-              r.created + interval '15 minutes', r.created, '', '', r.created, r.created
+              r.created + interval '15 minutes', r.created, '', '', r.created, r.created, 'session', 0, '', '', ''
          FROM bench_rows r JOIN bench_customers c ON c.rn = 1 + (r.i %% %(customers)s)""",
     """INSERT INTO chat_sessions (id, customer_id, mitra_id, status, mode, duration_minutes, topic_sensitivity,
                                   payment_request_id, blast_started_at, started_at, expires_at, ended_at,
@@ -74,9 +75,10 @@ SEED_SQL = [
          JOIN bench_customers c ON c.rn = 1 + (r.i %% %(customers)s)
          JOIN bench_mitras m ON m.rn = 1 + (r.i %% (SELECT count(*) FROM bench_mitras))""",
     "INSERT INTO payment_requests (id, customer_id, amount, minutes, mode, method_id, status, expires_at,"
-    " provider_invoice_id, provider_invoice_url, created_at, updated_at)"
+    " provider_invoice_id, provider_invoice_url, created_at, updated_at,"
+    " kind, discount_amount, promotion_code, payment_channel, flagged_reason)"
     " SELECT gen_random_uuid(), id, 30000, 30, 'chat', 'qris', 'pending', now() + interval '15 minutes', '', '',"
-    " now(), now() FROM bench_customers WHERE rn > %(customers)s - 500",
+    " now(), now(), 'session', 0, '', '', '' FROM bench_customers WHERE rn > %(customers)s - 500",
     "ANALYZE",
 ]
 
