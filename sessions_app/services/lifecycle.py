@@ -126,15 +126,24 @@ def session_enter_closing(
     seat_unchanged = session.status in CAPACITY_STATUSES
     session.status = SessionStatus.CLOSING
     session.closing_started_at = closing_started_at or now
-    session.closing_deadline_at = closing_deadline_at or (
-        now + dt.timedelta(seconds=config_get().closing_grace_seconds)
-    )
+    session.closing_deadline_at = closing_deadline_at or _closing_deadline(now)
     session.ended_by = ended_by
     session.save(
         update_fields=["status", "closing_started_at", "closing_deadline_at", "ended_by", "updated_at"]
     )
     if not seat_unchanged:
         capacity_recompute_for(session)
+    _closing_announce(session, event_kind=event_kind, now=now)
+
+
+def _closing_deadline(now: dt.datetime) -> dt.datetime:
+    """When the goodbye grace that starts now ends (config closing_grace_seconds)."""
+    return now + dt.timedelta(seconds=config_get().closing_grace_seconds)
+
+
+def _closing_announce(session: ChatSession, *, event_kind: str, now: dt.datetime) -> None:
+    """What follows a session's move to closing, however it was written: the event to both sides
+    and the grace's timer (both after commit)."""
     events.to_both(session.customer_id, session.mitra_id, session_closing_event(event_kind, session))
     clock_arm_session(session, now=now)
 
@@ -170,9 +179,6 @@ def session_expire(*, session_id: uuid.UUID) -> bool:
     return _expire_unheld(session_id=session_id) or _expire_locked(session_id=session_id)
 
 
-_SESSION_TABLE = ChatSession._meta.db_table
-
-
 def _expire_unheld(*, session_id: uuid.UUID) -> bool:
     """One `UPDATE … RETURNING` (its own transaction, or part of the caller's) instead of BEGIN,
     `SELECT … FOR UPDATE`, the hold sources' queries, `UPDATE` and COMMIT: the clock's hot path
@@ -183,11 +189,11 @@ def _expire_unheld(*, session_id: uuid.UUID) -> bool:
     decides. Closing keeps the mitra's seat (CAPACITY_STATUSES): nothing to recompute.
     """
     now = timezone.now()
-    deadline = now + dt.timedelta(seconds=config_get().closing_grace_seconds)
+    deadline = _closing_deadline(now)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_SESSION_TABLE} SET status = %s, closing_started_at = %s, closing_deadline_at = %s,"  # noqa: S608 - table name from the model
-            " ended_by = %s, updated_at = %s"
+            f"UPDATE {ChatSession._meta.db_table} SET status = %s, closing_started_at = %s,"  # noqa: S608 - table name from the model
+            " closing_deadline_at = %s, ended_by = %s, updated_at = %s"
             " WHERE id = %s AND status = %s AND expires_at <= %s AND NOT may_be_held"
             " RETURNING customer_id, mitra_id, expires_at",
             [
@@ -216,8 +222,7 @@ def _expire_unheld(*, session_id: uuid.UUID) -> bool:
         ended_by=EndedBy.SYSTEM_EXPIRED,
     )
     metrics.observe_since(metrics.DEADLINE_LATENESS.labels("expiry"), expires_at, now)
-    events.to_both(customer_id, mitra_id, session_closing_event("session_expired", session))
-    clock_arm_session(session, now=now)
+    _closing_announce(session, event_kind="session_expired", now=now)
     return True
 
 
