@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -17,16 +16,11 @@ from django.db import connection, connections, transaction
 from availability import services, store
 from mitras.models import MitraOnlineLog, MitraOnlineStatus
 from tests.availability.conftest import gone_silent
+from tests.concurrency import deadlock_count, wait_for_lock_wait, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 T0 = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
-
-
-def _deadlocks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
-        return int(cursor.fetchone()[0])
 
 
 def _physical_order(mitra_ids: list[str]) -> list[str]:
@@ -40,23 +34,6 @@ def _physical_order(mitra_ids: list[str]) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _waiting_on_a_lock(query_start: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-            [query_start + "%"],
-        )
-        return int(cursor.fetchone()[0]) > 0
-
-
-def _until(check: Any, what: str) -> None:
-    for _ in range(250):
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting until {what}")
-
-
 def test_a_deadlock_with_another_multi_row_writer_reruns_the_sweep_and_loses_nobody(
     make_mitra: Any, seeded: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -64,7 +41,7 @@ def test_a_deadlock_with_another_multi_row_writer_reruns_the_sweep_and_loses_nob
     with gone_silent(stale, [], start=T0):
         popped = store.pop_stale_ids(cutoff=T0.timestamp() + 5)
         first, second = _physical_order(popped)  # the sweep's UPDATE locks `first` before `second`
-        deadlocks_before = _deadlocks()
+        deadlocks_before = deadlock_count()
         holds_second, release = threading.Event(), threading.Event()
         other: dict[str, Any] = {}
 
@@ -101,13 +78,15 @@ def test_a_deadlock_with_another_multi_row_writer_reruns_the_sweep_and_loses_nob
         with caplog.at_level(logging.WARNING, logger="halobestie.retry"):
             sweeper = threading.Thread(target=sweep)
             sweeper.start()
-            _until(lambda: _waiting_on_a_lock("WITH went AS"), "the sweep waits for the other writer's row")
+            wait_for_lock_wait("WITH went AS")  # the sweep waits for the other writer's row
             release.set()
             writer.join(15)
             sweeper.join(15)
 
     # (each backend reports its statistics when it next flushes them, at the latest when it exits)
-    _until(lambda: _deadlocks() == deadlocks_before + 1, "Postgres counted the one deadlock")
+    wait_until(
+        lambda: deadlock_count() == deadlocks_before + 1, 5, 0.02, "Postgres to count the one deadlock"
+    )
     assert sorted(result["lost"]) == sorted(popped)
     assert MitraOnlineStatus.objects.filter(mitra__in=stale, is_online=True).count() == 0
     assert MitraOnlineLog.objects.filter(mitra__in=stale, reason="stale").count() == 2

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from care.models import AuditEntry, CrisisFlag
@@ -30,6 +29,7 @@ from sessions_app.services.deadlines import session_deadlines_settle
 from sessions_app.services.lifecycle import session_expire
 from sessions_app.tasks.clock import fire_closing_deadline, fire_expiry
 from tests.care.stand_in import AlertReceiver
+from tests.concurrency import wait_for_lock_wait
 from tests.conftest import ApiClient
 from tests.sessions_app.clock_support import *  # noqa: F403
 from tests.sessions_app.clock_support import EventListener, deliver, joined, set_config
@@ -159,17 +159,7 @@ def test_a_flag_raised_while_the_expiry_waits_for_the_row_still_holds_the_sessio
     assert raised.wait(10)
     expiry = threading.Thread(target=expire)
     expiry.start()
-    with connection.cursor() as cursor:  # the expiry's UPDATE is waiting for the flag's row lock
-        for _ in range(200):
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE 'UPDATE chat_sessions SET status%%'"
-            )
-            if cursor.fetchone()[0] == 1:
-                break
-            time.sleep(0.02)
-        else:
-            raise AssertionError("the expiry never waited for the row")
+    wait_for_lock_wait("UPDATE chat_sessions SET status")  # the expiry waits for the flag's row lock
     release.set()
     flagger.join(10)
     expiry.join(10)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connections
 from django.test import Client
 
 from accounts.services.tokens import auth_session_issue
@@ -22,15 +22,10 @@ from halobestie.exceptions import ApplicationError
 from mitras.models import MitraOnlineLog
 from mitras.services import mitra_deactivate, mitra_reactivate
 from sessions_app.services.pairing import chat_request_accept
+from tests.concurrency import deadlock_count
 from tests.sessions_app.pairing_support import go_online, paid_session, seed
 
 ROUNDS = 60
-
-
-def _deadlocks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
-        return int(cursor.fetchone()[0])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -41,7 +36,7 @@ def test_concurrent_mitra_writes_never_deadlock_or_5xx(make_mitra, make_customer
     customers = [make_customer() for _ in range(4)]
     go_online(*mitras)
     sessions = [paid_session(c) for c in customers]
-    before = _deadlocks()
+    before = deadlock_count()
     failures: list[str] = []
     statuses: list[int] = []
     lock = threading.Lock()
@@ -125,7 +120,7 @@ def test_concurrent_mitra_writes_never_deadlock_or_5xx(make_mitra, make_customer
     assert not failures, failures[:5]
     assert len(statuses) == 2 * ROUNDS
     assert all(status < 500 for status in statuses), sorted(set(statuses))
-    assert _deadlocks() == before
+    assert deadlock_count() == before
     assert MitraOnlineLog.objects.count() > 0  # the writes really happened
 
 
